@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Counts every packet the kernel drops (skb:kfree_skb) whose source or
+ * destination is watched, per flow + reason + location + netns, and samples the
+ * first packets of each such key into a ring buffer.
+ *
+ * No silent loss: counts live in per-CPU hash maps (exact at any rate); the
+ * ring buffer carries only samples, and every sample, stack or bucket that does
+ * not fit is itself counted in the counters map.
+ *
+ * User space drains the counts by swapping which of two aggregate maps is
+ * active: updating the array-of-maps slot waits for an RCU grace period, after
+ * which no program can still be writing to the map being drained.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "drop_event.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_ICMP 1
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_ICMPV6 58
+#define HEADER_UNSET ((__u16)~0U)
+#define IP_OFFSET_MASK 0x1FFF
+#define E2BIG 7
+#define EEXIST 17
+
+const volatile struct tracer_config config SEC(".rodata.config") = {
+	.samples_per_key = TRACER_DEFAULT_SAMPLES_PER_KEY,
+};
+
+struct watched_map {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct watch_key);
+	__type(value, __u8);
+} watched SEC(".maps");
+
+struct aggregate_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct drop_key);
+	__type(value, struct drop_stats);
+} aggregate_a SEC(".maps"), aggregate_b SEC(".maps");
+
+/* Slot 0 holds the aggregate map programs write to; user space swaps it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct aggregate_map);
+} active_aggregate SEC(".maps") = {
+	.values = { &aggregate_a },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TRACER_COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} samples SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 4096);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 127 * sizeof(__u64));
+} stacks SEC(".maps");
+
+/* The skb fields the parser needs, read once per drop. */
+struct skb_fields {
+	unsigned char *head;
+	unsigned char *data;
+	__u32 len;
+	__u32 ifindex;
+	__u32 netns;
+	__u16 protocol;
+	__u16 network_header;
+	__u16 transport_header;
+};
+
+static __always_inline void count(__u32 index, __u64 delta)
+{
+	__u64 *value = bpf_map_lookup_elem(&counters, &index);
+
+	if (value)
+		__sync_fetch_and_add(value, delta);
+}
+
+static __always_inline void map_ipv4(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/*
+ * Fills the key's addresses, protocols and ports from the packet bytes.
+ * Returns false when the packet is not IP or its headers cannot be read.
+ */
+static __always_inline bool parse_packet(const struct skb_fields *f, struct drop_key *key)
+{
+	unsigned char *l3, *l4 = 0;
+	__u8 first;
+
+	/* Before the stack sets the network header (early RX, some TX paths) data points at it. */
+	l3 = f->network_header != HEADER_UNSET ? f->head + f->network_header : f->data;
+	if (bpf_probe_read_kernel(&first, 1, l3))
+		return false;
+
+	key->l3_proto = f->protocol;
+	if (f->protocol == ETH_P_IP || (!f->protocol && first >> 4 == 4)) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), l3) || ip.ihl_version >> 4 != 4)
+			return false;
+		key->l3_proto = ETH_P_IP;
+		key->l4_proto = ip.protocol;
+		map_ipv4(key->saddr, ip.saddr);
+		map_ipv4(key->daddr, ip.daddr);
+		if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK)
+			return true; /* a later fragment carries no ports */
+		l4 = l3 + (ip.ihl_version & 0x0F) * 4;
+	} else if (f->protocol == ETH_P_IPV6 || (!f->protocol && first >> 4 == 6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), l3) || ip6.priority_version >> 4 != 6)
+			return false;
+		key->l3_proto = ETH_P_IPV6;
+		key->l4_proto = ip6.nexthdr;
+		__builtin_memcpy(key->saddr, ip6.saddr, TRACER_ADDR_LEN);
+		__builtin_memcpy(key->daddr, ip6.daddr, TRACER_ADDR_LEN);
+		l4 = l3 + sizeof(ip6); /* extension headers: ports stay 0 */
+	} else {
+		return false;
+	}
+
+	/* Trust the stack's transport offset only once it has moved past the IP header. */
+	if (f->transport_header != HEADER_UNSET && f->network_header != HEADER_UNSET &&
+	    f->transport_header > f->network_header)
+		l4 = f->head + f->transport_header;
+
+	switch (key->l4_proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP: {
+		__be16 ports[2];
+
+		if (!bpf_probe_read_kernel(ports, sizeof(ports), l4)) {
+			key->sport = bpf_ntohs(ports[0]);
+			key->dport = bpf_ntohs(ports[1]);
+		}
+		break;
+	}
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6: {
+		__u8 type_code[2];
+
+		if (!bpf_probe_read_kernel(type_code, sizeof(type_code), l4)) {
+			key->sport = type_code[0];
+			key->dport = type_code[1];
+		}
+		break;
+	}
+	}
+	return true;
+}
+
+static __always_inline bool is_watched(const struct drop_key *key)
+{
+	struct watch_key lookup = { .prefixlen = TRACER_ADDR_LEN * 8 };
+
+	__builtin_memcpy(lookup.addr, key->daddr, TRACER_ADDR_LEN);
+	if (bpf_map_lookup_elem(&watched, &lookup))
+		return true;
+	__builtin_memcpy(lookup.addr, key->saddr, TRACER_ADDR_LEN);
+	return bpf_map_lookup_elem(&watched, &lookup) != 0;
+}
+
+static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len)
+{
+	struct drop_sample *sample = bpf_ringbuf_reserve(&samples, sizeof(*sample), 0);
+
+	if (!sample) {
+		count(TRACER_COUNTER_SAMPLES_LOST, 1);
+		return;
+	}
+	sample->key = *key;
+	sample->timestamp_ns = now;
+	sample->len = len;
+	sample->cpu = bpf_get_smp_processor_id();
+	sample->pad0 = 0;
+	sample->stack_id = -1;
+	if (config.capture_stack) {
+		sample->stack_id = bpf_get_stackid(ctx, &stacks, 0);
+		if (sample->stack_id < 0)
+			count(TRACER_COUNTER_STACKS_LOST, 1);
+	}
+	bpf_ringbuf_submit(sample, 0);
+}
+
+static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __u64 location, __u32 reason)
+{
+	struct drop_key key;
+	struct drop_stats *stats;
+	void *aggregate;
+	__u32 zero = 0;
+	__u64 now;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	if (!parse_packet(f, &key) && !config.watch_all)
+		return 0;
+	if (!config.watch_all && !is_watched(&key))
+		return 0;
+
+	key.location = location;
+	key.reason = reason;
+	key.netns = f->netns;
+	key.ifindex = f->ifindex;
+	now = bpf_ktime_get_boot_ns();
+	count(TRACER_COUNTER_DROPS, 1);
+
+	aggregate = bpf_map_lookup_elem(&active_aggregate, &zero);
+	if (!aggregate)
+		return 0;
+	stats = bpf_map_lookup_elem(aggregate, &key);
+	if (!stats) {
+		struct drop_stats init = {};
+		long err = bpf_map_update_elem(aggregate, &key, &init, BPF_NOEXIST);
+
+		if (err && err != -EEXIST) {
+			count(TRACER_COUNTER_OVERFLOW_PACKETS, 1);
+			count(TRACER_COUNTER_OVERFLOW_BYTES, f->len);
+			return 0;
+		}
+		stats = bpf_map_lookup_elem(aggregate, &key);
+		if (!stats) {
+			count(TRACER_COUNTER_OVERFLOW_PACKETS, 1);
+			count(TRACER_COUNTER_OVERFLOW_BYTES, f->len);
+			return 0;
+		}
+	}
+
+	if (!stats->first_ns)
+		stats->first_ns = now;
+	stats->last_ns = now;
+	/* Atomic: a softirq can interrupt a process-context drop on this CPU. */
+	__sync_fetch_and_add(&stats->packets, 1);
+	__sync_fetch_and_add(&stats->bytes, f->len);
+	if (stats->sampled < config.samples_per_key) {
+		stats->sampled++;
+		emit_sample(ctx, &key, now, f->len);
+	}
+	return 0;
+}
+
+static __always_inline bool is_drop(__u32 reason)
+{
+	if (!bpf_core_type_exists(enum skb_drop_reason))
+		return true; /* before 5.17 only real drops reach kfree_skb */
+	return reason != bpf_core_enum_value(enum skb_drop_reason, SKB_NOT_DROPPED_YET) &&
+	       (!bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED) ||
+		reason != bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED));
+}
+
+/* BTF-typed arguments: fields are plain loads, no helper call per field. */
+SEC("tp_btf/kfree_skb")
+int kfree_skb_btf(__u64 *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx[0];
+	struct net_device *dev;
+	struct sock *sk;
+	struct skb_fields f;
+	__u32 reason = 0;
+
+	/* Older kernels pass only (skb, location); reading ctx[2] there fails verification. */
+	if (bpf_core_type_exists(enum skb_drop_reason))
+		reason = (__u32)ctx[2];
+	if (!is_drop(reason))
+		return 0;
+
+	dev = skb->dev;
+	sk = skb->sk;
+	f.head = skb->head;
+	f.data = skb->data;
+	f.len = skb->len;
+	f.protocol = bpf_ntohs(skb->protocol);
+	f.network_header = skb->network_header;
+	f.transport_header = skb->transport_header;
+	f.ifindex = dev ? dev->ifindex : skb->skb_iif;
+	f.netns = dev ? dev->nd_net.net->ns.inum : sk ? sk->__sk_common.skc_net.net->ns.inum : 0;
+	return record_drop(ctx, &f, ctx[1], reason);
+}
+
+/* Fallback where tp_btf does not load: every field through bpf_probe_read_kernel. */
+SEC("tracepoint/skb/kfree_skb")
+int kfree_skb_tp(struct trace_event_raw_kfree_skb *ctx)
+{
+	struct sk_buff *skb = ctx->skbaddr;
+	struct net_device *dev;
+	struct skb_fields f;
+	__u32 reason = 0;
+
+	if (bpf_core_field_exists(ctx->reason))
+		reason = ctx->reason;
+	if (!is_drop(reason))
+		return 0;
+
+	dev = BPF_CORE_READ(skb, dev);
+	f.head = BPF_CORE_READ(skb, head);
+	f.data = BPF_CORE_READ(skb, data);
+	f.len = BPF_CORE_READ(skb, len);
+	f.protocol = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	f.network_header = BPF_CORE_READ(skb, network_header);
+	f.transport_header = BPF_CORE_READ(skb, transport_header);
+	f.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : BPF_CORE_READ(skb, skb_iif);
+	f.netns = dev ? BPF_CORE_READ(dev, nd_net.net, ns.inum) : BPF_CORE_READ(skb, sk, __sk_common.skc_net.net, ns.inum);
+	return record_drop(ctx, &f, (__u64)ctx->location, reason);
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

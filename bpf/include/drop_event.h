@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * The wire format between drop_tracer.bpf.c and user space. This header is the
+ * single source of truth: the BPF side includes it, and native/BindingGenerator
+ * reads it with libclang to emit the C# structs in src/Tracer/Native/Generated.
+ *
+ * The includer provides __u8 .. __u64 (vmlinux.h on the BPF side,
+ * <linux/types.h> for the generator and the layout test).
+ *
+ * Every struct is padded by hand: hash-map keys are compared as raw bytes, so a
+ * compiler-inserted hole with stale stack contents would split one flow into many.
+ */
+#ifndef TRACER_DROP_EVENT_H
+#define TRACER_DROP_EVENT_H
+
+/* Addresses are 16 bytes; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d). */
+#define TRACER_ADDR_LEN 16
+
+/* Samples a key may emit per CPU before the aggregate maps are swapped. */
+#define TRACER_DEFAULT_SAMPLES_PER_KEY 4
+
+/* Key of the watched-set LPM trie. IPv4 prefixes are offset by 96 bits. */
+struct watch_key {
+	__u32 prefixlen;
+	__u8 addr[TRACER_ADDR_LEN];
+};
+
+/* One aggregate bucket: a flow, where it died, and why. */
+struct drop_key {
+	__u8 saddr[TRACER_ADDR_LEN];
+	__u8 daddr[TRACER_ADDR_LEN];
+	__u64 location;     /* kernel text address that freed the skb */
+	__u32 netns;        /* network namespace inode */
+	__u32 ifindex;      /* device the skb was on, 0 if none */
+	__u32 reason;       /* enum skb_drop_reason as numbered by this kernel */
+	__u16 sport;        /* host byte order; ICMP: type */
+	__u16 dport;        /* host byte order; ICMP: code */
+	__u16 l3_proto;     /* ethertype, host byte order */
+	__u8 l4_proto;      /* IPPROTO_* */
+	__u8 pad0;
+	__u32 pad1;
+};
+
+/* Per-CPU value of an aggregate bucket. */
+struct drop_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 first_ns;     /* CLOCK_BOOTTIME of the first drop in this interval */
+	__u64 last_ns;      /* CLOCK_BOOTTIME of the last drop in this interval */
+	__u32 sampled;      /* samples this key emitted on this CPU this interval */
+	__u32 pad0;
+};
+
+/* A ring-buffer sample: the first packets of a key in each interval. */
+struct drop_sample {
+	struct drop_key key;
+	__u64 timestamp_ns; /* CLOCK_BOOTTIME */
+	__u32 len;          /* skb->len */
+	__s32 stack_id;     /* id in the stacks map, or negative if not captured */
+	__u32 cpu;
+	__u32 pad0;
+};
+
+/* Indexes of the per-CPU counters array; counters only ever grow. */
+enum tracer_counter {
+	TRACER_COUNTER_DROPS = 0,          /* watched drops seen */
+	TRACER_COUNTER_SAMPLES_LOST,       /* ring buffer was full */
+	TRACER_COUNTER_OVERFLOW_PACKETS,   /* drops whose key did not fit the aggregate */
+	TRACER_COUNTER_OVERFLOW_BYTES,
+	TRACER_COUNTER_STACKS_LOST,        /* bpf_get_stackid failed */
+	TRACER_COUNTER_MAX,
+};
+
+/* Load-time settings, written into the .rodata.config map before load. */
+struct tracer_config {
+	__u32 watch_all;        /* 1: ignore the watched set */
+	__u32 capture_stack;    /* 1: record kernel stack ids in samples */
+	__u32 samples_per_key;  /* per CPU, per interval */
+	__u32 pad0;
+};
+
+#endif /* TRACER_DROP_EVENT_H */

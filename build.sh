@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds everything into out/ (the executable is out/tracer), installing what is missing first.
+#   ./build.sh          install dependencies, compile the BPF programs, publish out/tracer (NativeAOT)
+#   ./build.sh test     the same, then run every test (as root: the tests use the real kernel)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages the build and the tests need. Mirrors come from the machine's own apt sources.
+packages=(clang-19 llvm-19 libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev make gcc
+          iproute2 nftables iptables iputils-ping bpftrace)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "build.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v dotnet >/dev/null || { echo "build.sh: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet publish src/Tracer/Tracer.csproj -c Release -o out --nologo -v:q
+rm -f out/*.dbg out/*.pdb
+echo "build.sh: built out/tracer"
+
+if [[ "${1:-}" == "test" ]]; then
+    shift
+    exec tests/run.sh "$@"
+fi

@@ -1,0 +1,21 @@
+using System.Text.Json.Serialization;
+
+namespace Tracer.BindingGenerator;
+
+/// <summary>native/bindings.json: which declarations of which headers become which C# file.</summary>
+internal sealed record BindingSpec(
+    [property: JsonPropertyName("outputs")] List<OutputSpec> Outputs);
+
+internal sealed record OutputSpec(
+    [property: JsonPropertyName("file")] string File,
+    [property: JsonPropertyName("class")] string Class,
+    [property: JsonPropertyName("library")] string? Library,
+    [property: JsonPropertyName("includes")] List<string> Includes,
+    [property: JsonPropertyName("functions")] List<string>? Functions,
+    [property: JsonPropertyName("structs")] List<string>? Structs,
+    [property: JsonPropertyName("enums")] List<string>? Enums,
+    [property: JsonPropertyName("constants")] List<string>? Constants);
+
+[JsonSourceGenerationOptions(ReadCommentHandling = System.Text.Json.JsonCommentHandling.Skip)]
+[JsonSerializable(typeof(BindingSpec))]
+internal sealed partial class SpecJsonContext : JsonSerializerContext;

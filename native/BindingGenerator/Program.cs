@@ -1,0 +1,27 @@
+using System.Text.Json;
+using Tracer.BindingGenerator;
+
+// Generates C# P/Invoke bindings from C headers with libclang, driven by an allow-list.
+// Usage: BindingGenerator <bindings.json> <repository root> [-I<dir> | -isystem <dir> | -D<name>]...
+if (args.Length < 2)
+{
+    Console.Error.WriteLine("usage: BindingGenerator <bindings.json> <repository root> [clang arguments]");
+    return 2;
+}
+
+var spec = JsonSerializer.Deserialize(File.ReadAllText(args[0]), SpecJsonContext.Default.BindingSpec)
+    ?? throw new InvalidDataException($"{args[0]} is empty");
+var root = Path.GetFullPath(args[1]);
+var clangArguments = args.Skip(2).ToArray();
+
+foreach (var output in spec.Outputs)
+{
+    using var unit = TranslationUnit.Parse(output, clangArguments);
+    var model = HeaderModel.Build(unit, output);
+    var path = Path.Combine(root, output.File);
+    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+    File.WriteAllText(path, CSharpEmitter.Emit(model, output));
+    Console.WriteLine($"wrote {output.File}: {model.Structs.Count} structs, {model.Enums.Count} enums, " +
+                      $"{model.Functions.Count} functions, {model.Constants.Count} constants");
+}
+return 0;

@@ -1,0 +1,51 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Tracer.Doctor;
+using Tracer.Output;
+using Tracer.Tracing;
+
+namespace Tracer.Cli;
+
+/// <summary><c>tracer trace</c>: checks the node can run it, runs a session, prints the summary.</summary>
+internal sealed class TraceCommand(ILogger logger)
+{
+    public async Task<int> RunAsync(TraceOptions options, bool json, CancellationToken cancellationToken)
+    {
+        Preflight();
+        using IDropOutput output = json
+            ? new JsonLinesOutput(Console.OpenStandardOutput())
+            : Console.IsOutputRedirected || !AnsiConsoleSupported()
+                ? new PlainTextOutput(Console.Out)
+                : new LiveTableOutput();
+        var session = new TraceSession(options, output, logger);
+        var summary = await session.RunAsync(status => Console.Error.WriteLine(status), cancellationToken).ConfigureAwait(false);
+        PrintSummary(summary);
+        return ExitCodes.Success;
+    }
+
+    /// <summary>What would make loading fail with an obscure error, checked first to say it plainly.</summary>
+    internal static void Preflight()
+    {
+        var facts = SystemFacts.Read();
+        if (!facts.CanLoadBpf)
+            throw new UserError(
+                "Tracer needs root, or CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8), to load its BPF programs.",
+                "Run it with sudo, or grant those capabilities; 'tracer doctor' shows what this process has.",
+                ExitCodes.MissingPrivilegeOrFeature);
+        if (!facts.Btf)
+            throw new UserError(
+                $"This kernel exposes no BTF ({SystemFacts.BtfPath}), which Tracer's CO-RE programs need.",
+                "Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions' kernels since 5.4 are).",
+                ExitCodes.MissingPrivilegeOrFeature);
+    }
+
+    private static bool AnsiConsoleSupported() => Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive;
+
+    private static void PrintSummary(TraceSummary summary)
+    {
+        var reasons = string.Join(", ", summary.DropsByReason.OrderByDescending(r => r.Value).Select(r => $"{r.Key} {r.Value}"));
+        var byReason = reasons.Length > 0 ? $" — {reasons}" : "";
+        Console.Error.WriteLine(FormattableString.Invariant(
+            $"summary: {summary.Drops} drops ({summary.Bytes} bytes) in {summary.Duration.TotalSeconds:F1}s{byReason}; samples lost {summary.Counters.SamplesLost}, flows not kept (overflow) {summary.Counters.OverflowPackets}, stacks lost {summary.Counters.StacksLost}"));
+    }
+}

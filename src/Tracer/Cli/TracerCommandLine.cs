@@ -1,0 +1,158 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Net;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Tracer.Doctor;
+using Tracer.Native;
+
+namespace Tracer.Cli;
+
+/// <summary>The command line: <c>tracer trace</c> and <c>tracer doctor</c>. Documented in the README.</summary>
+internal static class TracerCommandLine
+{
+    private static readonly Option<bool> Verbose = new("--verbose", "-v")
+    {
+        Description = "Log libbpf and Tracer internals to stderr.",
+        Recursive = true,
+    };
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("Tracer: finds which packets bound for local pods the kernel drops, where, and why.")
+        {
+            TraceCommand(),
+            DoctorCommand(),
+        };
+        root.Options.Add(Verbose);
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors)
+                Console.Error.WriteLine($"tracer: {error.Message}");
+            Console.Error.WriteLine($"See '{string.Join(' ', CommandPath(parse))} --help'.");
+            return ExitCodes.Usage;
+        }
+
+        // Signals are handled here, not by System.CommandLine, so cleanup is never cut short.
+        using var cancellation = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Cancel);
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, cancellation.Token)
+            .ConfigureAwait(false);
+
+        void Cancel(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            cancellation.Cancel();
+        }
+    }
+
+    private static IEnumerable<string> CommandPath(ParseResult parse)
+    {
+        for (var result = parse.CommandResult; result is not null; result = result.Parent as CommandResult)
+            yield return result.Command is RootCommand ? "tracer" : result.Command.Name;
+    }
+
+    private static Command TraceCommand()
+    {
+        var ip = new Option<IPNetwork[]>("--ip")
+        {
+            Description = "Also watch this address or CIDR (repeatable). Local pods found in the routing table are always watched.",
+            CustomParser = result =>
+            {
+                var networks = new List<IPNetwork>();
+                foreach (var token in result.Tokens)
+                {
+                    if (ArgumentParsers.ParseNetwork(token.Value, out var error) is { } network)
+                        networks.Add(network);
+                    else
+                        result.AddError($"--ip {error}");
+                }
+                return [.. networks];
+            },
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var all = new Option<bool>("--all") { Description = "Report every drop on the node, not only those of watched addresses." };
+        var duration = new Option<TimeSpan?>("--duration")
+        {
+            Description = "Stop after this long (30s, 5m, 1h). Default: until Ctrl-C.",
+            CustomParser = result =>
+            {
+                var value = ArgumentParsers.ParseDuration(result.Tokens.Single().Value, out var error);
+                if (error is not null)
+                    result.AddError($"--duration {error}");
+                return value;
+            },
+        };
+        var output = new Option<string>("--output", "-o")
+        {
+            Description = "table: live view in a terminal (plain lines otherwise); json: one object per line.",
+            DefaultValueFactory = _ => "table",
+        };
+        output.AcceptOnlyFromAmong("table", "json");
+        var stack = new Option<bool>("--stack") { Description = "Record the kernel stack of sampled drops." };
+
+        var command = new Command("trace", "Trace packet drops of local pods (and --ip addresses) until Ctrl-C or --duration.")
+        {
+            ip, all, duration, output, stack,
+        };
+        command.SetAction((parse, token) => Run(parse, logger => new TraceCommand(logger).RunAsync(
+            new Tracing.TraceOptions(parse.GetValue(ip) ?? [], parse.GetValue(all), parse.GetValue(duration), parse.GetValue(stack)),
+            parse.GetValue(output) == "json",
+            token)));
+        return command;
+    }
+
+    private static Command DoctorCommand()
+    {
+        var json = new Option<bool>("--json") { Description = "Print the findings as one JSON object." };
+        var command = new Command("doctor", "Check what this kernel lets Tracer do, by trying each program type.") { json };
+        command.SetAction((parse, _) => Run(parse, _ => Task.FromResult(DoctorReport.Run(parse.GetValue(json)))));
+        return command;
+    }
+
+    /// <summary>Runs a command body; every expected failure becomes one clear sentence and an exit code.</summary>
+    private static async Task<int> Run(ParseResult parse, Func<ILogger, Task<int>> body)
+    {
+        using var loggers = LoggerFactory.Create(builder => builder
+            .AddSimpleConsole(o => o.SingleLine = true)
+            .AddFilter(level => level >= (parse.GetValue(Verbose) ? LogLevel.Debug : LogLevel.Warning)));
+        var logger = loggers.CreateLogger("tracer");
+        LibbpfLog.Logger = logger;
+        try
+        {
+            return await body(logger).ConfigureAwait(false);
+        }
+        catch (UserError e)
+        {
+            Console.Error.WriteLine($"tracer: {e.Message}");
+            Console.Error.WriteLine($"  {e.Remedy}");
+            return e.ExitCode;
+        }
+        catch (DllNotFoundException e) when (e.Message.Contains("libbpf", StringComparison.Ordinal))
+        {
+            Console.Error.WriteLine("tracer: libbpf.so.1 is not installed.");
+            Console.Error.WriteLine("  Install it (Debian/Ubuntu: apt-get install libbpf1) and run again.");
+            return ExitCodes.MissingPrivilegeOrFeature;
+        }
+        catch (BpfException e)
+        {
+            Console.Error.WriteLine($"tracer: {e.Message}");
+            foreach (var line in e.LibbpfLog.TakeLast(parse.GetValue(Verbose) ? 200 : 5))
+                Console.Error.WriteLine($"  libbpf: {line}");
+            Console.Error.WriteLine(e.IsPermissionDenied
+                ? "  The kernel refused: run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; see 'tracer doctor'."
+                : "  See 'tracer doctor' for what this kernel supports; --verbose shows libbpf's full log.");
+            return e.IsPermissionDenied ? ExitCodes.MissingPrivilegeOrFeature : ExitCodes.Failure;
+        }
+        catch (Exception e) when (!parse.GetValue(Verbose))
+        {
+            Console.Error.WriteLine($"tracer: unexpected error: {e.Message}");
+            Console.Error.WriteLine("  Run again with --verbose for details, and report it if it persists.");
+            return ExitCodes.Failure;
+        }
+    }
+}

@@ -1,0 +1,20 @@
+namespace Tracer.Cli;
+
+/// <summary>Process exit codes; part of the command-line interface.</summary>
+internal static class ExitCodes
+{
+    public const int Success = 0;
+    public const int Failure = 1;
+    public const int Usage = 2;
+    public const int MissingPrivilegeOrFeature = 3;
+}
+
+/// <summary>
+/// A problem the user can fix: printed as one sentence plus what to do, never as a stack trace.
+/// </summary>
+internal sealed class UserError(string message, string remedy, int exitCode) : Exception(message)
+{
+    public string Remedy { get; } = remedy;
+
+    public int ExitCode { get; } = exitCode;
+}

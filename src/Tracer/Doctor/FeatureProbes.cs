@@ -1,0 +1,92 @@
+using Tracer.Kernel;
+using Tracer.Native;
+using Tracer.Probes;
+
+namespace Tracer.Doctor;
+
+/// <summary>Whether one program type or attach method works on this kernel, found by trying it.</summary>
+internal sealed record FeatureResult(string Feature, bool Loads, bool? Attaches, string? Error, string UsedFor)
+{
+    public bool Works => Loads && Attaches != false;
+}
+
+/// <summary>
+/// Loads each program of bpf/feature_probes.bpf.c alone and, where that changes nothing for anyone
+/// else, attaches it and detaches it again. The netfilter probe is attached inside a private network
+/// namespace that disappears with its thread; LSM, tc and cgroup probes are only loaded, since
+/// attaching them would touch every socket, a real device or a real cgroup.
+/// </summary>
+internal static class FeatureProbes
+{
+    private const string ObjectFile = "feature_probes.bpf.o";
+    private const uint NfprotoIPv4 = 2;
+    private const uint NfInetLocalOut = 3;
+
+    private enum Trial { LoadOnly, Attach, AttachNetfilterInPrivateNamespace }
+
+    private static readonly (string Feature, string Program, Trial Trial, string UsedFor)[] Probes =
+    [
+        ("tracepoint", "probe_tracepoint", Trial.Attach, "drop events where tp_btf is refused"),
+        ("tp_btf", "probe_tp_btf", Trial.Attach, "drop events (preferred: BTF-typed, cheapest)"),
+        ("raw_tp", "probe_raw_tp", Trial.Attach, "drop events on kernels without tp_btf"),
+        ("fentry", "probe_fentry", Trial.Attach, "entry of netfilter hook functions"),
+        ("fexit", "probe_fexit", Trial.Attach, "exact verdict of each netfilter hook function"),
+        ("kprobe", "probe_kprobe", Trial.Attach, "exact verdicts where fexit is refused"),
+        ("lsm", "probe_lsm", Trial.LoadOnly, "observing BPF-LSM decisions"),
+        ("netfilter_link", "probe_netfilter", Trial.AttachNetfilterInPrivateNamespace, "accept-only sentinels that bracket netfilter hooks"),
+        ("tc", "probe_tc", Trial.LoadOnly, "tc program identification"),
+        ("cgroup_skb", "probe_cgroup_skb", Trial.LoadOnly, "cgroup program identification"),
+    ];
+
+    public static IReadOnlyList<FeatureResult> Run() => Probes.Select(p => Try(p.Feature, p.Program, p.Trial, p.UsedFor)).ToList();
+
+    private static FeatureResult Try(string feature, string programName, Trial trial, string usedFor)
+    {
+        using var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "feature_probes");
+        foreach (var candidate in obj.Programs)
+            candidate.Autoload = candidate.Name == programName;
+        var program = obj.Program(programName);
+        if (trial == Trial.AttachNetfilterInPrivateNamespace)
+            program.SetType((bpf_prog_type)Libbpf.TRACER_BPF_PROG_TYPE_NETFILTER, (bpf_attach_type)Libbpf.TRACER_BPF_NETFILTER);
+        try
+        {
+            obj.Load();
+        }
+        catch (BpfException e)
+        {
+            return new FeatureResult(feature, false, null, Describe(e), usedFor);
+        }
+
+        try
+        {
+            switch (trial)
+            {
+                case Trial.LoadOnly:
+                    return new FeatureResult(feature, true, null, null, usedFor);
+                case Trial.Attach:
+                    program.Attach().Dispose();
+                    break;
+                case Trial.AttachNetfilterInPrivateNamespace:
+                    NetworkNamespace.RunInPrivate(() =>
+                    {
+                        program.AttachNetfilter(NfprotoIPv4, NfInetLocalOut, priority: 0).Dispose();
+                        return true;
+                    });
+                    break;
+            }
+            return new FeatureResult(feature, true, true, null, usedFor);
+        }
+        catch (BpfException e)
+        {
+            return new FeatureResult(feature, true, false, Describe(e), usedFor);
+        }
+    }
+
+    private static string Describe(BpfException e) => e.Errno switch
+    {
+        1 => "refused: EPERM (kernel policy, lockdown or missing capability)",
+        95 or 524 => "not supported by this kernel (EOPNOTSUPP)",
+        2 => "not available: ENOENT (the kernel lacks the attach point or the feature)",
+        _ => e.Message,
+    };
+}

@@ -1,0 +1,18 @@
+using Tracer.Native;
+
+namespace Tracer.Kernel;
+
+/// <summary>Converts the kernel's CLOCK_BOOTTIME stamps (bpf_ktime_get_boot_ns) to wall-clock time.</summary>
+internal static class BootClock
+{
+    public static ulong NowNs => Proxy.clock_gettime_ns(Libc.CLOCK_BOOTTIME);
+
+    /// <summary>Reads both clocks now, so NTP steps since start are honoured.</summary>
+    public static DateTimeOffset ToWallClock(ulong bootNs)
+    {
+        var realtime = Proxy.clock_gettime_ns(Libc.CLOCK_REALTIME);
+        var boottime = Proxy.clock_gettime_ns(Libc.CLOCK_BOOTTIME);
+        var wallNs = (long)realtime - ((long)boottime - (long)bootNs);
+        return DateTimeOffset.UnixEpoch.AddTicks(wallNs / 100);
+    }
+}

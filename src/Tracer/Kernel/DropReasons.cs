@@ -1,0 +1,45 @@
+using Tracer.Native;
+
+namespace Tracer.Kernel;
+
+/// <summary>
+/// Names of <c>enum skb_drop_reason</c> as the running kernel numbers them, read from its BTF.
+/// The numbering changes between kernel releases, so no number is ever written down here.
+/// </summary>
+internal sealed class DropReasons
+{
+    private const string Prefix = "SKB_DROP_REASON_";
+    // Reasons of subsystems (mac80211, openvswitch, ...) carry the subsystem in the high bits.
+    private const int SubsystemShift = 16;
+
+    private readonly IReadOnlyDictionary<long, string> _names;
+
+    public DropReasons(IReadOnlyDictionary<long, string> enumerators)
+    {
+        _names = enumerators.ToDictionary(e => e.Key, e => e.Value.StartsWith(Prefix, StringComparison.Ordinal)
+            ? e.Value[Prefix.Length..]
+            : e.Value);
+    }
+
+    /// <summary>False on kernels before 5.17, where kfree_skb carries no reason.</summary>
+    public bool Available => _names.Count > 0;
+
+    public int Count => _names.Count;
+
+    public static DropReasons FromKernel(KernelBtf btf) => new(btf.EnumValues("skb_drop_reason") ?? new Dictionary<long, string>());
+
+    public string Name(uint reason)
+    {
+        if (_names.TryGetValue(reason, out var name))
+            return name;
+        if (!Available)
+            return "UNKNOWN";
+        return reason >> SubsystemShift != 0
+            ? $"SUBSYSTEM_{reason >> SubsystemShift}_{reason & 0xffff}"
+            : $"REASON_{reason}";
+    }
+
+    /// <summary>The value this kernel uses for a reason name (without the prefix), if it has one.</summary>
+    public uint? Value(string name) =>
+        _names.FirstOrDefault(e => e.Value == name) is { Value: not null } match ? (uint)match.Key : null;
+}

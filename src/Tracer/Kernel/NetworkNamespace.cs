@@ -1,0 +1,61 @@
+using System.Runtime.ExceptionServices;
+using Tracer.Native;
+
+namespace Tracer.Kernel;
+
+/// <summary>
+/// Runs code inside a network namespace. setns/unshare change only the calling thread, so the
+/// code runs on a thread of its own that ends with it, and the caller's namespace is never touched.
+/// </summary>
+internal static class NetworkNamespace
+{
+    /// <summary>Runs <paramref name="action"/> in the namespace at <paramref name="path"/> (e.g. /run/netns/NAME).</summary>
+    public static T RunIn<T>(string path, Func<T> action) => RunOnOwnThread(() =>
+    {
+        using var fd = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        Proxy.setns(fd, Libc.CLONE_NEWNET);
+        return action();
+    });
+
+    /// <summary>
+    /// Runs <paramref name="action"/> in a new, empty network namespace that the kernel frees as
+    /// soon as the thread ends and nothing else holds it: whatever is attached there goes with it.
+    /// </summary>
+    public static T RunInPrivate<T>(Func<T> action) => RunOnOwnThread(() =>
+    {
+        Proxy.unshare(Libc.CLONE_NEWNET);
+        return action();
+    });
+
+    private static T RunOnOwnThread<T>(Func<T> action)
+    {
+        T result = default!;
+        ExceptionDispatchInfo? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                result = action();
+            }
+            catch (Exception e)
+            {
+                failure = ExceptionDispatchInfo.Capture(e);
+            }
+        }) { IsBackground = true, Name = "netns" };
+        thread.Start();
+        thread.Join();
+        failure?.Throw();
+        return result;
+    }
+
+    /// <summary>
+    /// The inode of the calling thread's network namespace, as BPF programs see it in <c>net->ns.inum</c>.
+    /// (thread-self, not self: inside <see cref="RunIn{T}"/> only this thread has moved.)
+    /// </summary>
+    public static uint CurrentInode(string path = "/proc/thread-self/ns/net")
+    {
+        // readlink gives "net:[4026531840]".
+        var target = new FileInfo(path).LinkTarget ?? throw new IOException($"{path} is not a namespace link");
+        return uint.Parse(target.AsSpan("net:[".Length, target.Length - "net:[".Length - 1), provider: System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,150 @@
+using System.Runtime.InteropServices;
+
+namespace Tracer.Native;
+
+/// <summary>A BPF ELF object opened from memory: its programs and maps live as long as it does.</summary>
+internal sealed unsafe class BpfObject : IDisposable
+{
+    private readonly BpfObjectHandle _handle;
+
+    private BpfObject(BpfObjectHandle handle, string name)
+    {
+        _handle = handle;
+        Name = name;
+    }
+
+    public string Name { get; }
+
+    public static BpfObject Open(ReadOnlySpan<byte> image, string name) => new(Proxy.bpf_object__open_mem(image, name), name);
+
+    public BpfProgram Program(string name) => new(Proxy.bpf_object__find_program_by_name(_handle, name));
+
+    public IEnumerable<BpfProgram> Programs => Proxy.bpf_object__programs(_handle).Select(p => new BpfProgram((bpf_program*)p)).ToList();
+
+    public BpfMap Map(string name) => new(Proxy.bpf_object__find_map_by_name(_handle, name), name);
+
+    /// <summary>Writes a load-time constant section (a <c>.rodata.*</c> map) before <see cref="Load"/>.</summary>
+    public void SetReadOnlyData<T>(string section, in T value) where T : unmanaged
+    {
+        var data = Proxy.bpf_map__initial_value(Proxy.bpf_object__find_map_by_name(_handle, section));
+        if (data.Length < sizeof(T))
+            throw new InvalidOperationException($"{section} holds {data.Length} bytes, {typeof(T).Name} needs {sizeof(T)}");
+        MemoryMarshal.Write(data, in value);
+    }
+
+    public void Load() => Proxy.bpf_object__load(_handle, Name);
+
+    public void Dispose() => _handle.Dispose();
+}
+
+/// <summary>A program of a <see cref="BpfObject"/>; valid while the object is open.</summary>
+internal sealed unsafe class BpfProgram
+{
+    private readonly bpf_program* _program;
+
+    internal BpfProgram(bpf_program* program) => _program = program;
+
+    public string Name => Proxy.bpf_program__name(_program);
+
+    public int Fd => Proxy.bpf_program__fd(_program);
+
+    public bool Autoload
+    {
+        set => Proxy.bpf_program__set_autoload(_program, value);
+    }
+
+    /// <summary>For section names libbpf 1.1 does not know, such as <c>netfilter</c>.</summary>
+    public void SetType(bpf_prog_type type, bpf_attach_type expectedAttach) =>
+        Proxy.bpf_program__set_type(_program, type, expectedAttach);
+
+    /// <summary>Attaches as the program's section name says; disposing the link detaches it.</summary>
+    public BpfLink Attach()
+    {
+        return new BpfLink(Proxy.bpf_program__attach(_program));
+    }
+
+    /// <summary>
+    /// Attaches a netfilter program to a hook of the calling thread's network namespace.
+    /// </summary>
+    public BpfLink AttachNetfilter(uint protocolFamily, uint hook, int priority) =>
+        new(Proxy.bpf_link_create_netfilter(Fd, protocolFamily, hook, priority));
+}
+
+/// <summary>An attached program (a libbpf link or a raw link fd). Dispose to detach.</summary>
+internal sealed class BpfLink(SafeHandle handle) : IDisposable
+{
+    public void Dispose() => handle.Dispose();
+}
+
+/// <summary>A map of a <see cref="BpfObject"/>, accessed through its fd; valid while the object is open.</summary>
+internal sealed unsafe class BpfMap
+{
+    internal BpfMap(bpf_map* map, string name)
+    {
+        Name = name;
+        Fd = Proxy.bpf_map__fd(map);
+    }
+
+    public string Name { get; }
+
+    public int Fd { get; }
+
+    public void Update<TKey, TValue>(in TKey key, in TValue value, ulong flags = (ulong)Libbpf.BPF_ANY)
+        where TKey : unmanaged where TValue : unmanaged
+    {
+        fixed (TKey* k = &key)
+        fixed (TValue* v = &value)
+            Proxy.bpf_map_update_elem(Fd, k, v, flags);
+    }
+
+    /// <summary>Points slot <paramref name="index"/> of an array-of-maps at <paramref name="inner"/>; waits for an RCU grace period.</summary>
+    public void SetInnerMap(uint index, BpfMap inner)
+    {
+        var fd = inner.Fd;
+        Proxy.bpf_map_update_elem(Fd, &index, &fd, (ulong)Libbpf.BPF_ANY);
+    }
+
+    public bool Delete<TKey>(in TKey key) where TKey : unmanaged
+    {
+        fixed (TKey* k = &key)
+            return Proxy.bpf_map_delete_elem(Fd, k);
+    }
+
+    /// <summary>Reads a per-CPU value: one <typeparamref name="TValue"/> per possible CPU.</summary>
+    public bool LookupPerCpu<TKey, TValue>(in TKey key, Span<TValue> values) where TKey : unmanaged where TValue : unmanaged
+    {
+        fixed (TKey* k = &key)
+        fixed (TValue* v = values)
+            return Proxy.bpf_map_lookup_elem(Fd, k, v);
+    }
+
+    public bool Lookup<TKey>(in TKey key, Span<byte> value) where TKey : unmanaged
+    {
+        fixed (TKey* k = &key)
+        fixed (byte* v = value)
+            return Proxy.bpf_map_lookup_elem(Fd, k, v);
+    }
+
+    /// <summary>
+    /// Moves every entry out of a (per-CPU) hash map in batches of up to <c>keys.Length</c>.
+    /// <paramref name="values"/> holds <c>keys.Length</c> times the values per key (the possible-CPU
+    /// count for per-CPU maps); <paramref name="onBatch"/> is told how many keys each batch filled.
+    /// </summary>
+    public void DrainBatch<TKey, TValue>(TKey[] keys, TValue[] values, Action<int> onBatch)
+        where TKey : unmanaged where TValue : unmanaged
+    {
+        ulong batch = ulong.MaxValue;
+        fixed (TKey* k = keys)
+        fixed (TValue* v = values)
+        {
+            while (true)
+            {
+                var (count, done) = Proxy.bpf_map_lookup_and_delete_batch(Fd, &batch, k, v, (uint)keys.Length);
+                if (count > 0)
+                    onBatch((int)count);
+                if (done)
+                    return;
+            }
+        }
+    }
+}

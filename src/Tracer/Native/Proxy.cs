@@ -1,0 +1,213 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Tracer.Native;
+
+/// <summary>
+/// The only caller of the generated imports: marshals strings and handles, and turns
+/// every failure into a <see cref="BpfException"/> through <see cref="Ensure"/>.
+/// Methods keep their C names so a reader can look them up in libbpf's headers.
+/// </summary>
+internal static unsafe class Proxy
+{
+    static Proxy() => LibbpfLog.Hook();
+
+    public static BpfObjectHandle bpf_object__open_mem(ReadOnlySpan<byte> image, string name)
+    {
+        var nameBytes = Utf8(name);
+        fixed (byte* data = image)
+        fixed (byte* objectName = nameBytes)
+        {
+            var opts = new bpf_object_open_opts { sz = (nuint)sizeof(bpf_object_open_opts), object_name = (sbyte*)objectName };
+            var obj = Ensure.NotNull(Libbpf.bpf_object__open_mem(data, (nuint)image.Length, &opts), $"opening BPF object {name}");
+            var handle = new BpfObjectHandle();
+            Marshal.InitHandle(handle, (nint)obj);
+            return handle;
+        }
+    }
+
+    public static void bpf_object__load(BpfObjectHandle obj, string name) =>
+        Ensure.Success(Libbpf.bpf_object__load(obj.Object), $"loading BPF object {name}");
+
+    public static bpf_program* bpf_object__find_program_by_name(BpfObjectHandle obj, string name)
+    {
+        fixed (byte* text = Utf8(name))
+            return Ensure.NotNull(Libbpf.bpf_object__find_program_by_name(obj.Object, (sbyte*)text), $"finding BPF program {name}");
+    }
+
+    public static bpf_map* bpf_object__find_map_by_name(BpfObjectHandle obj, string name)
+    {
+        fixed (byte* text = Utf8(name))
+            return Ensure.NotNull(Libbpf.bpf_object__find_map_by_name(obj.Object, (sbyte*)text), $"finding BPF map {name}");
+    }
+
+    public static List<nint> bpf_object__programs(BpfObjectHandle obj)
+    {
+        var programs = new List<nint>();
+        for (var program = Libbpf.bpf_object__next_program(obj.Object, null); program != null;
+             program = Libbpf.bpf_object__next_program(obj.Object, program))
+            programs.Add((nint)program);
+        return programs;
+    }
+
+    public static string bpf_program__name(bpf_program* program) =>
+        Marshal.PtrToStringUTF8((nint)Libbpf.bpf_program__name(program)) ?? "";
+
+    public static void bpf_program__set_autoload(bpf_program* program, bool autoload) =>
+        Ensure.Success(Libbpf.bpf_program__set_autoload(program, autoload ? (byte)1 : (byte)0), "bpf_program__set_autoload");
+
+    public static void bpf_program__set_type(bpf_program* program, bpf_prog_type type, bpf_attach_type expectedAttach)
+    {
+        Ensure.Success(Libbpf.bpf_program__set_type(program, type), "bpf_program__set_type");
+        Ensure.Success(Libbpf.bpf_program__set_expected_attach_type(program, expectedAttach), "bpf_program__set_expected_attach_type");
+    }
+
+    // Names are read before the call they describe: any later P/Invoke would overwrite its errno.
+
+    public static int bpf_program__fd(bpf_program* program)
+    {
+        var name = bpf_program__name(program);
+        return Ensure.Success(Libbpf.bpf_program__fd(program), $"getting the fd of BPF program {name}");
+    }
+
+    public static BpfLinkHandle bpf_program__attach(bpf_program* program)
+    {
+        var name = bpf_program__name(program);
+        var link = Ensure.NotNull(Libbpf.bpf_program__attach(program), $"attaching BPF program {name}");
+        var handle = new BpfLinkHandle();
+        Marshal.InitHandle(handle, (nint)link);
+        return handle;
+    }
+
+    public static int bpf_map__fd(bpf_map* map) => Ensure.Success(Libbpf.bpf_map__fd(map), "bpf_map__fd");
+
+    public static Span<byte> bpf_map__initial_value(bpf_map* map)
+    {
+        nuint size;
+        var data = Ensure.NotNull((byte*)Libbpf.bpf_map__initial_value(map, &size), "bpf_map__initial_value");
+        return new Span<byte>(data, (int)size);
+    }
+
+    public static void bpf_map_update_elem(int fd, void* key, void* value, ulong flags) =>
+        Ensure.Success(Libbpf.bpf_map_update_elem(fd, key, value, flags), "bpf_map_update_elem");
+
+    /// <summary>Returns false when the key is absent.</summary>
+    public static bool bpf_map_lookup_elem(int fd, void* key, void* value)
+    {
+        var result = Libbpf.bpf_map_lookup_elem(fd, key, value);
+        if (result == -Libc.ENOENT)
+            return false;
+        Ensure.Success(result, "bpf_map_lookup_elem");
+        return true;
+    }
+
+    /// <summary>Returns false when the key is absent.</summary>
+    public static bool bpf_map_delete_elem(int fd, void* key)
+    {
+        var result = Libbpf.bpf_map_delete_elem(fd, key);
+        if (result == -Libc.ENOENT)
+            return false;
+        Ensure.Success(result, "bpf_map_delete_elem");
+        return true;
+    }
+
+    /// <summary>Returns false after the last key.</summary>
+    public static bool bpf_map_get_next_key(int fd, void* key, void* nextKey)
+    {
+        var result = Libbpf.bpf_map_get_next_key(fd, key, nextKey);
+        if (result == -Libc.ENOENT)
+            return false;
+        Ensure.Success(result, "bpf_map_get_next_key");
+        return true;
+    }
+
+    /// <summary>
+    /// Moves up to <paramref name="count"/> entries out of a hash map. Returns how many
+    /// were moved and whether the map has been fully walked.
+    /// </summary>
+    public static (uint Count, bool Done) bpf_map_lookup_and_delete_batch(int fd, ulong* batch, void* keys, void* values, uint count)
+    {
+        var opts = new bpf_map_batch_opts { sz = (nuint)sizeof(bpf_map_batch_opts) };
+        var result = Libbpf.bpf_map_lookup_and_delete_batch(fd, *batch == ulong.MaxValue ? null : batch, batch, keys, values, &count, &opts);
+        if (result == -Libc.ENOENT)
+            return (count, true);
+        Ensure.Success(result, "bpf_map_lookup_and_delete_batch");
+        return (count, false);
+    }
+
+    public static RingBufferHandle ring_buffer__new(int mapFd, delegate* unmanaged<void*, void*, nuint, int> callback, void* context)
+    {
+        var opts = new ring_buffer_opts { sz = (nuint)sizeof(ring_buffer_opts) };
+        var ring = Ensure.NotNull(Libbpf.ring_buffer__new(mapFd, callback, context, &opts), "ring_buffer__new");
+        var handle = new RingBufferHandle();
+        Marshal.InitHandle(handle, (nint)ring);
+        return handle;
+    }
+
+    /// <summary>Returns the number of records consumed; an interrupted wait counts as none.</summary>
+    public static int ring_buffer__poll(RingBufferHandle ring, int timeoutMs)
+    {
+        var result = Libbpf.ring_buffer__poll(ring.RingBuffer, timeoutMs);
+        return result == -4 /* EINTR */ ? 0 : Ensure.Success(result, "ring_buffer__poll");
+    }
+
+    public static BtfHandle btf__load_vmlinux_btf()
+    {
+        var btf = Ensure.NotNull(Libbpf.btf__load_vmlinux_btf(), "loading the kernel's BTF (/sys/kernel/btf/vmlinux)");
+        var handle = new BtfHandle();
+        Marshal.InitHandle(handle, (nint)btf);
+        return handle;
+    }
+
+    /// <summary>Returns the type id, or null when no type of that name and kind exists.</summary>
+    public static uint? btf__find_by_name_kind(BtfHandle btf, string name, uint kind)
+    {
+        fixed (byte* text = Utf8(name))
+        {
+            var id = Libbpf.btf__find_by_name_kind(btf.Btf, (sbyte*)text, kind);
+            return id < 0 ? null : (uint)id;
+        }
+    }
+
+    public static btf_type* btf__type_by_id(BtfHandle btf, uint id) =>
+        Ensure.NotNull(Libbpf.btf__type_by_id(btf.Btf, id), $"btf__type_by_id({id})");
+
+    public static string btf__name_by_offset(BtfHandle btf, uint offset) =>
+        Marshal.PtrToStringUTF8((nint)Libbpf.btf__name_by_offset(btf.Btf, offset)) ?? "";
+
+    public static int libbpf_num_possible_cpus() =>
+        Ensure.Success(Libbpf.libbpf_num_possible_cpus(), "libbpf_num_possible_cpus");
+
+    public static Version libbpf_version() =>
+        new((int)Libbpf.libbpf_major_version(), (int)Libbpf.libbpf_minor_version());
+
+    /// <summary>bpf(BPF_LINK_CREATE) for a BPF_NETFILTER link, which libbpf 1.1 cannot build.</summary>
+    public static SafeFileHandle bpf_link_create_netfilter(int programFd, uint protocolFamily, uint hook, int priority)
+    {
+        var attr = new bpf_netfilter_link_attr
+        {
+            prog_fd = (uint)programFd,
+            attach_type = Libbpf.TRACER_BPF_NETFILTER,
+            pf = protocolFamily,
+            hooknum = hook,
+            priority = priority,
+        };
+        var fd = Ensure.Syscall(Libc.syscall(Libc.SYS_bpf, Libbpf.BPF_LINK_CREATE, &attr, (uint)sizeof(bpf_netfilter_link_attr)),
+                                $"creating a netfilter link (pf {protocolFamily}, hook {hook}, priority {priority})");
+        return new SafeFileHandle((nint)fd, ownsHandle: true);
+    }
+
+    public static void setns(SafeFileHandle namespaceFd, int type) =>
+        Ensure.Syscall(Libc.setns((int)namespaceFd.DangerousGetHandle(), type), "setns");
+
+    public static void unshare(int flags) => Ensure.Syscall(Libc.unshare(flags), "unshare");
+
+    public static ulong clock_gettime_ns(int clock)
+    {
+        timespec time;
+        Ensure.Syscall(Libc.clock_gettime(clock, &time), "clock_gettime");
+        return (ulong)time.tv_sec * 1_000_000_000UL + (ulong)time.tv_nsec;
+    }
+
+    private static byte[] Utf8(string text) => System.Text.Encoding.UTF8.GetBytes(text + '\0');
+}

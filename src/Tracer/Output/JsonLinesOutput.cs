@@ -1,0 +1,81 @@
+using System.Text.Json;
+
+namespace Tracer.Output;
+
+/// <summary>
+/// One JSON object per record and line, flushed every interval. The schema is documented in
+/// docs/json-output.md; summing <c>count</c> over a run gives the exact number of drops seen.
+/// </summary>
+internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
+{
+    private readonly Utf8JsonWriter _writer = new(stream, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
+    public void Write(IReadOnlyList<DropRecord> records)
+    {
+        foreach (var record in records)
+        {
+            WriteRecord(record);
+            _writer.Flush();
+            stream.WriteByte((byte)'\n');
+            _writer.Reset();
+        }
+        stream.Flush();
+    }
+
+    private void WriteRecord(DropRecord record)
+    {
+        _writer.WriteStartObject();
+        _writer.WriteString("time", record.Time.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        _writer.WriteString("last", record.Last.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        if (record.Flow is { } flow)
+        {
+            _writer.WriteNumber("netns", flow.Netns);
+            _writer.WriteNumber("ifindex", flow.Ifindex);
+            WriteNullable("src", flow.Source?.ToString());
+            WriteNullable("dst", flow.Destination?.ToString());
+            if (flow.ProtocolName is { } protocol)
+                _writer.WriteString("protocol", protocol);
+            else
+                _writer.WriteString("ethertype", $"0x{flow.L3Protocol:x4}");
+            if (flow.IsIcmp)
+            {
+                _writer.WriteNumber("icmp_type", flow.SourcePort);
+                _writer.WriteNumber("icmp_code", flow.DestinationPort);
+            }
+            else if (flow.IsIP)
+            {
+                _writer.WriteNumber("sport", flow.SourcePort);
+                _writer.WriteNumber("dport", flow.DestinationPort);
+            }
+            _writer.WriteString("reason", record.Reason);
+            _writer.WriteNumber("reason_code", flow.Reason);
+            _writer.WriteString("location", record.Location);
+        }
+        else
+        {
+            _writer.WriteBoolean("overflow", true);
+        }
+        _writer.WriteNumber("count", record.Count);
+        _writer.WriteNumber("bytes", record.Bytes);
+        if (record.Stack is { } stack)
+        {
+            _writer.WriteStartArray("stack");
+            foreach (var frame in stack)
+                _writer.WriteStringValue(frame);
+            _writer.WriteEndArray();
+        }
+        _writer.WriteEndObject();
+    }
+
+    private void WriteNullable(string name, string? value)
+    {
+        if (value is null)
+            _writer.WriteNull(name);
+        else
+            _writer.WriteString(name, value);
+    }
+
+    public void Complete(TraceSummary summary) => stream.Flush();
+
+    public void Dispose() => _writer.Dispose();
+}

@@ -1,0 +1,118 @@
+using System.Globalization;
+using Spectre.Console;
+
+namespace Tracer.Output;
+
+/// <summary>How a record reads in a terminal or a log.</summary>
+internal static class DropText
+{
+    public static string Flow(DropRecord record)
+    {
+        if (record.Flow is not { } flow)
+            return "(flow not kept: aggregate map full)";
+        if (!flow.IsIP)
+            return $"ethertype 0x{flow.L3Protocol:x4}";
+        if (flow.IsIcmp)
+            return $"{flow.Source} → {flow.Destination} {flow.ProtocolName} type {flow.SourcePort} code {flow.DestinationPort}";
+        return $"{Endpoint(flow.Source, flow.SourcePort)} → {Endpoint(flow.Destination, flow.DestinationPort)} {flow.ProtocolName}";
+    }
+
+    private static string Endpoint(System.Net.IPAddress? address, ushort port) =>
+        address?.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]:{port}" : $"{address}:{port}";
+
+    public static string Line(DropRecord record)
+    {
+        var where = record.Flow is { } f ? $"  netns {f.Netns} ifindex {f.Ifindex}" : "";
+        return FormattableString.Invariant(
+            $"{record.Time:O} {record.Count} dropped  {Flow(record)}  reason {record.Reason ?? "-"}  at {record.Location ?? "-"}{where}");
+    }
+}
+
+/// <summary>Plain lines, one per record: for logs and pipes.</summary>
+internal sealed class PlainTextOutput(TextWriter writer) : IDropOutput
+{
+    public void Write(IReadOnlyList<DropRecord> records)
+    {
+        foreach (var record in records)
+        {
+            writer.WriteLine(DropText.Line(record));
+            if (record.Stack is { } stack)
+                foreach (var frame in stack)
+                    writer.WriteLine($"    {frame}");
+        }
+        writer.Flush();
+    }
+
+    public void Complete(TraceSummary summary) => writer.Flush();
+
+    public void Dispose()
+    {
+    }
+}
+
+/// <summary>A live table of flows by drop count, refreshed every interval, for a person at a terminal.</summary>
+internal sealed class LiveTableOutput : IDropOutput
+{
+    private const int MaxRows = 25;
+    private readonly Dictionary<(Probes.DropFlow?, string?), Row> _rows = [];
+    private readonly Table _table = new Table().Expand();
+    private readonly SemaphoreSlim _updated = new(0);
+    private readonly Task _live;
+    private volatile bool _done;
+
+    private sealed class Row(DropRecord first)
+    {
+        public DropRecord Latest { get; set; } = first;
+        public ulong Count { get; set; }
+    }
+
+    public LiveTableOutput()
+    {
+        _table.AddColumns("Drops", "Flow", "Reason", "Location", "Netns/if", "Last");
+        _table.Caption("waiting for drops… (Ctrl-C to stop)");
+        _live = AnsiConsole.Live(_table).AutoClear(false).StartAsync(async context =>
+        {
+            while (!_done)
+            {
+                await _updated.WaitAsync().ConfigureAwait(false);
+                context.Refresh();
+            }
+        });
+    }
+
+    public void Write(IReadOnlyList<DropRecord> records)
+    {
+        foreach (var record in records)
+        {
+            var key = (record.Flow, record.Location);
+            if (!_rows.TryGetValue(key, out var row))
+                _rows[key] = row = new Row(record);
+            row.Latest = record;
+            row.Count += record.Count;
+        }
+        _table.Rows.Clear();
+        foreach (var row in _rows.Values.OrderByDescending(r => r.Count).Take(MaxRows))
+        {
+            var r = row.Latest;
+            _table.AddRow(
+                row.Count.ToString("N0", CultureInfo.InvariantCulture),
+                Markup.Escape(DropText.Flow(r)),
+                Markup.Escape(r.Reason ?? "-"),
+                Markup.Escape(r.Location ?? "-"),
+                r.Flow is { } f ? $"{f.Netns}/{f.Ifindex}" : "-",
+                r.Last.ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture));
+        }
+        var total = _rows.Values.Aggregate(0UL, (sum, r) => sum + r.Count);
+        _table.Caption($"{total:N0} drops in {_rows.Count} flows (Ctrl-C to stop)");
+        _updated.Release();
+    }
+
+    public void Complete(TraceSummary summary)
+    {
+        _done = true;
+        _updated.Release();
+        _live.GetAwaiter().GetResult();
+    }
+
+    public void Dispose() => _updated.Dispose();
+}

@@ -1,0 +1,80 @@
+using System.Net;
+using Tracer.Native;
+
+namespace Tracer.Probes;
+
+/// <summary>A decoded <c>struct drop_key</c>: one flow, the place it was dropped, and why.</summary>
+internal sealed record DropFlow(
+    uint Netns,
+    uint Ifindex,
+    IPAddress? Source,
+    IPAddress? Destination,
+    ushort L3Protocol,
+    byte L4Protocol,
+    ushort SourcePort,
+    ushort DestinationPort,
+    uint Reason,
+    ulong Location)
+{
+    private const ushort EthernetIPv4 = 0x0800;
+    private const ushort EthernetIPv6 = 0x86DD;
+
+    public bool IsIP => L3Protocol is EthernetIPv4 or EthernetIPv6;
+
+    /// <summary>tcp, udp, icmp, icmpv6, or the IP protocol number; null when not IP.</summary>
+    public string? ProtocolName => !IsIP ? null : L4Protocol switch
+    {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        58 => "icmpv6",
+        var number => number.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>True when the ports carry ICMP type and code instead.</summary>
+    public bool IsIcmp => L4Protocol is 1 or 58;
+
+    public static unsafe DropFlow From(in drop_key key)
+    {
+        var isIP = key.l3_proto is EthernetIPv4 or EthernetIPv6;
+        fixed (byte* source = key.saddr)
+        fixed (byte* destination = key.daddr)
+        {
+            return new DropFlow(
+                key.netns,
+                key.ifindex,
+                isIP ? Address(new ReadOnlySpan<byte>(source, DropEvent.TRACER_ADDR_LEN)) : null,
+                isIP ? Address(new ReadOnlySpan<byte>(destination, DropEvent.TRACER_ADDR_LEN)) : null,
+                key.l3_proto,
+                key.l4_proto,
+                key.sport,
+                key.dport,
+                key.reason,
+                key.location);
+        }
+    }
+
+    private static IPAddress Address(ReadOnlySpan<byte> bytes)
+    {
+        var address = new IPAddress(bytes);
+        return address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    }
+}
+
+/// <summary>How many packets of a flow were dropped during one interval.</summary>
+internal sealed record DropCount(DropFlow Flow, ulong Packets, ulong Bytes, ulong FirstNs, ulong LastNs);
+
+/// <summary>Growth of the kernel-side counters (enum tracer_counter) over one interval.</summary>
+internal readonly record struct ProbeCounters(ulong Drops, ulong SamplesLost, ulong OverflowPackets, ulong OverflowBytes, ulong StacksLost)
+{
+    public static ProbeCounters operator +(ProbeCounters a, ProbeCounters b) => new(
+        a.Drops + b.Drops, a.SamplesLost + b.SamplesLost, a.OverflowPackets + b.OverflowPackets,
+        a.OverflowBytes + b.OverflowBytes, a.StacksLost + b.StacksLost);
+}
+
+/// <summary>Everything the kernel counted since the previous drain.</summary>
+internal sealed record DropInterval(IReadOnlyList<DropCount> Counts, ProbeCounters Counters, IReadOnlyList<drop_sample> Samples)
+{
+    /// <summary>Every drop of the interval, overflow included: the sum a run must account for.</summary>
+    public ulong TotalPackets => Counts.Aggregate(0UL, (sum, c) => sum + c.Packets) + Counters.OverflowPackets;
+}

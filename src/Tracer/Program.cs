@@ -1,0 +1,3 @@
+using Tracer.Cli;
+
+return await TracerCommandLine.RunAsync(args).ConfigureAwait(false);

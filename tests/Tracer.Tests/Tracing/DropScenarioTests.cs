@@ -1,0 +1,183 @@
+using System.Net;
+using System.Text.Json;
+using Tracer.Tests.Infrastructure;
+
+namespace Tracer.Tests.Tracing;
+
+/// <summary>
+/// End to end on the real kernel: real namespaces, veths, nftables and out/tracer, with the exact
+/// number of drops asserted. Tracer runs in the node namespace, as it runs in the host namespace of a node.
+/// </summary>
+public sealed class DropScenarioTests : IDisposable
+{
+    private const int Packets = 40;
+    private readonly CalicoNetwork _network = new();
+    private readonly Pod _pod;
+    private readonly Pod _otherPod;
+
+    public DropScenarioTests()
+    {
+        _pod = _network.AddPod();
+        _otherPod = _network.AddPod();
+    }
+
+    public void Dispose() => _network.Dispose();
+
+    [Fact]
+    public void NftablesDropOfNodeToPodTrafficIsCountedExactly()
+    {
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 0; }}; " +
+                     $"add rule inet edr out ip daddr {_pod.IPv4} udp dport 8885 drop");
+
+        bool Flow(JsonElement l) => Str(l, "dst") == _pod.IPv4.ToString() && Num(l, "dport") == 8885;
+        var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, 8885, Packets), Flow);
+
+        var drops = lines.Where(Flow).ToList();
+        Assert.Equal(Packets, drops.Sum(l => Num(l, "count")));
+        Assert.All(drops, l =>
+        {
+            Assert.Equal("NETFILTER_DROP", Str(l, "reason"));
+            Assert.StartsWith("nft_do_chain+0x", Str(l, "location"));
+            Assert.Equal(_network.NodeIPv4.ToString(), Str(l, "src"));
+            Assert.Equal("udp", Str(l, "protocol"));
+            Assert.Equal(CalicoNetwork.Inode(_network.NodeNamespace), (uint)Num(l, "netns"));
+            Assert.True(DateTimeOffset.Parse(Str(l, "time")!, System.Globalization.CultureInfo.InvariantCulture) > DateTimeOffset.UtcNow.AddMinutes(-2));
+        });
+    }
+
+    [Fact]
+    public void NftablesDropOfIPv6NodeToPodTrafficIsCountedExactly()
+    {
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 0; }}; " +
+                     $"add rule inet edr out ip6 daddr {_pod.IPv6} udp dport 8885 drop");
+
+        bool Flow(JsonElement l) => Str(l, "dst") == _pod.IPv6.ToString() && Num(l, "dport") == 8885;
+        var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv6, 8885, Packets), Flow);
+
+        var drops = lines.Where(Flow).ToList();
+        Assert.Equal(Packets, drops.Sum(l => Num(l, "count")));
+        Assert.All(drops, l =>
+        {
+            Assert.Equal("NETFILTER_DROP", Str(l, "reason"));
+            Assert.StartsWith("nft_do_chain+0x", Str(l, "location"));
+            Assert.Equal(_network.NodeIPv6.ToString(), Str(l, "src"));
+        });
+    }
+
+    [Fact]
+    public void DropsOutsideTheWatchedSetAreNotReported()
+    {
+        // 198.51.100.0/24 is routed through a device that is not a pod's veth, so it is not watched.
+        _network.Ip("link", "add", "ext0", "type", "veth", "peer", "name", "ext0peer");
+        _network.Ip("link", "set", "ext0", "up");
+        _network.Ip("route", "add", "198.51.100.0/24", "dev", "ext0");
+        _network.Nft("add table inet edr; add chain inet edr out { type filter hook output priority 0; }; " +
+                     "add rule inet edr out udp dport 7777 drop");
+
+        bool PodFlow(JsonElement l) => Str(l, "dst") == _pod.IPv4.ToString();
+        var lines = Trace(() =>
+        {
+            CalicoNetwork.SendUdp(_network.NodeNamespace, IPAddress.Parse("198.51.100.7"), 7777, Packets);
+            CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, 7777, Packets);
+        }, PodFlow);
+
+        Assert.DoesNotContain(lines, l => Str(l, "dst") == "198.51.100.7");
+        Assert.Equal(Packets, lines.Where(PodFlow).Sum(l => Num(l, "count")));
+    }
+
+    [Fact]
+    public void TrafficThatIsDeliveredProducesNothing()
+    {
+        using var listener = PodListener.Udp(_pod, 9000);
+
+        var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, 9000, Packets));
+
+        Assert.Equal(Packets, listener.Received());
+        Assert.DoesNotContain(lines, l => Num(l, "dport") == 9000 || Num(l, "sport") == 9000);
+    }
+
+    [Fact]
+    public void UdpToAClosedPortInsideThePodIsReportedAsNoSocket()
+    {
+        bool Flow(JsonElement l) => Str(l, "dst") == _pod.IPv4.ToString() && Num(l, "dport") == 9111;
+        var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, 9111, Packets), Flow);
+
+        var drops = lines.Where(Flow).ToList();
+        Assert.Equal(Packets, drops.Sum(l => Num(l, "count")));
+        Assert.All(drops, l =>
+        {
+            Assert.Equal("NO_SOCKET", Str(l, "reason"));
+            Assert.Equal(CalicoNetwork.Inode(_pod.Namespace), (uint)Num(l, "netns"));
+        });
+    }
+
+    [Fact]
+    public void PodTrafficToAnAddressWithoutARouteIsReported()
+    {
+        // The node has no default route and none to 10.255.255.9: the pod's packets die in its routing step.
+        bool Flow(JsonElement l) => Str(l, "src") == _pod.IPv4.ToString() && Str(l, "dst") == "10.255.255.9";
+        var lines = Trace(() => CalicoNetwork.SendUdp(_pod.Namespace, IPAddress.Parse("10.255.255.9"), 5353, Packets), Flow);
+
+        var drops = lines.Where(Flow).ToList();
+        Assert.Equal(Packets, drops.Sum(l => Num(l, "count")));
+        Assert.All(drops, l =>
+        {
+            Assert.Equal("IP_INNOROUTES", Str(l, "reason"));
+            Assert.StartsWith("ip_error+0x", Str(l, "location"));
+            Assert.Equal(CalicoNetwork.Inode(_network.NodeNamespace), (uint)Num(l, "netns"));
+        });
+    }
+
+    [Fact]
+    public void CtrlCAndKillLeaveNoProgramOrLinkBehind()
+    {
+        using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json"))
+        {
+            Assert.Contains("kfree_skb_btf", Shell.Check("bpftool", "prog", "show"));
+            Assert.Equal(0, tracer.Stop("INT"));
+            Assert.Contains("summary:", tracer.Stderr);
+        }
+        Assert.True(ProgramsGone(), "kfree_skb_btf still loaded after Ctrl-C");
+
+        using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json"))
+            tracer.Stop("KILL");
+        // The kernel releases the links with the killed process's file descriptors.
+        Assert.True(ProgramsGone(), "kfree_skb_btf still loaded after kill -9");
+    }
+
+    /// <summary>The kernel frees a released program after an RCU grace period: allow it a few seconds.</summary>
+    private static bool ProgramsGone()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Shell.Check("bpftool", "prog", "show").Contains("kfree_skb_btf", StringComparison.Ordinal))
+        {
+            if (DateTime.UtcNow > deadline)
+                return false;
+            Thread.Sleep(100);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Runs a trace in the node namespace around <paramref name="traffic"/>, waits until the drops the
+    /// test expects have been reported (or, expecting none, for two intervals), stops it with Ctrl-C
+    /// and returns all its JSON lines. Stopping flushes whatever was still counted, so an over-count shows.
+    /// </summary>
+    private List<JsonElement> Trace(Action traffic, Func<JsonElement, bool>? expect = null)
+    {
+        using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json");
+        traffic();
+        if (expect is null)
+            Thread.Sleep(TimeSpan.FromSeconds(2));
+        else
+            tracer.WaitForDrops(expect, Packets, TimeSpan.FromSeconds(15));
+        Assert.Equal(0, tracer.Stop());
+        return [.. tracer.JsonLines()];
+    }
+
+    private static string? Str(JsonElement line, string name) =>
+        line.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    private static long Num(JsonElement line, string name) =>
+        line.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : -1;
+}

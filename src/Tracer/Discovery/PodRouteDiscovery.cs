@@ -19,9 +19,10 @@ internal static class PodRouteDiscovery
 
     private const int RtfGateway = 0x2;
 
+    /// <summary>The routes of the calling thread's network namespace (thread-self: see NetworkNamespace).</summary>
     public static IReadOnlyList<PodRoute> Discover() => Discover(
-        ReadIfExists("/proc/net/route"),
-        ReadIfExists("/proc/net/ipv6_route"),
+        ReadIfExists("/proc/thread-self/net/route"),
+        ReadIfExists("/proc/thread-self/net/ipv6_route"),
         name => Directory.Exists($"/sys/class/net/{name}/bridge"));
 
     public static IReadOnlyList<PodRoute> Discover(string ipv4Routes, string ipv6Routes, Func<string, bool> isBridge)

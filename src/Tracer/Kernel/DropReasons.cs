@@ -12,13 +12,13 @@ internal sealed class DropReasons
     // Reasons of subsystems (mac80211, openvswitch, ...) carry the subsystem in the high bits.
     private const int SubsystemShift = 16;
 
-    private readonly IReadOnlyDictionary<long, string> _names;
+    private readonly Dictionary<uint, string> _names = [];
 
     public DropReasons(IReadOnlyDictionary<long, string> enumerators)
     {
-        _names = enumerators.ToDictionary(e => e.Key, e => e.Value.StartsWith(Prefix, StringComparison.Ordinal)
-            ? e.Value[Prefix.Length..]
-            : e.Value);
+        // The tracepoint carries the reason as a u32; BTF may hold it sign-extended (SUBSYS_MASK).
+        foreach (var (value, name) in enumerators)
+            _names.TryAdd((uint)value, name.StartsWith(Prefix, StringComparison.Ordinal) ? name[Prefix.Length..] : name);
     }
 
     /// <summary>False on kernels before 5.17, where kfree_skb carries no reason.</summary>
@@ -41,5 +41,5 @@ internal sealed class DropReasons
 
     /// <summary>The value this kernel uses for a reason name (without the prefix), if it has one.</summary>
     public uint? Value(string name) =>
-        _names.FirstOrDefault(e => e.Value == name) is { Value: not null } match ? (uint)match.Key : null;
+        _names.FirstOrDefault(e => e.Value == name) is { Value: not null } match ? match.Key : null;
 }

@@ -81,6 +81,22 @@ internal sealed class TracerProcess : IDisposable
 
     public string StatusLine => _status.Task.Result;
 
+    /// <summary>Ids of the BPF programs this process holds, from its fds (prog and link fds name them).</summary>
+    public IReadOnlySet<int> BpfProgramIds() => Directory.EnumerateFiles($"/proc/{_process.Id}/fdinfo")
+        .SelectMany(file =>
+        {
+            try
+            {
+                return File.ReadLines(file).Where(l => l.StartsWith("prog_id:", StringComparison.Ordinal)).ToList();
+            }
+            catch (IOException)
+            {
+                return []; // the fd closed while we looked
+            }
+        })
+        .Select(l => int.Parse(l["prog_id:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture))
+        .ToHashSet();
+
     /// <summary>Sends a signal (Ctrl-C is SIGINT) and waits for the process to exit.</summary>
     public int Stop(string signal = "INT")
     {

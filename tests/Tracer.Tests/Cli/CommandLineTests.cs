@@ -1,0 +1,79 @@
+using Tracer.Cli;
+using Tracer.Tests.Infrastructure;
+
+namespace Tracer.Tests.Cli;
+
+/// <summary>Bad input gets one clear sentence, the documented exit code, and no stack trace.</summary>
+public sealed class CommandLineTests
+{
+    [Theory]
+    [InlineData("--ip", "10.0.0.300", "'10.0.0.300' is not an IP address or CIDR")]
+    [InlineData("--ip", "10.0.0.1/24", "did you mean 10.0.0.0/24?")]
+    [InlineData("--ip", "fd00::/129", "'fd00::/129' is not a valid CIDR")]
+    [InlineData("--duration", "soon", "'soon' is not a duration")]
+    [InlineData("--output", "xml", "xml")]
+    [InlineData("--frobnicate", "1", "--frobnicate")]
+    public void MalformedArgumentsAreUsageErrors(string option, string value, string expected)
+    {
+        var result = Shell.Run(RepositoryPaths.TracerExecutable, "trace", option, value);
+
+        Assert.Equal(ExitCodes.Usage, result.ExitCode);
+        Assert.Contains(expected, result.Stderr);
+        Assert.Contains("--help", result.Stderr);
+        Assert.DoesNotContain("   at ", result.Stderr);
+        Assert.Empty(result.Stdout);
+    }
+
+    [Fact]
+    public void WithoutPrivilegesTraceSaysWhatIsMissingAndLeavesNothing()
+    {
+        var before = ProgramIds();
+
+        // setpriv drops to an unprivileged user with no capabilities, as a non-root operator would be.
+        var result = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                               RepositoryPaths.TracerExecutable, "trace", "--duration", "1s");
+
+        Assert.Equal(ExitCodes.MissingPrivilegeOrFeature, result.ExitCode);
+        Assert.Contains("needs root", result.Stderr);
+        Assert.DoesNotContain("   at ", result.Stderr);
+        Assert.Subset(before, ProgramIds());
+    }
+
+    private static HashSet<int> ProgramIds()
+    {
+        using var programs = System.Text.Json.JsonDocument.Parse(Shell.Check("bpftool", "prog", "show", "--json"));
+        return programs.RootElement.EnumerateArray().Select(p => p.GetProperty("id").GetInt32()).ToHashSet();
+    }
+
+    [Theory]
+    [InlineData("10.1.2.3", "10.1.2.3/32")]
+    [InlineData("10.1.0.0/16", "10.1.0.0/16")]
+    [InlineData("fd00::7", "fd00::7/128")]
+    [InlineData("fd00::/64", "fd00::/64")]
+    public void AddressesAndPrefixesParse(string text, string expected)
+    {
+        Assert.Equal(expected, ArgumentParsers.ParseNetwork(text, out var error)?.ToString());
+        Assert.Null(error);
+    }
+
+    [Theory]
+    [InlineData("30s", 30)]
+    [InlineData("2m", 120)]
+    [InlineData("1h", 3600)]
+    [InlineData("500ms", 0.5)]
+    [InlineData("45", 45)]
+    public void DurationsParse(string text, double seconds)
+    {
+        Assert.Equal(TimeSpan.FromSeconds(seconds), ArgumentParsers.ParseDuration(text, out _));
+    }
+
+    [Theory]
+    [InlineData("0s")]
+    [InlineData("-5s")]
+    [InlineData("5 minutes")]
+    public void NonsenseDurationsAreRejected(string text)
+    {
+        Assert.Null(ArgumentParsers.ParseDuration(text, out var error));
+        Assert.NotNull(error);
+    }
+}

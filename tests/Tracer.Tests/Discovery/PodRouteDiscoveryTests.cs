@@ -1,0 +1,64 @@
+using System.Net;
+using Tracer.Discovery;
+using Tracer.Kernel;
+using Tracer.Tests.Infrastructure;
+
+namespace Tracer.Tests.Discovery;
+
+public sealed class PodRouteDiscoveryTests
+{
+    // As the kernel prints them: a Calico pod, a Cilium pod, the default route, the node subnet,
+    // a CNI bridge subnet, and a host route on a non-pod device.
+    private const string IPv4Routes = """
+        Iface	Destination	Gateway 	Flags	RefCnt	Use	Metric	Mask		MTU	Window	IRTT
+        eth0	00000000	0102000A	0003	0	0	0	00000000	0	0	0
+        eth0	0002000A	00000000	0001	0	0	0	00FFFFFF	0	0	0
+        cali1a2b3c	BAD4B1B1	00000000	0005	0	0	0	FFFFFFFF	0	0	0
+        lxc0f00	0501F40A	00000000	0005	0	0	0	FFFFFFFF	0	0	0
+        cni0	0001F40A	00000000	0001	0	0	0	00FFFFFF	0	0	0
+        eth1	0700000A	00000000	0005	0	0	0	FFFFFFFF	0	0	0
+        """;
+
+    private const string IPv6Routes = """
+        fd000000000000000000000000000005 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000400 00000001 00000000 00000001 cali1a2b3c
+        fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 cali1a2b3c
+        00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0
+        00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000003 00000000 80200001 lo
+        """;
+
+    [Fact]
+    public void FindsPodHostRoutesOnCniVethsAndBridgeSubnets()
+    {
+        var routes = PodRouteDiscovery.Discover(IPv4Routes, IPv6Routes, isBridge: name => name == "cni0");
+
+        Assert.Equal(
+            new[]
+            {
+                new PodRoute(IPNetwork.Parse("177.177.212.186/32"), "cali1a2b3c"),
+                new PodRoute(IPNetwork.Parse("10.244.1.5/32"), "lxc0f00"),
+                new PodRoute(IPNetwork.Parse("10.244.1.0/24"), "cni0"),
+                new PodRoute(IPNetwork.Parse("fd00::5/128"), "cali1a2b3c"),
+            },
+            routes);
+    }
+
+    [Fact]
+    public void FindsThePodsOfARealCalicoStyleNode()
+    {
+        using var network = new CalicoNetwork();
+        var first = network.AddPod();
+        var second = network.AddPod();
+
+        var routes = NetworkNamespace.RunIn($"/run/netns/{network.NodeNamespace}", PodRouteDiscovery.Discover);
+
+        Assert.Equal(
+            new HashSet<PodRoute>
+            {
+                new(new IPNetwork(first.IPv4, 32), first.HostInterface),
+                new(new IPNetwork(second.IPv4, 32), second.HostInterface),
+                new(new IPNetwork(first.IPv6, 128), first.HostInterface),
+                new(new IPNetwork(second.IPv6, 128), second.HostInterface),
+            },
+            routes.ToHashSet());
+    }
+}

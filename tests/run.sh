@@ -12,11 +12,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 dotnet test tests/Tracer.Tests/Tracer.Tests.csproj -c Release --nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
-# One plain summary line that any CI reader understands.
-if summary=$(grep -E '^(Passed|Failed)!' "$log" | tail -1); then
-    passed=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$summary")
-    failed=$(sed -E 's/.*Failed: *([0-9]+),.*/\1/' <<<"$summary")
-    skipped=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$summary")
-    echo "tests: $passed passed, $failed failed, $skipped skipped"
+# One plain summary line that any CI reader understands, from the runner's closing totals.
+count() { grep -E "^ +$1: +[0-9]+" "$log" | tail -1 | grep -oE '[0-9]+' || echo 0; }
+if grep -qE '^Total tests: +[0-9]+' "$log"; then
+    echo "tests: $(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped"
 fi
 exit $status

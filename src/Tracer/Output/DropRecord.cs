@@ -40,7 +40,7 @@ internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reaso
         {
             IReadOnlyList<string>? stack = null;
             if (stacks is not null && stacks.TryGetValue(count.Flow, out var stackId))
-                stack = readStack!(stackId).Select(symbols.Describe).ToList();
+                stack = FromDropSite(readStack!(stackId), count.Flow.Location).Select(symbols.Describe).ToList();
             records.Add(new DropRecord(
                 BootClock.ToWallClock(count.FirstNs),
                 BootClock.ToWallClock(count.LastNs),
@@ -57,6 +57,13 @@ internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reaso
             records.Add(new DropRecord(now, now, null, null, null, interval.Counters.OverflowPackets, interval.Counters.OverflowBytes, null));
         }
         return records;
+    }
+
+    /// <summary>The frames above the drop site are the tracer and the free function itself: noise.</summary>
+    private static IEnumerable<ulong> FromDropSite(ulong[] frames, ulong location)
+    {
+        var site = Array.IndexOf(frames, location);
+        return site < 0 ? frames : frames.Skip(site);
     }
 
     private static Dictionary<DropFlow, int> FirstStackOfEachFlow(DropInterval interval)

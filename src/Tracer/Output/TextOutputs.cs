@@ -6,7 +6,7 @@ namespace Tracer.Output;
 /// <summary>How a record reads in a terminal or a log.</summary>
 internal static class DropText
 {
-    public static string Flow(DropRecord record)
+    public static string Flow(DropRecord record, bool showSourcePort = true)
     {
         if (record.Flow is not { } flow)
             return "(flow not kept: aggregate map full)";
@@ -14,7 +14,8 @@ internal static class DropText
             return $"ethertype 0x{flow.L3Protocol:x4}";
         if (flow.IsIcmp)
             return $"{flow.Source} → {flow.Destination} {flow.ProtocolName} type {flow.SourcePort} code {flow.DestinationPort}";
-        return $"{Endpoint(flow.Source, flow.SourcePort)} → {Endpoint(flow.Destination, flow.DestinationPort)} {flow.ProtocolName}";
+        var source = showSourcePort ? Endpoint(flow.Source, flow.SourcePort) : flow.Source?.ToString();
+        return $"{source} → {Endpoint(flow.Destination, flow.DestinationPort)} {flow.ProtocolName}";
     }
 
     private static string Endpoint(System.Net.IPAddress? address, ushort port) =>
@@ -50,7 +51,10 @@ internal sealed class PlainTextOutput(TextWriter writer) : IDropOutput
     }
 }
 
-/// <summary>A live table of flows by drop count, refreshed every interval, for a person at a terminal.</summary>
+/// <summary>
+/// A live table of drops by count, refreshed every interval, for a person at a terminal. Rows group
+/// a client's connections: the ephemeral source port is left out (JSON output keeps it).
+/// </summary>
 internal sealed class LiveTableOutput : IDropOutput
 {
     private const int MaxRows = 25;
@@ -84,7 +88,7 @@ internal sealed class LiveTableOutput : IDropOutput
     {
         foreach (var record in records)
         {
-            var key = (record.Flow, record.Location);
+            var key = (record.Flow is { IsIcmp: false } flow ? flow with { SourcePort = 0 } : record.Flow, record.Location);
             if (!_rows.TryGetValue(key, out var row))
                 _rows[key] = row = new Row(record);
             row.Latest = record;
@@ -96,14 +100,14 @@ internal sealed class LiveTableOutput : IDropOutput
             var r = row.Latest;
             _table.AddRow(
                 row.Count.ToString("N0", CultureInfo.InvariantCulture),
-                Markup.Escape(DropText.Flow(r)),
+                Markup.Escape(DropText.Flow(r, showSourcePort: false)),
                 Markup.Escape(r.Reason ?? "-"),
                 Markup.Escape(r.Location ?? "-"),
                 r.Flow is { } f ? $"{f.Netns}/{f.Ifindex}" : "-",
                 r.Last.ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture));
         }
         var total = _rows.Values.Aggregate(0UL, (sum, r) => sum + r.Count);
-        _table.Caption($"{total:N0} drops in {_rows.Count} flows (Ctrl-C to stop)");
+        _table.Caption($"{total:N0} drops in {_rows.Count} rows (Ctrl-C to stop)");
         _updated.Release();
     }
 

@@ -65,6 +65,26 @@ public sealed class DropScenarioTests : IDisposable
     }
 
     [Fact]
+    public void StacksStartAtTheDropSiteAndShowTheHookPath()
+    {
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 0; }}; " +
+                     $"add rule inet edr out ip daddr {_pod.IPv4} udp dport 8885 drop");
+
+        bool Flow(JsonElement l) => Str(l, "dst") == _pod.IPv4.ToString();
+        var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, 8885, Packets), Flow, "--stack");
+
+        var stacks = lines.Where(Flow).Where(l => l.TryGetProperty("stack", out _)).ToList();
+        Assert.NotEmpty(stacks);
+        Assert.All(stacks, l =>
+        {
+            var frames = l.GetProperty("stack").EnumerateArray().Select(f => f.GetString()!).ToList();
+            Assert.Equal(Str(l, "location"), frames[0]);
+            Assert.Contains(frames, f => f.StartsWith("nf_hook_slow+", StringComparison.Ordinal));
+            Assert.Contains(frames, f => f.StartsWith("udp_sendmsg+", StringComparison.Ordinal));
+        });
+    }
+
+    [Fact]
     public void DropsOutsideTheWatchedSetAreNotReported()
     {
         // 198.51.100.0/24 is routed through a device that is not a pod's veth, so it is not watched.
@@ -168,9 +188,9 @@ public sealed class DropScenarioTests : IDisposable
     /// test expects have been reported (or, expecting none, for two intervals), stops it with Ctrl-C
     /// and returns all its JSON lines. Stopping flushes whatever was still counted, so an over-count shows.
     /// </summary>
-    private List<JsonElement> Trace(Action traffic, Func<JsonElement, bool>? expect = null)
+    private List<JsonElement> Trace(Action traffic, Func<JsonElement, bool>? expect = null, params string[] options)
     {
-        using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json");
+        using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, ["trace", "--output", "json", .. options]);
         traffic();
         if (expect is null)
             Thread.Sleep(TimeSpan.FromSeconds(2));

@@ -8,9 +8,9 @@
  * ring buffer carries only samples, and every sample, stack or bucket that does
  * not fit is itself counted in the counters map.
  *
- * User space drains the counts by swapping which of two aggregate maps is
- * active: updating the array-of-maps slot waits for an RCU grace period, after
- * which no program can still be writing to the map being drained.
+ * User space drains the counts by swapping which of two aggregate (and run
+ * cache) maps is active: updating an array-of-maps slot waits for an RCU grace
+ * period, after which no program can still be writing to the maps being drained.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -33,13 +33,26 @@ const volatile struct tracer_config config SEC(".rodata.config") = {
 	.samples_per_key = TRACER_DEFAULT_SAMPLES_PER_KEY,
 };
 
-struct watched_map {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+/* Watched addresses: pods' own /32 and /128 here ... */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct watch_addr);
+	__type(value, __u8);
+} watched_hosts SEC(".maps");
+
+/* ... and shorter prefixes (CNI bridge subnets, --ip CIDRs) here, consulted only when there are any. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct watch_key);
 	__type(value, __u8);
-} watched SEC(".maps");
+} watched_prefixes SEC(".maps");
+
+/* Number of entries in watched_prefixes; user space keeps it current. */
+volatile __u32 watched_prefix_count SEC(".data.watch");
 
 struct aggregate_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -48,7 +61,14 @@ struct aggregate_map {
 	__type(value, struct drop_stats);
 } aggregate_a SEC(".maps"), aggregate_b SEC(".maps");
 
-/* Slot 0 holds the aggregate map programs write to; user space swaps it. */
+struct cache_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_cache);
+} cache_a SEC(".maps"), cache_b SEC(".maps");
+
+/* Slot 0 of each holds the map programs write to; user space swaps both every interval. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
@@ -56,6 +76,15 @@ struct {
 	__array(values, struct aggregate_map);
 } active_aggregate SEC(".maps") = {
 	.values = { &aggregate_a },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct cache_map);
+} active_cache SEC(".maps") = {
+	.values = { &cache_a },
 };
 
 struct {
@@ -105,86 +134,105 @@ static __always_inline void map_ipv4(__u8 *dst, __be32 addr)
 	__builtin_memcpy(dst + 12, &addr, 4);
 }
 
+/* The IP header and the first four transport bytes (ports, or ICMP type and code) in one read. */
+union packet_headers {
+	struct {
+		struct iphdr ip;
+		__u8 l4[4];
+	} v4;
+	struct {
+		struct ipv6hdr ip6;
+		__u8 l4[4];
+	} v6;
+	__u8 first;
+};
+
+static __always_inline void set_l4(struct drop_key *key, const __u8 *l4)
+{
+	if (key->l4_proto == IPPROTO_ICMP || key->l4_proto == IPPROTO_ICMPV6) {
+		key->sport = l4[0];
+		key->dport = l4[1];
+	} else if (key->l4_proto == IPPROTO_TCP || key->l4_proto == IPPROTO_UDP) {
+		key->sport = (__u16)l4[0] << 8 | l4[1];
+		key->dport = (__u16)l4[2] << 8 | l4[3];
+	}
+}
+
 /*
- * Fills the key's addresses, protocols and ports from the packet bytes.
+ * Fills the key's addresses, protocols and ports from the packet bytes: one probe read in the
+ * common case (no IP options, transport header right behind the IP header).
  * Returns false when the packet is not IP or its headers cannot be read.
  */
 static __always_inline bool parse_packet(const struct skb_fields *f, struct drop_key *key)
 {
-	unsigned char *l3, *l4 = 0;
-	__u8 first;
+	union packet_headers h;
+	unsigned char *l3;
+	__u32 l4_offset, default_offset;
+	__u8 *l4_bytes;
+	__u8 version;
 
 	/* Before the stack sets the network header (early RX, some TX paths) data points at it. */
 	l3 = f->network_header != HEADER_UNSET ? f->head + f->network_header : f->data;
-	if (bpf_probe_read_kernel(&first, 1, l3))
+	if (bpf_probe_read_kernel(&h, f->protocol == ETH_P_IP ? sizeof(h.v4) : sizeof(h), l3))
 		return false;
 
-	key->l3_proto = f->protocol;
-	if (f->protocol == ETH_P_IP || (!f->protocol && first >> 4 == 4)) {
-		struct iphdr ip;
-
-		if (bpf_probe_read_kernel(&ip, sizeof(ip), l3) || ip.ihl_version >> 4 != 4)
+	version = h.first >> 4;
+	if (f->protocol == ETH_P_IP || (!f->protocol && version == 4)) {
+		if (version != 4)
 			return false;
 		key->l3_proto = ETH_P_IP;
-		key->l4_proto = ip.protocol;
-		map_ipv4(key->saddr, ip.saddr);
-		map_ipv4(key->daddr, ip.daddr);
-		if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK)
+		key->l4_proto = h.v4.ip.protocol;
+		map_ipv4(key->saddr, h.v4.ip.saddr);
+		map_ipv4(key->daddr, h.v4.ip.daddr);
+		if (bpf_ntohs(h.v4.ip.frag_off) & IP_OFFSET_MASK)
 			return true; /* a later fragment carries no ports */
-		l4 = l3 + (ip.ihl_version & 0x0F) * 4;
-	} else if (f->protocol == ETH_P_IPV6 || (!f->protocol && first >> 4 == 6)) {
-		struct ipv6hdr ip6;
-
-		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), l3) || ip6.priority_version >> 4 != 6)
+		default_offset = (h.v4.ip.ihl_version & 0x0F) * 4;
+		l4_bytes = h.v4.l4;
+	} else if (f->protocol == ETH_P_IPV6 || (!f->protocol && version == 6)) {
+		if (version != 6)
 			return false;
 		key->l3_proto = ETH_P_IPV6;
-		key->l4_proto = ip6.nexthdr;
-		__builtin_memcpy(key->saddr, ip6.saddr, TRACER_ADDR_LEN);
-		__builtin_memcpy(key->daddr, ip6.daddr, TRACER_ADDR_LEN);
-		l4 = l3 + sizeof(ip6); /* extension headers: ports stay 0 */
+		key->l4_proto = h.v6.ip6.nexthdr;
+		__builtin_memcpy(key->saddr, h.v6.ip6.saddr, TRACER_ADDR_LEN);
+		__builtin_memcpy(key->daddr, h.v6.ip6.daddr, TRACER_ADDR_LEN);
+		default_offset = sizeof(struct ipv6hdr); /* extension headers: ports stay 0 */
+		l4_bytes = h.v6.l4;
 	} else {
+		key->l3_proto = f->protocol;
 		return false;
 	}
 
 	/* Trust the stack's transport offset only once it has moved past the IP header. */
+	l4_offset = default_offset;
 	if (f->transport_header != HEADER_UNSET && f->network_header != HEADER_UNSET &&
 	    f->transport_header > f->network_header)
-		l4 = f->head + f->transport_header;
+		l4_offset = f->transport_header - f->network_header;
 
-	switch (key->l4_proto) {
-	case IPPROTO_TCP:
-	case IPPROTO_UDP: {
-		__be16 ports[2];
+	if (l4_offset == (key->l3_proto == ETH_P_IP ? sizeof(struct iphdr) : sizeof(struct ipv6hdr))) {
+		set_l4(key, l4_bytes);
+	} else {
+		__u8 l4[4];
 
-		if (!bpf_probe_read_kernel(ports, sizeof(ports), l4)) {
-			key->sport = bpf_ntohs(ports[0]);
-			key->dport = bpf_ntohs(ports[1]);
-		}
-		break;
-	}
-	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6: {
-		__u8 type_code[2];
-
-		if (!bpf_probe_read_kernel(type_code, sizeof(type_code), l4)) {
-			key->sport = type_code[0];
-			key->dport = type_code[1];
-		}
-		break;
-	}
+		if (!bpf_probe_read_kernel(l4, sizeof(l4), l3 + (l4_offset & 0xFFFF)))
+			set_l4(key, l4);
 	}
 	return true;
 }
 
+/* Exact addresses (a pod's /32 or /128) are a hash lookup; only prefixes need the trie. */
 static __always_inline bool is_watched(const struct drop_key *key)
 {
 	struct watch_key lookup = { .prefixlen = TRACER_ADDR_LEN * 8 };
 
+	if (bpf_map_lookup_elem(&watched_hosts, key->daddr) || bpf_map_lookup_elem(&watched_hosts, key->saddr))
+		return true;
+	if (!watched_prefix_count)
+		return false;
 	__builtin_memcpy(lookup.addr, key->daddr, TRACER_ADDR_LEN);
-	if (bpf_map_lookup_elem(&watched, &lookup))
+	if (bpf_map_lookup_elem(&watched_prefixes, &lookup))
 		return true;
 	__builtin_memcpy(lookup.addr, key->saddr, TRACER_ADDR_LEN);
-	return bpf_map_lookup_elem(&watched, &lookup) != 0;
+	return bpf_map_lookup_elem(&watched_prefixes, &lookup) != 0;
 }
 
 static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len)
@@ -209,54 +257,98 @@ static __always_inline void emit_sample(void *ctx, const struct drop_key *key, _
 	bpf_ringbuf_submit(sample, 0);
 }
 
+static __always_inline bool same_key(const struct drop_key *a, const struct drop_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] &&
+	       x[4] == y[4] && x[5] == y[5] && x[6] == y[6] && x[7] == y[7];
+}
+
+/* A key's bucket, created if missing; NULL when the map is full, and then the drops are counted as overflow. */
+static __always_inline struct drop_stats *bucket(void *aggregate, const struct drop_key *key, __u64 packets, __u64 bytes)
+{
+	struct drop_stats *stats = bpf_map_lookup_elem(aggregate, key);
+
+	if (!stats) {
+		struct drop_stats init = {};
+		long err = bpf_map_update_elem(aggregate, key, &init, BPF_NOEXIST);
+
+		if (!err || err == -EEXIST)
+			stats = bpf_map_lookup_elem(aggregate, key);
+	}
+	if (!stats) {
+		count(TRACER_COUNTER_OVERFLOW_PACKETS, packets);
+		count(TRACER_COUNTER_OVERFLOW_BYTES, bytes);
+	}
+	return stats;
+}
+
+/*
+ * Plain adds on this CPU's slots: the kernel never runs this program nested on one CPU (a softirq
+ * drop during a process-context run is skipped and counted in the program's recursion_misses,
+ * which user space reports).
+ */
 static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __u64 location, __u32 reason)
 {
-	struct drop_key key;
+	struct flow_cache *cache;
 	struct drop_stats *stats;
-	void *aggregate;
+	struct drop_key key;
+	void *aggregate, *caches;
 	__u32 zero = 0;
 	__u64 now;
 
 	__builtin_memset(&key, 0, sizeof(key));
 	if (!parse_packet(f, &key) && !config.watch_all)
 		return 0;
-	if (!config.watch_all && !is_watched(&key))
-		return 0;
-
 	key.location = location;
 	key.reason = reason;
 	key.netns = f->netns;
 	key.ifindex = f->ifindex;
-	now = bpf_ktime_get_boot_ns();
-	count(TRACER_COUNTER_DROPS, 1);
 
+	caches = bpf_map_lookup_elem(&active_cache, &zero);
+	if (!caches)
+		return 0;
+	cache = bpf_map_lookup_elem(caches, &zero);
+	if (!cache)
+		return 0;
+	/* Only watched keys enter the cache, so a hit needs no watched-set lookup either. */
+	if (cache->valid && same_key(&cache->key, &key)) {
+		cache->packets++;
+		cache->bytes += f->len;
+		cache->last_ns = bpf_ktime_get_boot_ns();
+		return 0;
+	}
+	if (!config.watch_all && !is_watched(&key))
+		return 0;
+
+	now = bpf_ktime_get_boot_ns();
 	aggregate = bpf_map_lookup_elem(&active_aggregate, &zero);
 	if (!aggregate)
 		return 0;
-	stats = bpf_map_lookup_elem(aggregate, &key);
-	if (!stats) {
-		struct drop_stats init = {};
-		long err = bpf_map_update_elem(aggregate, &key, &init, BPF_NOEXIST);
-
-		if (err && err != -EEXIST) {
-			count(TRACER_COUNTER_OVERFLOW_PACKETS, 1);
-			count(TRACER_COUNTER_OVERFLOW_BYTES, f->len);
-			return 0;
-		}
-		stats = bpf_map_lookup_elem(aggregate, &key);
-		if (!stats) {
-			count(TRACER_COUNTER_OVERFLOW_PACKETS, 1);
-			count(TRACER_COUNTER_OVERFLOW_BYTES, f->len);
-			return 0;
+	if (cache->valid && cache->packets) {
+		stats = bucket(aggregate, &cache->key, cache->packets, cache->bytes);
+		if (stats) {
+			stats->packets += cache->packets;
+			stats->bytes += cache->bytes;
+			if (cache->last_ns > stats->last_ns)
+				stats->last_ns = cache->last_ns;
 		}
 	}
+	cache->key = key;
+	cache->packets = 0;
+	cache->bytes = 0;
+	cache->last_ns = 0;
+	cache->valid = 1;
 
+	stats = bucket(aggregate, &key, 1, f->len);
+	if (!stats)
+		return 0;
 	if (!stats->first_ns)
 		stats->first_ns = now;
 	stats->last_ns = now;
-	/* Atomic: a softirq can interrupt a process-context drop on this CPU. */
-	__sync_fetch_and_add(&stats->packets, 1);
-	__sync_fetch_and_add(&stats->bytes, f->len);
+	stats->packets++;
+	stats->bytes += f->len;
 	if (stats->sampled < config.samples_per_key) {
 		stats->sampled++;
 		emit_sample(ctx, &key, now, f->len);

@@ -19,7 +19,12 @@
 /* Samples a key may emit per CPU before the aggregate maps are swapped. */
 #define TRACER_DEFAULT_SAMPLES_PER_KEY 4
 
-/* Key of the watched-set LPM trie. IPv4 prefixes are offset by 96 bits. */
+/* Key of the watched-hosts hash map: one address. */
+struct watch_addr {
+	__u8 addr[TRACER_ADDR_LEN];
+};
+
+/* Key of the watched-prefix LPM trie. IPv4 prefixes are offset by 96 bits. */
 struct watch_key {
 	__u32 prefixlen;
 	__u8 addr[TRACER_ADDR_LEN];
@@ -51,6 +56,20 @@ struct drop_stats {
 	__u32 pad0;
 };
 
+/*
+ * Per-CPU run cache: the last watched key this CPU counted, and its drops since then that are
+ * not yet in the aggregate. A burst of one flow (a flood, retries, probes) is counted here with
+ * one 64-byte compare instead of a hash lookup; the next different key flushes it.
+ */
+struct flow_cache {
+	struct drop_key key;
+	__u64 packets;
+	__u64 bytes;
+	__u64 last_ns;
+	__u32 valid;
+	__u32 pad0;
+};
+
 /* A ring-buffer sample: the first packets of a key in each interval. */
 struct drop_sample {
 	struct drop_key key;
@@ -63,8 +82,7 @@ struct drop_sample {
 
 /* Indexes of the per-CPU counters array; counters only ever grow. */
 enum tracer_counter {
-	TRACER_COUNTER_DROPS = 0,          /* watched drops seen */
-	TRACER_COUNTER_SAMPLES_LOST,       /* ring buffer was full */
+	TRACER_COUNTER_SAMPLES_LOST = 0,   /* ring buffer was full */
 	TRACER_COUNTER_OVERFLOW_PACKETS,   /* drops whose key did not fit the aggregate */
 	TRACER_COUNTER_OVERFLOW_BYTES,
 	TRACER_COUNTER_STACKS_LOST,        /* bpf_get_stackid failed */

@@ -143,11 +143,7 @@ internal sealed unsafe class HeaderModel
                 continue;
             var name = Spelling(child);
             if (clang_Cursor_isBitField(child) != 0)
-            {
-                if (name.Length == 0)
-                    continue; // unnamed padding bit-field: the struct size already accounts for it
-                throw new InvalidOperationException($"bit-field {Spelling(record)}.{name} has no blittable C# form");
-            }
+                continue; // no blittable C# form; the struct's size still covers it, and callers that need one read the storage unit
             var offsetBits = OffsetOf(outerType, name);
             var fieldType = clang_getCanonicalType(clang_getCursorType(child));
             if (fieldType.kind == CXTypeKind.ConstantArray)

@@ -48,6 +48,9 @@ internal sealed unsafe class BpfProgram
 
     public int Fd => Proxy.bpf_program__fd(_program);
 
+    /// <summary>Runs the kernel skipped because the program was already running on that CPU.</summary>
+    public ulong RecursionMisses => Proxy.bpf_obj_get_info_by_fd(Fd).recursion_misses;
+
     public bool Autoload
     {
         set => Proxy.bpf_program__set_autoload(_program, value);
@@ -116,6 +119,14 @@ internal sealed unsafe class BpfMap
         fixed (TKey* k = &key)
         fixed (TValue* v = values)
             return Proxy.bpf_map_lookup_elem(Fd, k, v);
+    }
+
+    /// <summary>Writes a per-CPU value: one <typeparamref name="TValue"/> per possible CPU.</summary>
+    public void UpdatePerCpu<TKey, TValue>(in TKey key, ReadOnlySpan<TValue> values) where TKey : unmanaged where TValue : unmanaged
+    {
+        fixed (TKey* k = &key)
+        fixed (TValue* v = values)
+            Proxy.bpf_map_update_elem(Fd, k, v, (ulong)Libbpf.BPF_ANY);
     }
 
     public bool Lookup<TKey>(in TKey key, Span<byte> value) where TKey : unmanaged

@@ -135,6 +135,14 @@ internal static unsafe class Proxy
         return (count, false);
     }
 
+    public static bpf_prog_info bpf_obj_get_info_by_fd(int programFd)
+    {
+        var info = new bpf_prog_info();
+        var length = (uint)sizeof(bpf_prog_info);
+        Ensure.Success(Libbpf.bpf_obj_get_info_by_fd(programFd, &info, &length), "bpf_obj_get_info_by_fd");
+        return info;
+    }
+
     public static RingBufferHandle ring_buffer__new(int mapFd, delegate* unmanaged<void*, void*, nuint, int> callback, void* context)
     {
         var opts = new ring_buffer_opts { sz = (nuint)sizeof(ring_buffer_opts) };

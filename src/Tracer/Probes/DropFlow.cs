@@ -65,11 +65,15 @@ internal sealed record DropFlow(
 internal sealed record DropCount(DropFlow Flow, ulong Packets, ulong Bytes, ulong FirstNs, ulong LastNs);
 
 /// <summary>Growth of the kernel-side counters (enum tracer_counter) over one interval.</summary>
-internal readonly record struct ProbeCounters(ulong Drops, ulong SamplesLost, ulong OverflowPackets, ulong OverflowBytes, ulong StacksLost)
+/// <remarks>
+/// <see cref="MissedRuns"/> are drops the kernel did not let the program see at all (it was already
+/// running on that CPU when a nested drop happened): the one loss Tracer cannot avoid, so it is reported.
+/// </remarks>
+internal readonly record struct ProbeCounters(ulong SamplesLost, ulong OverflowPackets, ulong OverflowBytes, ulong StacksLost, ulong MissedRuns)
 {
     public static ProbeCounters operator +(ProbeCounters a, ProbeCounters b) => new(
-        a.Drops + b.Drops, a.SamplesLost + b.SamplesLost, a.OverflowPackets + b.OverflowPackets,
-        a.OverflowBytes + b.OverflowBytes, a.StacksLost + b.StacksLost);
+        a.SamplesLost + b.SamplesLost, a.OverflowPackets + b.OverflowPackets,
+        a.OverflowBytes + b.OverflowBytes, a.StacksLost + b.StacksLost, a.MissedRuns + b.MissedRuns);
 }
 
 /// <summary>Everything the kernel counted since the previous drain.</summary>

@@ -24,6 +24,9 @@ internal sealed class DropProbe : IDisposable
     private readonly BpfObject _object;
     private readonly BpfMap _activeAggregate;
     private readonly BpfMap[] _aggregates;
+    private readonly BpfMap _activeCache;
+    private readonly BpfMap[] _caches;
+    private readonly flow_cache[] _cacheValues;
     private readonly BpfMap _counters;
     private readonly BpfMap _stacks;
     private readonly SampleCollector _samples = new(SampleCapacity);
@@ -32,6 +35,8 @@ internal sealed class DropProbe : IDisposable
     private readonly drop_stats[] _values;
     private readonly ulong[] _counterTotals = new ulong[(int)tracer_counter.TRACER_COUNTER_MAX];
     private BpfLink? _link;
+    private BpfProgram? _program;
+    private ulong _missedRuns;
     private RingBuffer? _ring;
     private int _active;
 
@@ -39,15 +44,18 @@ internal sealed class DropProbe : IDisposable
     {
         _object = obj;
         AttachPoint = attachPoint;
-        Watched = new WatchedSet(obj.Map("watched"));
+        Watched = new WatchedSet(obj.Map("watched_hosts"), obj.Map("watched_prefixes"), obj.Map(".data.watch"));
         _activeAggregate = obj.Map("active_aggregate");
         _aggregates = [obj.Map("aggregate_a"), obj.Map("aggregate_b")];
+        _activeCache = obj.Map("active_cache");
+        _caches = [obj.Map("cache_a"), obj.Map("cache_b")];
         _counters = obj.Map("counters");
         _stacks = obj.Map("stacks");
         _cpus = Proxy.libbpf_num_possible_cpus();
         const int maxKeys = 8192; // max_entries of aggregate_map in drop_tracer.bpf.c
         _keys = new drop_key[maxKeys];
         _values = new drop_stats[maxKeys * _cpus];
+        _cacheValues = new flow_cache[_cpus];
     }
 
     /// <summary>The attach point in use: tp_btf where the kernel allows it, else the classic tracepoint.</summary>
@@ -96,9 +104,9 @@ internal sealed class DropProbe : IDisposable
     /// <summary>Attaches the program and starts consuming samples.</summary>
     public void Attach()
     {
-        var program = _object.Program(Variants.First(v => v.AttachPoint == AttachPoint).Program);
+        _program = _object.Program(Variants.First(v => v.AttachPoint == AttachPoint).Program);
         _ring = new RingBuffer(_object.Map("samples"), _samples, "drop-samples");
-        _link = program.Attach();
+        _link = _program.Attach();
     }
 
     /// <summary>Stops counting new drops. <see cref="Drain"/> still returns what was counted before.</summary>
@@ -111,20 +119,46 @@ internal sealed class DropProbe : IDisposable
     /// <summary>Everything counted since the previous call. Exact: no drop is counted twice or missed.</summary>
     public DropInterval Drain()
     {
-        var draining = _aggregates[_active];
+        var drainingAggregate = _aggregates[_active];
+        var drainingCache = _caches[_active];
         _active ^= 1;
-        // Waits for an RCU grace period: afterwards no program still writes to `draining`.
+        // Each update waits for an RCU grace period: afterwards no program still writes to the
+        // maps being drained. A run between the two swaps writes to the old aggregate, drained next.
+        _activeCache.SetInnerMap(0, _caches[_active]);
         _activeAggregate.SetInnerMap(0, _aggregates[_active]);
 
-        var counts = new List<DropCount>();
-        draining.DrainBatch(_keys, _values, count =>
+        var counts = new Dictionary<DropFlow, DropCount>();
+        drainingAggregate.DrainBatch(_keys, _values, count =>
         {
             for (var i = 0; i < count; i++)
-                counts.Add(Sum(_keys[i], _values.AsSpan(i * _cpus, _cpus)));
+            {
+                var sum = Sum(_keys[i], _values.AsSpan(i * _cpus, _cpus));
+                counts[sum.Flow] = sum;
+            }
         });
+        MergeRunCaches(drainingCache, counts);
         if (_ring?.Fault is { } fault)
             throw fault;
-        return new DropInterval(counts, ReadCounters(), _samples.Take());
+        var samples = _samples.Take(out var discarded);
+        return new DropInterval([.. counts.Values], ReadCounters(discarded), samples);
+    }
+
+    /// <summary>Adds each CPU's not-yet-flushed run to its flow's count, then empties the cache for reuse.</summary>
+    private void MergeRunCaches(BpfMap cache, Dictionary<DropFlow, DropCount> counts)
+    {
+        if (!cache.LookupPerCpu(0u, _cacheValues.AsSpan()))
+            return;
+        foreach (ref readonly var run in _cacheValues.AsSpan())
+        {
+            if (run.valid == 0 || run.packets == 0)
+                continue;
+            var flow = DropFlow.From(run.key);
+            counts[flow] = counts.TryGetValue(flow, out var known)
+                ? known with { Packets = known.Packets + run.packets, Bytes = known.Bytes + run.bytes, LastNs = Math.Max(known.LastNs, run.last_ns) }
+                : new DropCount(flow, run.packets, run.bytes, run.last_ns, run.last_ns);
+        }
+        Array.Clear(_cacheValues);
+        cache.UpdatePerCpu(0u, _cacheValues.AsSpan());
     }
 
     private static DropCount Sum(in drop_key key, ReadOnlySpan<drop_stats> perCpu)
@@ -142,7 +176,7 @@ internal sealed class DropProbe : IDisposable
         return new DropCount(DropFlow.From(key), packets, bytes, packets == 0 ? 0 : first, last);
     }
 
-    private ProbeCounters ReadCounters()
+    private ProbeCounters ReadCounters(ulong samplesDiscarded)
     {
         Span<ulong> perCpu = stackalloc ulong[_cpus];
         Span<ulong> delta = stackalloc ulong[_counterTotals.Length];
@@ -155,12 +189,15 @@ internal sealed class DropProbe : IDisposable
             delta[(int)index] = total - _counterTotals[index];
             _counterTotals[index] = total;
         }
+        var missed = _program?.RecursionMisses ?? 0;
+        var missedDelta = missed - _missedRuns;
+        _missedRuns = missed;
         return new ProbeCounters(
-            delta[(int)tracer_counter.TRACER_COUNTER_DROPS],
-            delta[(int)tracer_counter.TRACER_COUNTER_SAMPLES_LOST] + _samples.Discarded,
+            delta[(int)tracer_counter.TRACER_COUNTER_SAMPLES_LOST] + samplesDiscarded,
             delta[(int)tracer_counter.TRACER_COUNTER_OVERFLOW_PACKETS],
             delta[(int)tracer_counter.TRACER_COUNTER_OVERFLOW_BYTES],
-            delta[(int)tracer_counter.TRACER_COUNTER_STACKS_LOST]);
+            delta[(int)tracer_counter.TRACER_COUNTER_STACKS_LOST],
+            missedDelta);
     }
 
     /// <summary>The kernel stack of a sample, innermost frame first; empty if it is gone.</summary>

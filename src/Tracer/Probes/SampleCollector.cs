@@ -14,8 +14,7 @@ internal sealed class SampleCollector(int capacity) : IRingBufferConsumer
     private int _count;
     private readonly Lock _gate = new();
 
-    /// <summary>Samples that arrived while the interval's buffer was full.</summary>
-    public ulong Discarded { get; private set; }
+    private ulong _discarded;
 
     public void OnRecord(ReadOnlySpan<byte> record)
     {
@@ -25,20 +24,22 @@ internal sealed class SampleCollector(int capacity) : IRingBufferConsumer
         {
             if (_count == _samples.Length)
             {
-                Discarded++;
+                _discarded++;
                 return;
             }
             _samples[_count++] = MemoryMarshal.Read<drop_sample>(record);
         }
     }
 
-    /// <summary>The samples since the last call, in arrival order.</summary>
-    public drop_sample[] Take()
+    /// <summary>The samples since the last call, in arrival order, and how many did not fit.</summary>
+    public drop_sample[] Take(out ulong discarded)
     {
         lock (_gate)
         {
             var taken = _samples.AsSpan(0, _count).ToArray();
             _count = 0;
+            discarded = _discarded;
+            _discarded = 0;
             return taken;
         }
     }

@@ -10,12 +10,11 @@ namespace Tracer.Native;
 [NativeTypeName("enum tracer_counter")]
 internal enum tracer_counter : uint
 {
-    TRACER_COUNTER_DROPS = 0U,
-    TRACER_COUNTER_SAMPLES_LOST = 1U,
-    TRACER_COUNTER_OVERFLOW_PACKETS = 2U,
-    TRACER_COUNTER_OVERFLOW_BYTES = 3U,
-    TRACER_COUNTER_STACKS_LOST = 4U,
-    TRACER_COUNTER_MAX = 5U,
+    TRACER_COUNTER_SAMPLES_LOST = 0U,
+    TRACER_COUNTER_OVERFLOW_PACKETS = 1U,
+    TRACER_COUNTER_OVERFLOW_BYTES = 2U,
+    TRACER_COUNTER_STACKS_LOST = 3U,
+    TRACER_COUNTER_MAX = 4U,
 }
 
 [NativeTypeName("struct drop_key")]
@@ -60,6 +59,18 @@ internal unsafe struct drop_stats
     [FieldOffset(36)] public uint pad0;
 }
 
+[NativeTypeName("struct flow_cache")]
+[StructLayout(LayoutKind.Explicit, Size = 96)]
+internal unsafe struct flow_cache
+{
+    [FieldOffset(0)] public drop_key key;
+    [FieldOffset(64)] public ulong packets;
+    [FieldOffset(72)] public ulong bytes;
+    [FieldOffset(80)] public ulong last_ns;
+    [FieldOffset(88)] public uint valid;
+    [FieldOffset(92)] public uint pad0;
+}
+
 [NativeTypeName("struct tracer_config")]
 [StructLayout(LayoutKind.Explicit, Size = 16)]
 internal unsafe struct tracer_config
@@ -68,6 +79,13 @@ internal unsafe struct tracer_config
     [FieldOffset(4)] public uint capture_stack;
     [FieldOffset(8)] public uint samples_per_key;
     [FieldOffset(12)] public uint pad0;
+}
+
+[NativeTypeName("struct watch_addr")]
+[StructLayout(LayoutKind.Explicit, Size = 16)]
+internal unsafe struct watch_addr
+{
+    [FieldOffset(0)] public fixed byte addr[16];
 }
 
 [NativeTypeName("struct watch_key")]

@@ -155,6 +155,49 @@ internal unsafe struct bpf_object_open_opts
     [FieldOffset(72)] public uint kernel_log_level;
 }
 
+[NativeTypeName("struct bpf_prog_info")]
+[StructLayout(LayoutKind.Explicit, Size = 232)]
+internal unsafe struct bpf_prog_info
+{
+    [FieldOffset(0)] public uint type;
+    [FieldOffset(4)] public uint id;
+    [FieldOffset(8)] public fixed byte tag[8];
+    [FieldOffset(16)] public uint jited_prog_len;
+    [FieldOffset(20)] public uint xlated_prog_len;
+    [FieldOffset(24)] public ulong jited_prog_insns;
+    [FieldOffset(32)] public ulong xlated_prog_insns;
+    [FieldOffset(40)] public ulong load_time;
+    [FieldOffset(48)] public uint created_by_uid;
+    [FieldOffset(52)] public uint nr_map_ids;
+    [FieldOffset(56)] public ulong map_ids;
+    [FieldOffset(64)] public fixed sbyte name[16];
+    [FieldOffset(80)] public uint ifindex;
+    [FieldOffset(88)] public ulong netns_dev;
+    [FieldOffset(96)] public ulong netns_ino;
+    [FieldOffset(104)] public uint nr_jited_ksyms;
+    [FieldOffset(108)] public uint nr_jited_func_lens;
+    [FieldOffset(112)] public ulong jited_ksyms;
+    [FieldOffset(120)] public ulong jited_func_lens;
+    [FieldOffset(128)] public uint btf_id;
+    [FieldOffset(132)] public uint func_info_rec_size;
+    [FieldOffset(136)] public ulong func_info;
+    [FieldOffset(144)] public uint nr_func_info;
+    [FieldOffset(148)] public uint nr_line_info;
+    [FieldOffset(152)] public ulong line_info;
+    [FieldOffset(160)] public ulong jited_line_info;
+    [FieldOffset(168)] public uint nr_jited_line_info;
+    [FieldOffset(172)] public uint line_info_rec_size;
+    [FieldOffset(176)] public uint jited_line_info_rec_size;
+    [FieldOffset(180)] public uint nr_prog_tags;
+    [FieldOffset(184)] public ulong prog_tags;
+    [FieldOffset(192)] public ulong run_time_ns;
+    [FieldOffset(200)] public ulong run_cnt;
+    [FieldOffset(208)] public ulong recursion_misses;
+    [FieldOffset(216)] public uint verified_insns;
+    [FieldOffset(220)] public uint attach_btf_obj_id;
+    [FieldOffset(224)] public uint attach_btf_id;
+}
+
 [NativeTypeName("struct bpf_program")]
 internal struct bpf_program
 {
@@ -326,4 +369,7 @@ internal static unsafe partial class Libbpf
 
     [LibraryImport(LibraryName, EntryPoint = "libbpf_num_possible_cpus", SetLastError = true)]
     public static partial int libbpf_num_possible_cpus();
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_obj_get_info_by_fd", SetLastError = true)]
+    public static partial int bpf_obj_get_info_by_fd(int bpf_fd, void* info, uint* info_len);
 }

@@ -17,6 +17,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "drop_event.h"
+#include "sentinel_trail_map.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -108,6 +109,7 @@ struct {
 
 /* The skb fields the parser needs, read once per drop. */
 struct skb_fields {
+	__u64 skb;
 	unsigned char *head;
 	unsigned char *data;
 	__u32 len;
@@ -284,6 +286,25 @@ static __always_inline struct drop_stats *bucket(void *aggregate, const struct d
 	return stats;
 }
 
+static __always_inline bool is_netfilter_drop(__u32 reason)
+{
+	return !bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP) ||
+	       reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP);
+}
+
+/* Which hook point the packet was traversing, and past how many sentinels, if sentinels saw it. */
+static __always_inline void add_sentinel_trail(const struct skb_fields *f, struct drop_key *key)
+{
+	__u32 zero = 0;
+	struct sentinel_trail *trail = bpf_map_lookup_elem(&sentinel_trail, &zero);
+
+	if (!trail || trail->skb != f->skb || trail->netns != f->netns)
+		return;
+	key->nf_hook = trail->hooknum + 1;
+	key->nf_pf = trail->pf;
+	key->nf_passed = trail->passed;
+}
+
 /*
  * Plain adds on this CPU's slots: the kernel never runs this program nested on one CPU (a softirq
  * drop during a process-context run is skipped and counted in the program's recursion_misses,
@@ -305,6 +326,8 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	key.reason = reason;
 	key.netns = f->netns;
 	key.ifindex = f->ifindex;
+	if (is_netfilter_drop(reason))
+		add_sentinel_trail(f, &key);
 
 	caches = bpf_map_lookup_elem(&active_cache, &zero);
 	if (!caches)
@@ -383,6 +406,7 @@ int kfree_skb_btf(__u64 *ctx)
 
 	dev = skb->dev;
 	sk = skb->sk;
+	f.skb = (__u64)skb;
 	f.head = skb->head;
 	f.data = skb->data;
 	f.len = skb->len;
@@ -409,6 +433,7 @@ int kfree_skb_tp(struct trace_event_raw_kfree_skb *ctx)
 		return 0;
 
 	dev = BPF_CORE_READ(skb, dev);
+	f.skb = (__u64)skb;
 	f.head = BPF_CORE_READ(skb, head);
 	f.data = BPF_CORE_READ(skb, data);
 	f.len = BPF_CORE_READ(skb, len);

@@ -42,8 +42,11 @@ struct drop_key {
 	__u16 dport;        /* host byte order; ICMP: code */
 	__u16 l3_proto;     /* ethertype, host byte order */
 	__u8 l4_proto;      /* IPPROTO_* */
+	/* Netfilter drops, from the sentinel trail (see netfilter_hooks.h); all 0 when unknown. */
+	__u8 nf_hook;       /* NF_INET_* hook + 1 */
+	__u8 nf_pf;         /* NFPROTO_* */
 	__u8 pad0;
-	__u32 pad1;
+	__u16 nf_passed;    /* sentinels the packet had passed at that hook */
 };
 
 /* Per-CPU value of an aggregate bucket. */

@@ -26,6 +26,7 @@
 enum skb_drop_reason {
 	SKB_NOT_DROPPED_YET,
 	SKB_CONSUMED,
+	SKB_DROP_REASON_NETFILTER_DROP,
 };
 
 #pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
@@ -34,13 +35,29 @@ struct ns_common {
 	unsigned int inum;
 };
 
+struct nf_hook_entries;
+
+struct netns_nf {
+	struct nf_hook_entries *hooks_ipv4[5];
+	struct nf_hook_entries *hooks_ipv6[5];
+};
+
 struct net {
 	struct ns_common ns;
+	struct netns_nf nf;
 };
 
 typedef struct {
 	struct net *net;
 } possible_net_t;
+
+struct nsproxy {
+	struct net *net_ns;
+};
+
+struct task_struct {
+	struct nsproxy *nsproxy;
+};
 
 struct net_device {
 	int ifindex;
@@ -79,6 +96,41 @@ struct trace_event_raw_kfree_skb {
 	void *location;
 	unsigned short protocol;
 	enum skb_drop_reason reason;
+};
+
+struct nf_hook_entry {
+	void *hook;
+	void *priv;
+};
+
+struct nf_hook_entries {
+	__u16 num_hook_entries;
+	struct nf_hook_entry hooks[];
+	/* followed by struct nf_hook_ops *orig_ops[num_hook_entries] */
+};
+
+struct nf_hook_ops {
+	void *hook;
+	void *priv;
+	int priority;
+};
+
+struct nft_table {
+	char *name;
+};
+
+struct nft_chain {
+	struct nft_table *table;
+	char *name;
+};
+
+struct bpf_prog_aux {
+	__u32 id;
+	char name[16];
+};
+
+struct bpf_prog {
+	struct bpf_prog_aux *aux;
 };
 
 struct nf_hook_state {

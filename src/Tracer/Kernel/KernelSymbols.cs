@@ -84,6 +84,17 @@ internal sealed class KernelSymbols
         return new KernelSymbol(_names[index], address - _addresses[index], _modules[index]);
     }
 
+    /// <summary>The address of a text symbol of the kernel image (not of modules), or 0.</summary>
+    public ulong AddressOf(string name)
+    {
+        for (var i = 0; i < _names.Length; i++)
+        {
+            if (_modules[i] is null && _names[i] == name)
+                return _addresses[i];
+        }
+        return 0;
+    }
+
     /// <summary><c>symbol+0xoff [module]</c>, or the bare address when nothing matches.</summary>
     public string Describe(ulong address) => Resolve(address)?.ToString() ?? $"0x{address:x}";
 }

@@ -32,6 +32,10 @@ internal sealed unsafe class BpfObject : IDisposable
         MemoryMarshal.Write(data, in value);
     }
 
+    /// <summary>Before <see cref="Load"/>: use another object's map instead of creating this one's.</summary>
+    public void ShareMap(string name, BpfMap existing) =>
+        Proxy.bpf_map__reuse_fd(Proxy.bpf_object__find_map_by_name(_handle, name), existing.Fd);
+
     public void Load() => Proxy.bpf_object__load(_handle, Name);
 
     public void Dispose() => _handle.Dispose();
@@ -47,6 +51,9 @@ internal sealed unsafe class BpfProgram
     public string Name => Proxy.bpf_program__name(_program);
 
     public int Fd => Proxy.bpf_program__fd(_program);
+
+    /// <summary>Runs the program once in the calling thread's network namespace (BPF_PROG_TEST_RUN).</summary>
+    public uint TestRun(ReadOnlySpan<byte> context, ReadOnlySpan<byte> packet) => Proxy.bpf_prog_test_run_opts(Fd, context, packet);
 
     /// <summary>Runs the kernel skipped because the program was already running on that CPU.</summary>
     public ulong RecursionMisses => Proxy.bpf_obj_get_info_by_fd(Fd).recursion_misses;
@@ -105,6 +112,29 @@ internal sealed unsafe class BpfMap
     {
         var fd = inner.Fd;
         Proxy.bpf_map_update_elem(Fd, &index, &fd, (ulong)Libbpf.BPF_ANY);
+    }
+
+    /// <summary>Every key, read with bpf_map_get_next_key (a snapshot of a map others may be changing).</summary>
+    public List<TKey> Keys<TKey>() where TKey : unmanaged
+    {
+        var keys = new List<TKey>();
+        TKey current = default, next = default;
+        var more = Proxy.bpf_map_get_next_key(Fd, null, &next);
+        while (more)
+        {
+            keys.Add(next);
+            current = next;
+            more = Proxy.bpf_map_get_next_key(Fd, &current, &next);
+        }
+        return keys;
+    }
+
+    public bool Lookup<TKey, TValue>(in TKey key, out TValue value) where TKey : unmanaged where TValue : unmanaged
+    {
+        value = default;
+        fixed (TKey* k = &key)
+        fixed (TValue* v = &value)
+            return Proxy.bpf_map_lookup_elem(Fd, k, v);
     }
 
     public bool Delete<TKey>(in TKey key) where TKey : unmanaged

@@ -88,6 +88,9 @@ internal static unsafe class Proxy
         return new Span<byte>(data, (int)size);
     }
 
+    public static void bpf_map__reuse_fd(bpf_map* map, int fd) =>
+        Ensure.Success(Libbpf.bpf_map__reuse_fd(map, fd), "bpf_map__reuse_fd");
+
     public static void bpf_map_update_elem(int fd, void* key, void* value, ulong flags) =>
         Ensure.Success(Libbpf.bpf_map_update_elem(fd, key, value, flags), "bpf_map_update_elem");
 
@@ -141,6 +144,26 @@ internal static unsafe class Proxy
         var length = (uint)sizeof(bpf_prog_info);
         Ensure.Success(Libbpf.bpf_obj_get_info_by_fd(programFd, &info, &length), "bpf_obj_get_info_by_fd");
         return info;
+    }
+
+    /// <summary>BPF_PROG_TEST_RUN: runs a program once on the given context and packet; returns its return value.</summary>
+    public static uint bpf_prog_test_run_opts(int programFd, ReadOnlySpan<byte> context, ReadOnlySpan<byte> packet)
+    {
+        fixed (byte* ctx = context)
+        fixed (byte* data = packet)
+        {
+            var opts = new bpf_test_run_opts
+            {
+                sz = (nuint)sizeof(bpf_test_run_opts),
+                ctx_in = ctx,
+                ctx_size_in = (uint)context.Length,
+                data_in = data,
+                data_size_in = (uint)packet.Length,
+                repeat = 1,
+            };
+            Ensure.Success(Libbpf.bpf_prog_test_run_opts(programFd, &opts), "bpf_prog_test_run_opts");
+            return opts.retval;
+        }
     }
 
     public static RingBufferHandle ring_buffer__new(int mapFd, delegate* unmanaged<void*, void*, nuint, int> callback, void* context)

@@ -1,3 +1,4 @@
+using Tracer.Attribution;
 using Tracer.Kernel;
 using Tracer.Probes;
 
@@ -16,7 +17,8 @@ internal sealed record DropRecord(
     string? Location,
     ulong Count,
     ulong Bytes,
-    IReadOnlyList<string>? Stack)
+    IReadOnlyList<string>? Stack,
+    Culprit? Culprit = null)
 {
     public bool Overflow => Flow is null;
 }
@@ -30,7 +32,7 @@ internal sealed record TraceSummary(
     IReadOnlyDictionary<string, ulong> DropsByReason);
 
 /// <summary>Turns the kernel's numbers of an interval into <see cref="DropRecord"/>s.</summary>
-internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reasons, Func<int, ulong[]>? readStack)
+internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reasons, Attributor attributor, Func<int, ulong[]>? readStack)
 {
     public IReadOnlyList<DropRecord> Build(DropInterval interval)
     {
@@ -41,15 +43,17 @@ internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reaso
             IReadOnlyList<string>? stack = null;
             if (stacks is not null && stacks.TryGetValue(count.Flow, out var stackId))
                 stack = FromDropSite(readStack!(stackId), count.Flow.Location).Select(symbols.Describe).ToList();
+            var reason = reasons.Name(count.Flow.Reason);
             records.Add(new DropRecord(
                 BootClock.ToWallClock(count.FirstNs),
                 BootClock.ToWallClock(count.LastNs),
                 count.Flow,
-                reasons.Name(count.Flow.Reason),
+                reason,
                 symbols.Describe(count.Flow.Location),
                 count.Packets,
                 count.Bytes,
-                stack));
+                stack,
+                attributor.Attribute(count.Flow, reason)));
         }
         if (interval.Counters.OverflowPackets > 0)
         {

@@ -57,6 +57,8 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
         }
         _writer.WriteNumber("count", record.Count);
         _writer.WriteNumber("bytes", record.Bytes);
+        if (record.Culprit is { } culprit)
+            WriteCulprit(culprit);
         if (record.Stack is { } stack)
         {
             _writer.WriteStartArray("stack");
@@ -65,6 +67,45 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
             _writer.WriteEndArray();
         }
         _writer.WriteEndObject();
+    }
+
+    private void WriteCulprit(Attribution.Culprit culprit)
+    {
+        _writer.WriteStartObject("culprit");
+        _writer.WriteString("kind", culprit.Kind);
+        _writer.WriteString("summary", culprit.Summary);
+        _writer.WriteString("confidence", culprit.Confidence);
+        WriteIfSet("family", culprit.Family);
+        WriteIfSet("hook", culprit.Hook);
+        if (culprit.Priority is { } priority)
+            _writer.WriteNumber("priority", priority);
+        WriteIfSet("table", culprit.Table);
+        WriteIfSet("chain", culprit.Chain);
+        if (culprit.Handle is { } handle)
+            _writer.WriteNumber("handle", handle);
+        WriteIfSet("rule", culprit.Rule);
+        WriteIfSet("function", culprit.Function);
+        WriteIfSet("module", culprit.Module);
+        if (culprit.OutOfTree is { } outOfTree)
+            _writer.WriteBoolean("out_of_tree", outOfTree);
+        if (culprit.ProgramId is { } id)
+            _writer.WriteNumber("program_id", id);
+        WriteIfSet("program_name", culprit.ProgramName);
+        WriteIfSet("attach", culprit.Attach);
+        WriteIfSet("lsm", culprit.LsmName);
+        WriteIfSet("explanation", culprit.Explanation);
+        WriteIfSet("check", culprit.Check);
+        _writer.WriteStartArray("evidence");
+        foreach (var fact in culprit.Evidence)
+            _writer.WriteStringValue(fact);
+        _writer.WriteEndArray();
+        _writer.WriteEndObject();
+    }
+
+    private void WriteIfSet(string name, string? value)
+    {
+        if (value is not null)
+            _writer.WriteString(name, value);
     }
 
     private void WriteNullable(string name, string? value)

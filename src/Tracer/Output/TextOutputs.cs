@@ -24,8 +24,9 @@ internal static class DropText
     public static string Line(DropRecord record)
     {
         var where = record.Flow is { } f ? $"  netns {f.Netns} ifindex {f.Ifindex}" : "";
+        var culprit = record.Culprit is { } c ? $"  — {c.Summary} [{c.Confidence}]" : "";
         return FormattableString.Invariant(
-            $"{record.Time:O} {record.Count} dropped  {Flow(record)}  reason {record.Reason ?? "-"}  at {record.Location ?? "-"}{where}");
+            $"{record.Time:O} {record.Count} dropped  {Flow(record)}  reason {record.Reason ?? "-"}  at {record.Location ?? "-"}{where}{culprit}");
     }
 }
 
@@ -72,7 +73,7 @@ internal sealed class LiveTableOutput : IDropOutput
 
     public LiveTableOutput()
     {
-        _table.AddColumns("Drops", "Flow", "Reason", "Location", "Netns/if", "Last");
+        _table.AddColumns("Drops", "Flow", "Reason", "Culprit", "Location", "Last");
         _table.Caption("waiting for drops… (Ctrl-C to stop)");
         _live = AnsiConsole.Live(_table).AutoClear(false).StartAsync(async context =>
         {
@@ -102,8 +103,8 @@ internal sealed class LiveTableOutput : IDropOutput
                 row.Count.ToString("N0", CultureInfo.InvariantCulture),
                 Markup.Escape(DropText.Flow(r, showSourcePort: false)),
                 Markup.Escape(r.Reason ?? "-"),
+                Markup.Escape(r.Culprit is { } c ? $"{c.Summary} [{c.Confidence}]" : "-"),
                 Markup.Escape(r.Location ?? "-"),
-                r.Flow is { } f ? $"{f.Netns}/{f.Ifindex}" : "-",
                 r.Last.ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture));
         }
         var total = _rows.Values.Aggregate(0UL, (sum, r) => sum + r.Count);

@@ -14,8 +14,14 @@ internal sealed record DropFlow(
     ushort SourcePort,
     ushort DestinationPort,
     uint Reason,
-    ulong Location)
+    ulong Location,
+    byte NetfilterHook = 0,
+    byte NetfilterFamily = 0,
+    ushort SentinelsPassed = 0)
 {
+    /// <summary>The netfilter hook point the drop happened at, when the sentinels saw the packet there.</summary>
+    public HookPoint? HookPoint => NetfilterHook == 0 ? null : new HookPoint(Netns, NetfilterFamily, (byte)(NetfilterHook - 1));
+
     private const ushort EthernetIPv4 = 0x0800;
     private const ushort EthernetIPv6 = 0x86DD;
 
@@ -50,7 +56,10 @@ internal sealed record DropFlow(
                 key.sport,
                 key.dport,
                 key.reason,
-                key.location);
+                key.location,
+                key.nf_hook,
+                key.nf_pf,
+                key.nf_passed);
         }
     }
 

@@ -66,6 +66,9 @@ internal sealed class DropProbe : IDisposable
 
     public WatchedSet Watched { get; }
 
+    /// <summary>The per-CPU trail the netfilter sentinels write and this probe reads.</summary>
+    public BpfMap SentinelTrail => _object.Map("sentinel_trail");
+
     /// <summary>Loads the programs; nothing is attached until <see cref="Attach"/>, so the watched set can be filled first.</summary>
     public static DropProbe Load(DropProbeOptions options, ILogger logger)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Tracer.Attribution;
 using Tracer.Discovery;
 using Tracer.Kernel;
 using Tracer.Native;
@@ -35,6 +36,8 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         var pods = PodRouteDiscovery.Discover();
 
         using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks), logger);
+        using var sentinels = LoadSentinels(probe, symbols);
+        var attributor = new Attributor(symbols, DropReasonGuide.Embedded());
         if (!options.WatchAll)
         {
             foreach (var pod in pods)
@@ -43,13 +46,18 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
                 probe.Watched.Add(network);
         }
 
-        var builder = new DropRecordBuilder(symbols, reasons, options.Stacks ? probe.Stack : null);
+        var builder = new DropRecordBuilder(symbols, reasons, attributor, options.Stacks ? probe.Stack : null);
         var summary = new SummaryBuilder();
         var clock = Stopwatch.StartNew();
         probe.Attach();
         try
         {
-            onAttached(Status(probe, pods, reasons));
+            if (sentinels is not null)
+            {
+                sentinels.AttachBaseline();
+                RefreshHooks(sentinels, attributor); // places the sentinels behind every foreign hook before tracing starts
+            }
+            onAttached(Status(probe, pods, reasons, sentinels));
             while (!cancellationToken.IsCancellationRequested)
             {
                 var wait = options.Interval;
@@ -68,6 +76,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
                 {
                     break;
                 }
+                RefreshHooks(sentinels, attributor);
                 Report(probe.Drain(), builder, summary);
             }
         }
@@ -75,10 +84,39 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         {
             probe.Detach();
         }
+        RefreshHooks(sentinels, attributor);
         Report(probe.Drain(), builder, summary);
         var result = summary.Build(clock.Elapsed);
         output.Complete(result);
         return result;
+    }
+
+    /// <summary>Sentinels for netfilter attribution; without BPF netfilter links (before 6.4) attribution falls back to location.</summary>
+    private NetfilterSentinels? LoadSentinels(DropProbe probe, KernelSymbols symbols)
+    {
+        try
+        {
+            return NetfilterSentinels.Load(probe.SentinelTrail, symbols);
+        }
+        catch (BpfException e)
+        {
+            logger.LogWarning("netfilter sentinels unavailable ({Error}); netfilter drops are attributed from their location only", e.Message);
+            return null;
+        }
+    }
+
+    private static void RefreshHooks(NetfilterSentinels? sentinels, Attributor attributor)
+    {
+        if (sentinels is null)
+            return;
+        sentinels.CopyTablesNow();
+        var before = sentinels.ReadTables();
+        attributor.UpdateHookTables(before);
+        if (sentinels.Rebalance(before))
+        {
+            sentinels.CopyTablesNow();
+            attributor.UpdateHookTables(sentinels.ReadTables());
+        }
     }
 
     private void Report(DropInterval interval, DropRecordBuilder builder, SummaryBuilder summary)
@@ -88,7 +126,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         output.Write(records);
     }
 
-    private string Status(DropProbe probe, IReadOnlyList<PodRoute> pods, DropReasons reasons)
+    private string Status(DropProbe probe, IReadOnlyList<PodRoute> pods, DropReasons reasons, NetfilterSentinels? sentinels)
     {
         string scope;
         if (options.WatchAll)
@@ -107,7 +145,10 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         }
         var reasonNote = reasons.Available ? $"{reasons.Count} drop reasons from BTF" : "this kernel reports no drop reasons";
         var fallback = probe.FallbackReason is null ? "" : $" [{probe.FallbackReason}]";
-        return $"tracing: {scope}; probe {probe.AttachPoint}{fallback}; tier: location ({reasonNote}, drop location)";
+        var tier = sentinels is null
+            ? $"tier: location ({reasonNote}, drop location)"
+            : $"tier: sentinels (netfilter hooks of netns {sentinels.Netns} bracketed by accept-only sentinels; {reasonNote})";
+        return $"tracing: {scope}; probe {probe.AttachPoint}{fallback}; {tier}";
     }
 
     private sealed class SummaryBuilder

@@ -168,26 +168,10 @@ public sealed class DropScenarioTests : IDisposable
         return true;
     }
 
-    /// <summary>
-    /// Runs a trace in the node namespace around <paramref name="traffic"/>, waits until the drops the
-    /// test expects have been reported (or, expecting none, for two intervals), stops it with Ctrl-C
-    /// and returns all its JSON lines. Stopping flushes whatever was still counted, so an over-count shows.
-    /// </summary>
-    private List<JsonElement> Trace(Action traffic, Func<JsonElement, bool>? expect = null, params string[] options)
-    {
-        using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, ["trace", "--output", "json", .. options]);
-        traffic();
-        if (expect is null)
-            Thread.Sleep(TimeSpan.FromSeconds(2));
-        else
-            tracer.WaitForDrops(expect, Packets, TimeSpan.FromSeconds(15));
-        Assert.Equal(0, tracer.Stop());
-        return [.. tracer.JsonLines()];
-    }
+    private List<JsonElement> Trace(Action traffic, Func<JsonElement, bool>? expect = null, params string[] options) =>
+        TraceRun.Lines(_network.NodeNamespace, traffic, expect, Packets, options);
 
-    private static string? Str(JsonElement line, string name) =>
-        line.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+    private static string? Str(JsonElement line, string name) => line.Str(name);
 
-    private static long Num(JsonElement line, string name) =>
-        line.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : -1;
+    private static long Num(JsonElement line, string name) => line.Num(name);
 }

@@ -31,8 +31,10 @@ internal unsafe struct drop_key
     [FieldOffset(54)] public ushort dport;
     [FieldOffset(56)] public ushort l3_proto;
     [FieldOffset(58)] public byte l4_proto;
-    [FieldOffset(59)] public byte pad0;
-    [FieldOffset(60)] public uint pad1;
+    [FieldOffset(59)] public byte nf_hook;
+    [FieldOffset(60)] public byte nf_pf;
+    [FieldOffset(61)] public byte pad0;
+    [FieldOffset(62)] public ushort nf_passed;
 }
 
 [NativeTypeName("struct drop_sample")]

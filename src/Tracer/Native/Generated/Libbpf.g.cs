@@ -203,6 +203,27 @@ internal struct bpf_program
 {
 }
 
+[NativeTypeName("struct bpf_test_run_opts")]
+[StructLayout(LayoutKind.Explicit, Size = 80)]
+internal unsafe struct bpf_test_run_opts
+{
+    [FieldOffset(0)] public nuint sz;
+    [FieldOffset(8)] public void* data_in;
+    [FieldOffset(16)] public void* data_out;
+    [FieldOffset(24)] public uint data_size_in;
+    [FieldOffset(28)] public uint data_size_out;
+    [FieldOffset(32)] public void* ctx_in;
+    [FieldOffset(40)] public void* ctx_out;
+    [FieldOffset(48)] public uint ctx_size_in;
+    [FieldOffset(52)] public uint ctx_size_out;
+    [FieldOffset(56)] public uint retval;
+    [FieldOffset(60)] public int repeat;
+    [FieldOffset(64)] public uint duration;
+    [FieldOffset(68)] public uint flags;
+    [FieldOffset(72)] public uint cpu;
+    [FieldOffset(76)] public uint batch_size;
+}
+
 [NativeTypeName("struct btf")]
 internal struct btf
 {
@@ -372,4 +393,10 @@ internal static unsafe partial class Libbpf
 
     [LibraryImport(LibraryName, EntryPoint = "bpf_obj_get_info_by_fd", SetLastError = true)]
     public static partial int bpf_obj_get_info_by_fd(int bpf_fd, void* info, uint* info_len);
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_map__reuse_fd", SetLastError = true)]
+    public static partial int bpf_map__reuse_fd(bpf_map* map, int fd);
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_prog_test_run_opts", SetLastError = true)]
+    public static partial int bpf_prog_test_run_opts(int prog_fd, bpf_test_run_opts* opts);
 }

@@ -1,0 +1,192 @@
+using Tracer.Kernel;
+using Tracer.Probes;
+
+namespace Tracer.Attribution;
+
+/// <summary>
+/// Names the culprit of a drop from what the probes saw: the sentinel bracket of a netfilter drop
+/// and the hook table around it, the drop location and its module, the reason and the knowledge
+/// in <see cref="DropReasonGuide"/>. Confidence says how direct the evidence is.
+/// </summary>
+internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, Func<string, string?>? moduleTaint = null)
+{
+    private static readonly HashSet<string> IptablesTables = ["filter", "nat", "mangle", "raw", "security"];
+
+    private readonly Func<string, string?> _moduleTaint = moduleTaint ?? ReadModuleTaint;
+    private IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> _hookTables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>();
+
+    /// <summary>The hook tables as the sentinels last copied them.</summary>
+    public void UpdateHookTables(IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> tables) => _hookTables = tables;
+
+    public Culprit Attribute(DropFlow flow, string reason)
+    {
+        var location = symbols.Resolve(flow.Location);
+        var evidence = new List<string> { $"reason {reason}", $"freed at {location?.ToString() ?? $"0x{flow.Location:x}"}" };
+
+        if (flow.HookPoint is { } point && Bracket(point, flow.SentinelsPassed, evidence) is { } bracketed)
+            return bracketed;
+        if (location is { IsModule: true } module)
+            return InModule(module, evidence, Culprit.Inferred);
+        if (location is { IsBpfProgram: true } program)
+            return BpfByLocation(program, evidence);
+        return reason switch
+        {
+            "NETFILTER_DROP" => NetfilterByLocation(location, evidence),
+            "SECURITY_HOOK" => new Culprit
+            {
+                Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence,
+                Summary = "denied by a Linux Security Module hook (SELinux, AppArmor or BPF-LSM)",
+            },
+            "TC_EGRESS" or "TC_INGRESS" or "XDP" or "BPF_CGROUP_EGRESS" => new Culprit
+            {
+                Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
+                Attach = reason switch { "TC_EGRESS" or "TC_INGRESS" => "tc", "XDP" => "xdp", _ => "cgroup_skb" },
+                Summary = $"dropped by a BPF program ({reason switch { "TC_EGRESS" => "tc egress", "TC_INGRESS" => "tc ingress", "XDP" => "XDP", _ => "cgroup egress" }}) on interface {flow.Ifindex}",
+            },
+            _ => Stack(reason, location, evidence),
+        };
+    }
+
+    /// <summary>The foreign hooks between the last sentinel the packet passed and the next one.</summary>
+    private Culprit? Bracket(HookPoint point, int passed, List<string> evidence)
+    {
+        if (!_hookTables.TryGetValue(point, out var entries))
+            return null;
+        var sentinels = entries.Select((e, i) => (e, i)).Where(x => x.e.IsSentinel).Select(x => x.i).ToList();
+        if (passed < 1 || passed > sentinels.Count)
+            return null;
+        var from = sentinels[passed - 1] + 1;
+        var to = passed < sentinels.Count ? sentinels[passed] : entries.Count;
+        var candidates = entries.Skip(from).Take(to - from).Where(e => !e.IsSentinel).ToList();
+        if (candidates.Count == 0)
+            return null;
+
+        var low = entries[from - 1].Priority;
+        evidence.Add($"passed sentinel {passed} of {sentinels.Count} at {point.FamilyName} {point.HookName} (priority {low}), not the next");
+        var confidence = candidates.Count == 1 ? Culprit.Bracketed : Culprit.Inferred;
+        if (candidates.Count > 1)
+            evidence.Add("hooks in that bracket: " + string.Join(", ", candidates.Select(c => $"{Describe(c)} (priority {c.Priority})")));
+        return FromHook(candidates[0], point, evidence, confidence);
+    }
+
+    private Culprit FromHook(HookEntry hook, HookPoint point, List<string> evidence, string confidence)
+    {
+        var where = $"{point.HookName} priority {hook.Priority}";
+        switch (hook.Kind)
+        {
+            case Native.hook_entry_kind.HOOK_ENTRY_BPF:
+                return new Culprit
+                {
+                    Kind = Culprit.BpfProgram, Confidence = confidence, Evidence = evidence,
+                    Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority,
+                    ProgramId = hook.BpfProgramId, ProgramName = hook.Name, Attach = "netfilter",
+                    Summary = $"dropped at {where} by BPF netfilter program {hook.Name} (id {hook.BpfProgramId}) — not iptables, not nftables",
+                };
+            case Native.hook_entry_kind.HOOK_ENTRY_NFTABLES:
+                var iptables = IptablesTables.Contains(hook.Table) && hook.Name.All(c => !char.IsLower(c));
+                return new Culprit
+                {
+                    Kind = iptables ? Culprit.IptablesRule : Culprit.NftablesRule, Confidence = confidence, Evidence = evidence,
+                    Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority,
+                    Table = hook.Table, Chain = hook.Name,
+                    Summary = iptables
+                        ? $"dropped at {where} by a rule or the policy of iptables chain {hook.Name} in table {hook.Table} (iptables-nft)"
+                        : $"dropped at {where} by a rule or the policy of nftables chain {hook.Name} in table {hook.Table}",
+                };
+            default:
+                var symbol = symbols.Resolve(hook.Function);
+                evidence.Add($"hook function {symbol?.ToString() ?? $"0x{hook.Function:x}"}");
+                if (symbol is { IsModule: true } module)
+                    return InModule(module, evidence, confidence) with { Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority };
+                var function = symbol?.Name ?? $"0x{hook.Function:x}";
+                var lsm = function.StartsWith("selinux_", StringComparison.Ordinal) ? "selinux"
+                    : function.StartsWith("apparmor_", StringComparison.Ordinal) ? "apparmor" : null;
+                return new Culprit
+                {
+                    Kind = lsm is not null ? Culprit.Lsm : function.StartsWith("ipt", StringComparison.Ordinal) || function.StartsWith("ip6t", StringComparison.Ordinal) ? Culprit.IptablesRule : Culprit.NetfilterHook,
+                    Confidence = confidence, Evidence = evidence, LsmName = lsm,
+                    Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority, Function = function,
+                    Summary = $"dropped at {where} by netfilter hook function {function} (built into the kernel)",
+                };
+        }
+    }
+
+    private Culprit InModule(KernelSymbol symbol, List<string> evidence, string confidence)
+    {
+        var taint = _moduleTaint(symbol.Module!);
+        var outOfTree = taint?.Contains('O', StringComparison.Ordinal) == true;
+        if (taint is not null)
+            evidence.Add($"/sys/module/{symbol.Module}/taint: {(taint.Length == 0 ? "(none)" : taint)}");
+        return new Culprit
+        {
+            Kind = Culprit.KernelModule, Confidence = confidence, Evidence = evidence,
+            Function = symbol.Name, Module = symbol.Module, OutOfTree = taint is null ? null : outOfTree,
+            Summary = $"dropped by function {symbol.Name} in {(outOfTree ? "out-of-tree " : "")}kernel module {symbol.Module} (not iptables, not nftables)",
+        };
+    }
+
+    private static Culprit BpfByLocation(KernelSymbol symbol, List<string> evidence)
+    {
+        // JIT symbols read bpf_prog_<tag>_<name>.
+        var parts = symbol.Name.Split('_', 4);
+        var name = parts.Length == 4 ? parts[3] : symbol.Name;
+        return new Culprit
+        {
+            Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence, ProgramName = name,
+            Summary = $"dropped inside BPF program {name}",
+        };
+    }
+
+    private static Culprit NetfilterByLocation(KernelSymbol? location, List<string> evidence)
+    {
+        var function = location?.Name ?? "";
+        if (function.StartsWith("nft_", StringComparison.Ordinal))
+            return new Culprit
+            {
+                Kind = Culprit.NftablesRule, Confidence = Culprit.Inferred, Evidence = evidence,
+                Summary = "dropped by an nftables (or iptables-nft) rule or chain policy; no sentinel saw which chain",
+            };
+        if (function.StartsWith("ipt", StringComparison.Ordinal) || function.StartsWith("ip6t", StringComparison.Ordinal))
+            return new Culprit
+            {
+                Kind = Culprit.IptablesRule, Confidence = Culprit.Inferred, Evidence = evidence,
+                Summary = "dropped by an iptables-legacy rule or chain policy",
+            };
+        return new Culprit
+        {
+            Kind = Culprit.NetfilterHook, Confidence = Culprit.Inferred, Evidence = evidence,
+            Summary = "a netfilter hook returned NF_DROP; no sentinel saw which one (is the drop in another network namespace?)",
+        };
+    }
+
+    private Culprit Stack(string reason, KernelSymbol? location, List<string> evidence)
+    {
+        var where = location is { } l ? $" in {l.Name}" : "";
+        if (guide.Lookup(reason) is not { } entry)
+            return new Culprit
+            {
+                Kind = reason == "UNKNOWN" ? Culprit.Unknown : Culprit.KernelStack, Confidence = Culprit.Inferred, Evidence = evidence,
+                Summary = $"dropped by the kernel{where} (reason {reason})",
+            };
+        return new Culprit
+        {
+            Kind = Culprit.KernelStack, Confidence = Culprit.Inferred, Evidence = evidence,
+            Explanation = entry.Explanation, Check = entry.Check,
+            Summary = $"dropped by the kernel's own stack{where}: {entry.Explanation}",
+        };
+    }
+
+    private static string Describe(HookEntry hook) => hook.Kind switch
+    {
+        Native.hook_entry_kind.HOOK_ENTRY_BPF => $"BPF program {hook.Name} (id {hook.BpfProgramId})",
+        Native.hook_entry_kind.HOOK_ENTRY_NFTABLES => $"nftables chain {hook.Table}/{hook.Name}",
+        _ => $"function at 0x{hook.Function:x}",
+    };
+
+    /// <summary>Taint letters of a loaded module ('O' out-of-tree, 'E' unsigned), or null if unknown.</summary>
+    private static string? ReadModuleTaint(string module)
+    {
+        var path = $"/sys/module/{module}/taint";
+        return File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+    }
+}

@@ -1,0 +1,52 @@
+namespace Tracer.Attribution;
+
+/// <summary>Who dropped a packet. The fields and their names are a stable interface: docs/culprit.md.</summary>
+internal sealed record Culprit
+{
+    public const string NftablesRule = "nftables-rule";
+    public const string NftablesPolicy = "nftables-policy";
+    public const string IptablesRule = "iptables-rule";
+    public const string NetfilterHook = "netfilter-hook";
+    public const string BpfProgram = "bpf-program";
+    public const string Lsm = "lsm";
+    public const string KernelModule = "kernel-module";
+    public const string KernelStack = "kernel-stack";
+    public const string Unknown = "unknown";
+
+    /// <summary>exact: the verdict was observed; bracketed: narrowed to one hook between two sentinels; inferred: from reason, location, context.</summary>
+    public const string Exact = "exact";
+    public const string Bracketed = "bracketed";
+    public const string Inferred = "inferred";
+
+    public required string Kind { get; init; }
+    public required string Summary { get; init; }
+    public required string Confidence { get; init; }
+    public IReadOnlyList<string> Evidence { get; init; } = [];
+
+    // Netfilter: where in the hook chain.
+    public string? Family { get; init; }
+    public string? Hook { get; init; }
+    public int? Priority { get; init; }
+
+    // nftables / iptables.
+    public string? Table { get; init; }
+    public string? Chain { get; init; }
+    public ulong? Handle { get; init; }
+    public string? Rule { get; init; }
+
+    // A function (module or kernel).
+    public string? Function { get; init; }
+    public string? Module { get; init; }
+    public bool? OutOfTree { get; init; }
+
+    // A BPF program.
+    public uint? ProgramId { get; init; }
+    public string? ProgramName { get; init; }
+    public string? Attach { get; init; }
+
+    public string? LsmName { get; init; }
+
+    /// <summary>For the plain stack: what the reason means and what to check.</summary>
+    public string? Explanation { get; init; }
+    public string? Check { get; init; }
+}

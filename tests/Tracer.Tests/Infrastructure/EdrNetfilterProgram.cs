@@ -1,0 +1,61 @@
+using Tracer.Kernel;
+using Tracer.Native;
+
+namespace Tracer.Tests.Infrastructure;
+
+/// <summary>
+/// The EDR stand-in (Programs/edr_drop.bpf.c), compiled with clang and attached as a BPF netfilter
+/// link inside a test namespace. Disposing detaches it; the link also dies with the test process.
+/// </summary>
+internal sealed class EdrNetfilterProgram : IDisposable
+{
+    private readonly BpfObject _object;
+    private readonly BpfLink _link;
+
+    private EdrNetfilterProgram(BpfObject obj, BpfLink link, uint id)
+    {
+        _object = obj;
+        _link = link;
+        ProgramId = id;
+    }
+
+    public uint ProgramId { get; }
+
+    public const string ProgramName = "edr_drop";
+
+    /// <summary>Attaches at <paramref name="hook"/> (NF_INET_*) and <paramref name="priority"/> of namespace <paramref name="ns"/>, for IPv4 or IPv6.</summary>
+    public static EdrNetfilterProgram Attach(string ns, byte family, byte hook, int priority)
+    {
+        var obj = BpfObject.Open(File.ReadAllBytes(Compile()), "edr");
+        try
+        {
+            var program = obj.Program(ProgramName);
+            program.SetType((bpf_prog_type)Libbpf.TRACER_BPF_PROG_TYPE_NETFILTER, (bpf_attach_type)Libbpf.TRACER_BPF_NETFILTER);
+            obj.Load();
+            var link = NetworkNamespace.RunIn($"/run/netns/{ns}", () => program.AttachNetfilter(family, hook, priority));
+            return new EdrNetfilterProgram(obj, link, Proxy.bpf_obj_get_info_by_fd(program.Fd).id);
+        }
+        catch
+        {
+            obj.Dispose();
+            throw;
+        }
+    }
+
+    private static string Compile()
+    {
+        var output = Path.Combine(Path.GetTempPath(), $"tracer-edr-{Environment.ProcessId}.bpf.o");
+        Shell.Check("clang-19", "-target", "bpf", "-g", "-O2", "-D__TARGET_ARCH_x86",
+                    "-I", Path.Combine(RepositoryPaths.Root, "bpf", "include"),
+                    "-idirafter", $"/usr/include/{Shell.Check("gcc", "-print-multiarch").Trim()}",
+                    "-c", Path.Combine(RepositoryPaths.Root, "tests", "Tracer.Tests", "Infrastructure", "Programs", "edr_drop.bpf.c"),
+                    "-o", output);
+        return output;
+    }
+
+    public void Dispose()
+    {
+        _link.Dispose();
+        _object.Dispose();
+    }
+}

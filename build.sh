@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 
 # Debian packages the build and the tests need. Mirrors come from the machine's own apt sources.
 packages=(clang-19 llvm-19 libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev make gcc
+          libnftables-dev libnftables1 libmnl-dev libmnl0 libnftnl-dev libnftnl11
           iproute2 nftables iptables iputils-ping bpftrace)
 missing=()
 for package in "${packages[@]}"; do

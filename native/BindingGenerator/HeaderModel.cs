@@ -49,6 +49,16 @@ internal sealed unsafe class HeaderModel
         return model;
     }
 
+    /// <summary>Drops types another output already emitted into the same namespace.</summary>
+    public void RemoveTypes(IReadOnlySet<string> names)
+    {
+        foreach (var name in names)
+        {
+            Structs.Remove(name);
+            Enums.Remove(name);
+        }
+    }
+
     private void Index(CXCursor root)
     {
         foreach (var cursor in Children(root))

@@ -14,10 +14,15 @@ var spec = JsonSerializer.Deserialize(File.ReadAllText(args[0]), SpecJsonContext
 var root = Path.GetFullPath(args[1]);
 var clangArguments = args.Skip(2).ToArray();
 
+// Types shared by several outputs (an opaque struct nlmsghdr, say) are emitted by the first only.
+var emitted = new HashSet<string>(StringComparer.Ordinal);
 foreach (var output in spec.Outputs)
 {
     using var unit = TranslationUnit.Parse(output, clangArguments);
     var model = HeaderModel.Build(unit, output);
+    model.RemoveTypes(emitted);
+    emitted.UnionWith(model.Structs.Keys);
+    emitted.UnionWith(model.Enums.Keys);
     var path = Path.Combine(root, output.File);
     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
     File.WriteAllText(path, CSharpEmitter.Emit(model, output));

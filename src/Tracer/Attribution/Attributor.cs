@@ -15,6 +15,9 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     private readonly Func<string, string?> _moduleTaint = moduleTaint ?? ReadModuleTaint;
     private IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> _hookTables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>();
 
+    /// <summary>nftables' own trace of drop verdicts in Tracer's namespace, when it could be set up.</summary>
+    public NftablesTrace? Nftables { get; init; }
+
     /// <summary>The hook tables as the sentinels last copied them.</summary>
     public void UpdateHookTables(IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> tables) => _hookTables = tables;
 
@@ -23,7 +26,12 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         var location = symbols.Resolve(flow.Location);
         var evidence = new List<string> { $"reason {reason}", $"freed at {location?.ToString() ?? $"0x{flow.Location:x}"}" };
 
-        if (flow.HookPoint is { } point && Bracket(point, flow.SentinelsPassed, evidence) is { } bracketed)
+        var bracketed = flow.HookPoint is { } point ? Bracket(point, flow.SentinelsPassed, evidence) : null;
+        if (reason == "NETFILTER_DROP" && Nftables?.VerdictFor(flow) is { } verdict &&
+            (bracketed is null ? location?.Name.StartsWith("nft_", StringComparison.Ordinal) == true
+                               : bracketed.Table == verdict.Table && bracketed.Chain == verdict.Chain))
+            return FromVerdict(flow, verdict, bracketed, evidence);
+        if (bracketed is not null)
             return bracketed;
         if (location is { IsModule: true } module)
             return InModule(module, evidence, Culprit.Inferred);
@@ -57,7 +65,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             return null;
         var from = sentinels[passed - 1] + 1;
         var to = passed < sentinels.Count ? sentinels[passed] : entries.Count;
-        var candidates = entries.Skip(from).Take(to - from).Where(e => !e.IsSentinel).ToList();
+        var candidates = entries.Skip(from).Take(to - from).Where(e => !e.IsOwn).ToList();
         if (candidates.Count == 0)
             return null;
 
@@ -109,6 +117,30 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                     Summary = $"dropped at {where} by netfilter hook function {function} (built into the kernel)",
                 };
         }
+    }
+
+    /// <summary>nftables reported the verdict itself: the exact rule (or chain policy) that dropped the flow.</summary>
+    private Culprit FromVerdict(DropFlow flow, NftVerdict verdict, Culprit? bracketed, List<string> evidence)
+    {
+        var iptables = verdict.Family is "ip" or "ip6" && IptablesTables.Contains(verdict.Table) && verdict.Chain.All(c => !char.IsLower(c));
+        var rule = Nftables!.RuleText(verdict);
+        evidence.Add(verdict.Policy
+            ? $"nftrace: policy drop of chain {verdict.Family} {verdict.Table} {verdict.Chain}"
+            : $"nftrace: verdict drop by rule handle {verdict.Handle} of chain {verdict.Family} {verdict.Table} {verdict.Chain}");
+        if (verdict.Flow.SourcePort != flow.SourcePort)
+            evidence.Add($"verdict seen on the same client and service from source port {verdict.Flow.SourcePort}");
+        var where = bracketed?.Hook is { } hook ? $" at {hook} priority {bracketed.Priority}" : "";
+        var tool = iptables ? "iptables" : "nftables";
+        return new Culprit
+        {
+            Kind = verdict.Policy ? Culprit.NftablesPolicy : iptables ? Culprit.IptablesRule : Culprit.NftablesRule,
+            Confidence = Culprit.Exact, Evidence = evidence,
+            Family = verdict.Family, Hook = bracketed?.Hook, Priority = bracketed?.Priority,
+            Table = verdict.Table, Chain = verdict.Chain, Handle = verdict.Handle, Rule = rule,
+            Summary = verdict.Policy
+                ? $"dropped{where} by the drop policy of {tool} chain {verdict.Chain} in table {verdict.Family} {verdict.Table}"
+                : $"dropped{where} by {tool} rule \"{rule ?? $"handle {verdict.Handle}"}\" (handle {verdict.Handle}) in chain {verdict.Chain} of table {verdict.Family} {verdict.Table}",
+        };
     }
 
     private Culprit InModule(KernelSymbol symbol, List<string> evidence, string confidence)

@@ -138,7 +138,7 @@ internal static class TracerCommandLine
             Console.Error.WriteLine("  Install it (Debian/Ubuntu: apt-get install libbpf1) and run again.");
             return ExitCodes.MissingPrivilegeOrFeature;
         }
-        catch (BpfException e)
+        catch (NativeException e)
         {
             Console.Error.WriteLine($"tracer: {e.Message}");
             foreach (var line in e.LibbpfLog.TakeLast(parse.GetValue(Verbose) ? 200 : 5))

@@ -52,7 +52,7 @@ internal static class FeatureProbes
         {
             obj.Load();
         }
-        catch (BpfException e)
+        catch (NativeException e)
         {
             return new FeatureResult(feature, false, null, Describe(e), usedFor);
         }
@@ -76,13 +76,13 @@ internal static class FeatureProbes
             }
             return new FeatureResult(feature, true, true, null, usedFor);
         }
-        catch (BpfException e)
+        catch (NativeException e)
         {
             return new FeatureResult(feature, true, false, Describe(e), usedFor);
         }
     }
 
-    private static string Describe(BpfException e) => e.Errno switch
+    private static string Describe(NativeException e) => e.Errno switch
     {
         1 => "refused: EPERM (kernel policy, lockdown or missing capability)",
         95 or 524 => "not supported by this kernel (EOPNOTSUPP)",

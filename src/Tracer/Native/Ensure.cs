@@ -29,12 +29,12 @@ internal static unsafe class Ensure
         return result;
     }
 
-    private static BpfException Failure(string operation, int errno)
+    private static NativeException Failure(string operation, int errno)
     {
         var buffer = stackalloc sbyte[256];
         var message = Libbpf.libbpf_strerror(errno, buffer, 256) == 0
             ? new string(buffer)
             : Marshal.GetPInvokeErrorMessage(errno);
-        return new BpfException(operation, errno, message, LibbpfLog.TakeRecentWarnings());
+        return new NativeException(operation, errno, message, LibbpfLog.TakeRecentWarnings());
     }
 }

@@ -5,7 +5,7 @@ namespace Tracer.Native;
 
 /// <summary>
 /// The only caller of the generated imports: marshals strings and handles, and turns
-/// every failure into a <see cref="BpfException"/> through <see cref="Ensure"/>.
+/// every failure into a <see cref="NativeException"/> through <see cref="Ensure"/>.
 /// Methods keep their C names so a reader can look them up in libbpf's headers.
 /// </summary>
 internal static unsafe class Proxy
@@ -240,5 +240,113 @@ internal static unsafe class Proxy
         return (ulong)time.tv_sec * 1_000_000_000UL + (ulong)time.tv_nsec;
     }
 
+    public static NftContextHandle nft_ctx_new()
+    {
+        var context = Ensure.NotNull(Nftables.nft_ctx_new((uint)Nftables.NFT_CTX_DEFAULT), "nft_ctx_new");
+        var handle = new NftContextHandle();
+        Marshal.InitHandle(handle, (nint)context);
+        Nftables.nft_ctx_buffer_output(context);
+        Nftables.nft_ctx_buffer_error(context);
+        // Handles identify rules; stateless leaves counter values out of rule texts.
+        Nftables.nft_ctx_output_set_flags(context, (uint)(Nftables.NFT_CTX_OUTPUT_HANDLE | Nftables.NFT_CTX_OUTPUT_STATELESS));
+        return handle;
+    }
+
+    /// <summary>Runs nft commands; returns what nft printed, or throws with nft's own error text.</summary>
+    public static string nft_run_cmd_from_buffer(NftContextHandle context, string commands)
+    {
+        fixed (byte* text = Utf8(commands))
+        {
+            var result = Nftables.nft_run_cmd_from_buffer(context.Context, (sbyte*)text);
+            var output = Marshal.PtrToStringUTF8((nint)Nftables.nft_ctx_get_output_buffer(context.Context)) ?? "";
+            var error = Marshal.PtrToStringUTF8((nint)Nftables.nft_ctx_get_error_buffer(context.Context)) ?? "";
+            if (result != 0)
+                throw new NativeException($"nft {commands.Split('\n')[0]}", 0, error.Trim(), []);
+            return output;
+        }
+    }
+
+    public static MnlSocketHandle mnl_socket_open(int bus)
+    {
+        var socket = Ensure.NotNull(Mnl.mnl_socket_open(bus), "mnl_socket_open");
+        var handle = new MnlSocketHandle();
+        Marshal.InitHandle(handle, (nint)socket);
+        Ensure.Syscall(Mnl.mnl_socket_bind(socket, 0, Mnl.MNL_SOCKET_AUTOPID), "mnl_socket_bind");
+        return handle;
+    }
+
+    public static void mnl_socket_join_group(MnlSocketHandle socket, int group) =>
+        Ensure.Syscall(Mnl.mnl_socket_setsockopt(socket.Socket, Mnl.NETLINK_ADD_MEMBERSHIP, &group, sizeof(int)), "joining a netlink group");
+
+    /// <summary>Makes receives return after <paramref name="timeout"/> without data.</summary>
+    public static void setsockopt_receive_timeout(MnlSocketHandle socket, TimeSpan timeout)
+    {
+        var value = new timeval { tv_sec = (nint)timeout.TotalSeconds, tv_usec = (nint)(timeout.TotalMicroseconds % 1_000_000) };
+        Ensure.Syscall(Libc.setsockopt(Mnl.mnl_socket_get_fd(socket.Socket), Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, &value, (uint)sizeof(timeval)), "setsockopt(SO_RCVTIMEO)");
+    }
+
+    /// <summary>Raises the receive buffer past rmem_max (needs CAP_NET_ADMIN): bursts of events must not overflow it.</summary>
+    public static void setsockopt_receive_buffer(MnlSocketHandle socket, int bytes) =>
+        Ensure.Syscall(Libc.setsockopt(Mnl.mnl_socket_get_fd(socket.Socket), Libc.SOL_SOCKET, Libc.SO_RCVBUFFORCE, &bytes, sizeof(int)), "setsockopt(SO_RCVBUFFORCE)");
+
+    /// <summary>Receives one datagram; 0 when the timeout passed without one.</summary>
+    public static int mnl_socket_recvfrom(MnlSocketHandle socket, Span<byte> buffer)
+    {
+        fixed (byte* data = buffer)
+        {
+            var received = Mnl.mnl_socket_recvfrom(socket.Socket, data, (nuint)buffer.Length);
+            if (received < 0 && Marshal.GetLastPInvokeError() is Libc.EAGAIN or 105 /* ENOBUFS: events were lost, go on */)
+                return 0;
+            return (int)Ensure.Syscall(received, "mnl_socket_recvfrom");
+        }
+    }
+
+    /// <summary>Calls <paramref name="callback"/> for each netlink message in <paramref name="buffer"/>.</summary>
+    public static void mnl_cb_run(ReadOnlySpan<byte> buffer, delegate* unmanaged<nlmsghdr*, void*, int> callback, void* context)
+    {
+        fixed (byte* data = buffer)
+            Mnl.mnl_cb_run(data, (nuint)buffer.Length, 0, 0, callback, context);
+    }
+
+    /// <summary>Decodes one nftables trace event; null when the message is not one.</summary>
+    public static NftnlTrace? nftnl_trace_nlmsg_parse(nlmsghdr* message)
+    {
+        var trace = Nftnl.nftnl_trace_alloc();
+        if (trace == null)
+            return null;
+        try
+        {
+            if (Nftnl.nftnl_trace_nlmsg_parse(message, trace) < 0)
+                return null;
+            bool IsSet(nftnl_trace_attr a) => Nftnl.nftnl_trace_is_set(trace, (ushort)a) != 0;
+            uint U32(nftnl_trace_attr a) => IsSet(a) ? Nftnl.nftnl_trace_get_u32(trace, (ushort)a) : uint.MaxValue;
+            string Str(nftnl_trace_attr a) => IsSet(a) ? Marshal.PtrToStringUTF8((nint)Nftnl.nftnl_trace_get_str(trace, (ushort)a)) ?? "" : "";
+            byte[] Data(nftnl_trace_attr a)
+            {
+                uint length = 0;
+                var data = IsSet(a) ? Nftnl.nftnl_trace_get_data(trace, (ushort)a, &length) : null;
+                return data == null ? [] : new ReadOnlySpan<byte>(data, (int)length).ToArray();
+            }
+            return new NftnlTrace(
+                U32(nftnl_trace_attr.NFTNL_TRACE_ID),
+                U32(nftnl_trace_attr.NFTNL_TRACE_TYPE),
+                (int)U32(nftnl_trace_attr.NFTNL_TRACE_VERDICT),
+                (int)U32(nftnl_trace_attr.NFTNL_TRACE_POLICY),
+                U32(nftnl_trace_attr.NFTNL_TRACE_FAMILY),
+                Str(nftnl_trace_attr.NFTNL_TRACE_TABLE),
+                Str(nftnl_trace_attr.NFTNL_TRACE_CHAIN),
+                IsSet(nftnl_trace_attr.NFTNL_TRACE_RULE_HANDLE) ? (ulong)Nftnl.nftnl_trace_get_u64(trace, (ushort)nftnl_trace_attr.NFTNL_TRACE_RULE_HANDLE) : null,
+                Data(nftnl_trace_attr.NFTNL_TRACE_NETWORK_HEADER),
+                Data(nftnl_trace_attr.NFTNL_TRACE_TRANSPORT_HEADER));
+        }
+        finally
+        {
+            Nftnl.nftnl_trace_free(trace);
+        }
+    }
+
     private static byte[] Utf8(string text) => System.Text.Encoding.UTF8.GetBytes(text + '\0');
 }
+
+/// <summary>One nftables trace event, copied out of libnftnl; unset numbers are -1 / uint.MaxValue.</summary>
+internal sealed record NftnlTrace(uint Id, uint Type, int Verdict, int Policy, uint Family, string Table, string Chain, ulong? RuleHandle, byte[] NetworkHeader, byte[] TransportHeader);

@@ -38,7 +38,7 @@ internal sealed unsafe class RingBuffer : IDisposable
             while (!_stopping)
                 Proxy.ring_buffer__poll(_handle, PollTimeoutMs);
         }
-        catch (BpfException e)
+        catch (NativeException e)
         {
             Fault = e;
         }

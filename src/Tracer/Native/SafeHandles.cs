@@ -45,3 +45,23 @@ internal sealed unsafe class BtfHandle() : SafeHandleZeroOrMinusOneIsInvalid(own
         return true;
     }
 }
+
+/// <summary>Owns a libnftables context, and with it the netlink socket that owns Tracer's table.</summary>
+internal sealed unsafe class NftContextHandle() : SafeHandleZeroOrMinusOneIsInvalid(ownsHandle: true)
+{
+    internal nft_ctx* Context => (nft_ctx*)handle;
+
+    protected override bool ReleaseHandle()
+    {
+        Nftables.nft_ctx_free((nft_ctx*)handle);
+        return true;
+    }
+}
+
+/// <summary>Owns a libmnl netlink socket.</summary>
+internal sealed unsafe class MnlSocketHandle() : SafeHandleZeroOrMinusOneIsInvalid(ownsHandle: true)
+{
+    internal mnl_socket* Socket => (mnl_socket*)handle;
+
+    protected override bool ReleaseHandle() => Mnl.mnl_socket_close((mnl_socket*)handle) == 0;
+}

@@ -90,7 +90,7 @@ internal sealed class DropProbe : IDisposable
                 obj.Load();
                 return new DropProbe(obj, attachPoint) { FallbackReason = fallbackReason };
             }
-            catch (BpfException e) when (i + 1 < Variants.Length && !e.IsPermissionDenied)
+            catch (NativeException e) when (i + 1 < Variants.Length && !e.IsPermissionDenied)
             {
                 obj.Dispose();
                 fallbackReason = $"{attachPoint} refused: {e.Message}";

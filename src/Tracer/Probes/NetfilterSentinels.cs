@@ -17,7 +17,9 @@ internal readonly record struct HookPoint(uint Netns, byte Family, byte Hook)
 }
 
 /// <summary>One registered hook as a sentinel last saw it, in the order the kernel runs them.</summary>
-internal sealed record HookEntry(int Priority, ulong Function, hook_entry_kind Kind, uint BpfProgramId, string Name, string Table, bool IsSentinel);
+/// <param name="IsSentinel">One of Tracer's sentinels.</param>
+/// <param name="IsOwn">Tracer's own: a sentinel or a chain of Tracer's nftables table; never a culprit.</param>
+internal sealed record HookEntry(int Priority, ulong Function, hook_entry_kind Kind, uint BpfProgramId, string Name, string Table, bool IsSentinel, bool IsOwn);
 
 /// <summary>
 /// User-space half of bpf/netfilter_sentinel.bpf.c. Attaches accept-only sentinels in Tracer's own
@@ -38,6 +40,7 @@ internal sealed class NetfilterSentinels : IDisposable
     private readonly uint[] _programIds;
     private readonly uint _netns;
     private readonly Dictionary<(byte Family, byte Hook, int Priority), BpfLink> _links = [];
+    private readonly Dictionary<(byte Family, byte Hook), int> _firstPriority = [];
     private readonly BpfMap _tables;
     private readonly BpfMap _entries;
 
@@ -80,7 +83,31 @@ internal sealed class NetfilterSentinels : IDisposable
     {
         foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
             for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
-                Attach(family, hook, LowestPriority);
+                AttachFirst(family, hook);
+    }
+
+    /// <summary>
+    /// The kernel refuses a BPF hook at a priority already in use (EBUSY), e.g. by another Tracer:
+    /// the first sentinel takes the lowest free one.
+    /// </summary>
+    private void AttachFirst(byte family, byte hook)
+    {
+        for (var priority = LowestPriority; priority < LowestPriority + 64; priority++)
+        {
+            if (priority == NftablesTrace.ChainPriority)
+                continue;
+            try
+            {
+                _links[(family, hook, priority)] = _first.AttachNetfilter(family, hook, priority);
+                _firstPriority[(family, hook)] = priority;
+                return;
+            }
+            catch (NativeException e) when (e.Errno == 16)
+            {
+                // taken: try the next
+            }
+        }
+        throw new NativeException($"attaching the first sentinel at {HookPoint.HookNames[hook]}", 16, "every low priority is taken", []);
     }
 
     /// <summary>
@@ -149,29 +176,45 @@ internal sealed class NetfilterSentinels : IDisposable
         var changed = false;
         foreach (var (point, entries) in tables.Where(t => t.Key.Netns == _netns))
         {
-            var wanted = entries.Where(e => !e.IsSentinel && e.Priority < int.MaxValue - 1)
-                .Select(e => e.Priority + 1)
-                .Append(LowestPriority)
-                .ToHashSet();
+            if (!_firstPriority.TryGetValue((point.Family, point.Hook), out var first))
+                continue;
+            var wanted = SentinelPriorities(entries).Append(first).ToHashSet();
             foreach (var stale in _links.Keys.Where(k => k.Family == point.Family && k.Hook == point.Hook && !wanted.Contains(k.Priority)).ToList())
             {
                 _links[stale].Dispose();
                 _links.Remove(stale);
                 changed = true;
             }
-            foreach (var priority in wanted)
-                changed |= Attach(point.Family, point.Hook, priority);
+            foreach (var priority in wanted.Where(p => !_links.ContainsKey((point.Family, point.Hook, p))))
+            {
+                _links[(point.Family, point.Hook, priority)] = _behind.AttachNetfilter(point.Family, point.Hook, priority);
+                changed = true;
+            }
         }
         return changed;
     }
 
-    private bool Attach(byte family, byte hook, int priority)
+    /// <summary>
+    /// Where the sentinels behind foreign hooks go: the first priority after each foreign hook that no
+    /// other hook uses (BPF hooks may not share one) and that still comes before the next foreign hook.
+    /// Where there is none, two foreign hooks share a bracket.
+    /// </summary>
+    internal static IEnumerable<int> SentinelPriorities(IReadOnlyList<HookEntry> entries)
     {
-        if (_links.ContainsKey((family, hook, priority)))
-            return false;
-        var program = priority == LowestPriority ? _first : _behind;
-        _links[(family, hook, priority)] = program.AttachNetfilter(family, hook, priority);
-        return true;
+        var used = entries.Where(e => !e.IsSentinel).Select(e => e.Priority).ToHashSet();
+        var foreign = entries.Where(e => !e.IsOwn).Select(e => e.Priority).Distinct().Order().ToList();
+        for (var i = 0; i < foreign.Count; i++)
+        {
+            var limit = i + 1 < foreign.Count ? foreign[i + 1] : int.MaxValue;
+            for (var candidate = (long)foreign[i] + 1; candidate < limit; candidate++)
+            {
+                if (!used.Contains((int)candidate))
+                {
+                    yield return (int)candidate;
+                    break;
+                }
+            }
+        }
     }
 
     private unsafe HookEntry ToEntry(in hook_entry entry)
@@ -180,9 +223,10 @@ internal sealed class NetfilterSentinels : IDisposable
         fixed (sbyte* table = entry.table)
         {
             var kind = (hook_entry_kind)entry.kind;
-            return new HookEntry(entry.priority, entry.function, kind, entry.bpf_prog_id,
-                                 CString(name), CString(table),
-                                 kind == hook_entry_kind.HOOK_ENTRY_BPF && _programIds.Contains(entry.bpf_prog_id));
+            var sentinel = kind == hook_entry_kind.HOOK_ENTRY_BPF && _programIds.Contains(entry.bpf_prog_id);
+            var tableName = CString(table);
+            var own = sentinel || (kind == hook_entry_kind.HOOK_ENTRY_NFTABLES && tableName == NftablesTrace.TableName);
+            return new HookEntry(entry.priority, entry.function, kind, entry.bpf_prog_id, CString(name), tableName, sentinel, own);
         }
     }
 

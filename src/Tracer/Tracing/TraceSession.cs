@@ -37,7 +37,8 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
 
         using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks), logger);
         using var sentinels = LoadSentinels(probe, symbols);
-        var attributor = new Attributor(symbols, DropReasonGuide.Embedded());
+        using var nftables = StartNftablesTrace(options.WatchAll ? [] : [.. pods.Select(p => p.Network), .. options.ExtraWatched]);
+        var attributor = new Attributor(symbols, DropReasonGuide.Embedded()) { Nftables = nftables };
         if (!options.WatchAll)
         {
             foreach (var pod in pods)
@@ -98,15 +99,30 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         {
             return NetfilterSentinels.Load(probe.SentinelTrail, symbols);
         }
-        catch (BpfException e)
+        catch (NativeException e)
         {
             logger.LogWarning("netfilter sentinels unavailable ({Error}); netfilter drops are attributed from their location only", e.Message);
             return null;
         }
     }
 
+    /// <summary>nftables' trace of drop verdicts; without libnftables or nftables in the kernel, attribution stops at the chain.</summary>
+    private NftablesTrace? StartNftablesTrace(IReadOnlyList<IPNetwork> watched)
+    {
+        try
+        {
+            return NftablesTrace.Start(watched);
+        }
+        catch (Exception e) when (e is NativeException or DllNotFoundException)
+        {
+            logger.LogWarning("nftables tracing unavailable ({Error}); nftables drops are attributed to their chain only", e.Message);
+            return null;
+        }
+    }
+
     private static void RefreshHooks(NetfilterSentinels? sentinels, Attributor attributor)
     {
+        attributor.Nftables?.CatchUp();
         if (sentinels is null)
             return;
         sentinels.CopyTablesNow();

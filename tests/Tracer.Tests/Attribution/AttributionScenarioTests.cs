@@ -57,23 +57,32 @@ public sealed class AttributionScenarioTests : IDisposable
         Assert.All(drops, line => Assert.Equal(edr.ProgramId, (uint)line.Culprit().Num("program_id")));
     }
 
-    [Fact]
-    public void AnNftablesDropIsPinnedToItsChainAndTable()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AnNftablesRuleIsNamedExactlyWithItsHandleAndText(bool ipv6)
     {
+        var (pod, match) = ipv6 ? (_pod.IPv6, "ip6") : (_pod.IPv4, "ip");
         _network.Nft("add table inet unrelated; add chain inet unrelated out { type filter hook output priority -150; }; " +
                      "add table inet edr; add chain inet edr out { type filter hook output priority 10; }; " +
-                     $"add rule inet edr out ip daddr {_pod.IPv4} udp dport {ProbePort} drop");
+                     $"add rule inet edr out {match} daddr {pod} udp dport {ProbePort} counter drop");
+        var handle = RuleHandle("inet edr out", $"udp dport {ProbePort}");
+
+        var drops = ProbeDrops(pod);
+
+        AssertCulprit(drops, "nftables-rule", "edr", "out", handle, $"udp dport {ProbePort} counter");
+        Assert.All(drops, line => Assert.Equal(10, line.Culprit().Num("priority")));
+    }
+
+    [Fact]
+    public void AChainPolicyDropIsNamedAsThePolicy()
+    {
+        _network.Nft("add table inet edr; add chain inet edr out { type filter hook output priority 10; policy drop; }; " +
+                     "add rule inet edr out udp dport != " + ProbePort + " accept");
 
         var drops = ProbeDrops(_pod.IPv4);
 
-        Assert.All(drops, line =>
-        {
-            var culprit = line.Culprit();
-            Assert.Equal("nftables-rule", culprit.Str("kind"));
-            Assert.Equal("edr", culprit.Str("table"));
-            Assert.Equal("out", culprit.Str("chain"));
-            Assert.Equal(10, culprit.Num("priority"));
-        });
+        AssertCulprit(drops, "nftables-policy", "edr", "out", handle: null, ruleContains: null);
     }
 
     [Fact]
@@ -81,16 +90,32 @@ public sealed class AttributionScenarioTests : IDisposable
     {
         Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "iptables-nft", "-A", "OUTPUT", "-d", _pod.IPv4.ToString(),
                     "-p", "udp", "--dport", ProbePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-j", "DROP");
+        var handle = RuleHandle("ip filter OUTPUT", $"udp dport {ProbePort}");
 
         var drops = ProbeDrops(_pod.IPv4);
 
+        AssertCulprit(drops, "iptables-rule", "filter", "OUTPUT", handle, $"dport {ProbePort}");
+    }
+
+    private static void AssertCulprit(List<JsonElement> drops, string kind, string table, string chain, long? handle, string? ruleContains) =>
         Assert.All(drops, line =>
         {
             var culprit = line.Culprit();
-            Assert.Equal("iptables-rule", culprit.Str("kind"));
-            Assert.Equal("filter", culprit.Str("table"));
-            Assert.Equal("OUTPUT", culprit.Str("chain"));
+            Assert.Equal(kind, culprit.Str("kind"));
+            Assert.Equal("exact", culprit.Str("confidence"));
+            Assert.Equal(table, culprit.Str("table"));
+            Assert.Equal(chain, culprit.Str("chain"));
+            Assert.Equal(handle ?? -1, culprit.Num("handle"));
+            if (ruleContains is not null)
+                Assert.Contains(ruleContains, culprit.Str("rule"));
         });
+
+    /// <summary>The handle nft itself shows for the rule of <paramref name="chain"/> that contains <paramref name="text"/>.</summary>
+    private long RuleHandle(string chain, string text)
+    {
+        var listing = Shell.Check("ip", ["netns", "exec", _network.NodeNamespace, "nft", "-a", "list", "chain", .. chain.Split(' ')]);
+        var line = listing.Split('\n').Single(l => l.Contains(text, StringComparison.Ordinal));
+        return long.Parse(line[(line.LastIndexOf("# handle ", StringComparison.Ordinal) + "# handle ".Length)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Fact]

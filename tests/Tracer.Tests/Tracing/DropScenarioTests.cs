@@ -142,7 +142,8 @@ public sealed class DropScenarioTests : IDisposable
             using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json"))
             {
                 programs = tracer.BpfProgramIds();
-                Assert.NotEmpty(programs);
+                Assert.True(programs.Count >= 3, "the drop probe and both sentinel programs"); // kfree_skb + 2 sentinels
+                Assert.Contains("table inet tracer", Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables"));
                 var exitCode = tracer.Stop(signal);
                 if (signal != "KILL")
                 {
@@ -150,8 +151,9 @@ public sealed class DropScenarioTests : IDisposable
                     Assert.Contains("summary:", tracer.Stderr);
                 }
             }
-            // After kill -9 the kernel releases programs and links with the process's fds.
+            // After kill -9 the kernel releases programs, links and the owned nft table with the process's fds.
             Assert.True(ProgramsGone(programs), $"programs {string.Join(',', programs)} still loaded after SIG{signal}");
+            Assert.DoesNotContain("tracer", Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables"));
         }
     }
 

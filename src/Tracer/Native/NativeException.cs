@@ -1,7 +1,7 @@
 namespace Tracer.Native;
 
-/// <summary>A libbpf or bpf(2) call failed. Carries errno and what libbpf logged while it ran.</summary>
-internal sealed class BpfException(string operation, int errno, string message, IReadOnlyList<string> libbpfLog)
+/// <summary>A native call failed (libbpf, bpf(2), libc, libnftables, libmnl). Carries errno and what libbpf logged while it ran.</summary>
+internal sealed class NativeException(string operation, int errno, string message, IReadOnlyList<string> libbpfLog)
     : Exception($"{operation} failed: {message} (errno {errno})")
 {
     public string Operation { get; } = operation;

@@ -134,6 +134,46 @@ public sealed class AttributionScenarioTests : IDisposable
     }
 
     [Fact]
+    public void AReversePathFilterDropIsExplained()
+    {
+        // The pod sends from an address the node routes elsewhere: strict rp_filter on its veth drops it.
+        Shell.Check("ip", "-n", _pod.Namespace, "addr", "add", "10.99.0.7/32", "dev", "eth0");
+        // A static gateway entry: with rp_filter on, the pod's ARP from that address would fail first.
+        var mac = System.Text.Json.JsonDocument.Parse(Shell.Check("ip", "-n", _network.NodeNamespace, "-j", "link", "show", _pod.HostInterface))
+            .RootElement[0].GetProperty("address").GetString()!;
+        Shell.Check("ip", "-n", _pod.Namespace, "neigh", "replace", "169.254.1.1", "lladdr", mac, "dev", "eth0", "nud", "permanent");
+        CalicoNetwork.Sysctl(_network.NodeNamespace, "net.ipv4.conf.all.rp_filter=1");
+        CalicoNetwork.Sysctl(_network.NodeNamespace, $"net.ipv4.conf.{_pod.HostInterface}.rp_filter=1");
+
+        bool Flow(JsonElement l) => l.Str("src") == "10.99.0.7";
+        var lines = TraceRun.Lines(_network.NodeNamespace, () => SendFrom(_pod, "10.99.0.7", _network.NodeIPv4), Flow, Packets,
+                                   "--ip", "10.99.0.7");
+
+        var drops = lines.Where(Flow).ToList();
+        Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
+        Assert.All(drops, line =>
+        {
+            Assert.Equal("IP_RPFILTER", line.Str("reason"));
+            var culprit = line.Culprit();
+            Assert.Equal("kernel-stack", culprit.Str("kind"));
+            Assert.Contains("rp_filter", culprit.Str("check"));
+        });
+    }
+
+    /// <summary>UDP from a given source address inside the pod (bound explicitly, as a spoofing or misconfigured app would).</summary>
+    private static void SendFrom(Pod pod, string source, IPAddress destination) =>
+        Tracer.Kernel.NetworkNamespace.RunIn($"/run/netns/{pod.Namespace}", () =>
+        {
+            for (var i = 0; i < Packets; i++)
+            {
+                using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+                socket.Bind(new IPEndPoint(IPAddress.Parse(source), 0));
+                socket.SendTo(new byte[8], new IPEndPoint(destination, ProbePort));
+            }
+            return true;
+        });
+
+    [Fact]
     public void WithTracerAttachedTrafficBehavesExactlyAsWithout()
     {
         using var listener = PodListener.Udp(_pod, 9000);

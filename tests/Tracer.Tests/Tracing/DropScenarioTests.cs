@@ -129,6 +129,8 @@ public sealed class DropScenarioTests : IDisposable
         {
             Assert.Equal("IP_INNOROUTES", Str(l, "reason"));
             Assert.StartsWith("ip_error+0x", Str(l, "location"));
+            Assert.Equal("kernel-stack", l.Culprit().Str("kind"));
+            Assert.Contains("ip route get", l.Culprit().Str("check"));
             Assert.Equal(CalicoNetwork.Inode(_network.NodeNamespace), (uint)Num(l, "netns"));
         });
     }

@@ -1,0 +1,111 @@
+using System.Net;
+using Tracer.Attribution;
+using Tracer.Kernel;
+using Tracer.Native;
+using Tracer.Probes;
+
+namespace Tracer.Tests.Attribution;
+
+/// <summary>
+/// The attributor's reasoning on hook tables and symbols written out here, for cases this kernel
+/// cannot produce (an out-of-tree module's hook needs loadable modules: a fake module symbol stands in).
+/// </summary>
+public sealed class AttributorTests
+{
+    private const uint Netns = 4026531840;
+    private static readonly HookPoint LocalOut = new(Netns, HookPoint.IPv4, 3);
+    private static readonly KernelSymbols Symbols = KernelSymbols.Parse(new StringReader("""
+        ffffffff81000000 T nf_hook_slow
+        ffffffff81100000 T nft_do_chain
+        ffffffff81200000 T selinux_ip_output
+        ffffffffc0a00000 t edr_hook	[edr_agent]
+        """));
+
+    private static HookEntry Sentinel(int priority) => new(priority, 0, hook_entry_kind.HOOK_ENTRY_BPF, 7, "sentinel", "", true, true);
+
+    private static HookEntry Function(int priority, ulong address) => new(priority, address, hook_entry_kind.HOOK_ENTRY_FUNCTION, 0, "", "", false, false);
+
+    private static DropFlow NetfilterDrop(ushort sentinelsPassed) => new(
+        Netns, 0, IPAddress.Parse("192.0.2.10"), IPAddress.Parse("10.0.0.5"), 0x0800, 17, 40000, 8885,
+        12, 0xffffffff81000040, NetfilterHook: 4, NetfilterFamily: HookPoint.IPv4, SentinelsPassed: sentinelsPassed);
+
+    private static Attributor Create(string? taint = "OE")
+    {
+        var attributor = new Attributor(Symbols, DropReasonGuide.Embedded(), _ => taint);
+        attributor.UpdateHookTables(new Dictionary<HookPoint, IReadOnlyList<HookEntry>>
+        {
+            [LocalOut] =
+            [
+                Sentinel(int.MinValue + 1),
+                Function(-200, 0xffffffff81200010),
+                Sentinel(-199),
+                Function(-75, 0xffffffffc0a00000),
+                Sentinel(-74),
+            ],
+        });
+        return attributor;
+    }
+
+    [Fact]
+    public void AModuleHookBetweenTwoSentinelsIsNamedWithItsModule()
+    {
+        var culprit = Create().Attribute(NetfilterDrop(sentinelsPassed: 2), "NETFILTER_DROP");
+
+        Assert.Equal(Culprit.KernelModule, culprit.Kind);
+        Assert.Equal(Culprit.Bracketed, culprit.Confidence);
+        Assert.Equal("edr_hook", culprit.Function);
+        Assert.Equal("edr_agent", culprit.Module);
+        Assert.True(culprit.OutOfTree);
+        Assert.Equal("OUTPUT", culprit.Hook);
+        Assert.Equal(-75, culprit.Priority);
+        Assert.Contains("out-of-tree kernel module edr_agent", culprit.Summary);
+    }
+
+    [Fact]
+    public void AnLsmHookIsNamedAsTheLsm()
+    {
+        var culprit = Create().Attribute(NetfilterDrop(sentinelsPassed: 1), "NETFILTER_DROP");
+
+        Assert.Equal(Culprit.Lsm, culprit.Kind);
+        Assert.Equal("selinux", culprit.LsmName);
+        Assert.Equal(-200, culprit.Priority);
+    }
+
+    [Fact]
+    public void WithoutABracketANetfilterDropIsOnlyInferred()
+    {
+        var culprit = Create().Attribute(NetfilterDrop(sentinelsPassed: 0), "NETFILTER_DROP");
+
+        Assert.Equal(Culprit.NetfilterHook, culprit.Kind);
+        Assert.Equal(Culprit.Inferred, culprit.Confidence);
+    }
+
+    [Fact]
+    public void ADropInsideModuleCodeIsTheModules()
+    {
+        var flow = NetfilterDrop(0) with { Location = 0xffffffffc0a00020, NetfilterHook = 0, Reason = 2 };
+
+        var culprit = Create(taint: "").Attribute(flow, "NOT_SPECIFIED");
+
+        Assert.Equal(Culprit.KernelModule, culprit.Kind);
+        Assert.False(culprit.OutOfTree);
+    }
+
+    [Fact]
+    public void SentinelsGoBehindEachForeignHookAtAFreePriority()
+    {
+        IReadOnlyList<HookEntry> entries =
+        [
+            Sentinel(int.MinValue + 1),
+            Function(-300, 1),
+            Function(-299, 2), // takes -300 + 1
+            Function(0, 3),
+            Function(0, 4),    // same priority: shares the bracket
+            Function(5, 5),
+        ];
+
+        var priorities = NetfilterSentinels.SentinelPriorities(entries).ToList();
+
+        Assert.Equal(new[] { -298, 1, 6 }, priorities);
+    }
+}

@@ -8,8 +8,14 @@ namespace Tracer.Attribution;
 /// and the hook table around it, the drop location and its module, the reason and the knowledge
 /// in <see cref="DropReasonGuide"/>. Confidence says how direct the evidence is.
 /// </summary>
-internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, Func<string, string?>? moduleTaint = null)
+internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, Func<string, string?>? moduleTaint = null,
+                                 Func<uint, string, IReadOnlyList<TcProgram>>? tcPrograms = null)
 {
+    private readonly Func<uint, string, IReadOnlyList<TcProgram>> _tcPrograms = tcPrograms ?? TcPrograms.On;
+
+    /// <summary>Tracer's own network namespace: the one whose devices and hooks it can inspect.</summary>
+    public uint OwnNetns { get; init; }
+
     private static readonly HashSet<string> IptablesTables = ["filter", "nat", "mangle", "raw", "security"];
 
     private readonly Func<string, string?> _moduleTaint = moduleTaint ?? ReadModuleTaint;
@@ -45,6 +51,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                 Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence,
                 Summary = "denied by a Linux Security Module hook (SELinux, AppArmor or BPF-LSM)",
             },
+            "TC_EGRESS" or "TC_INGRESS" when flow.Netns == OwnNetns && TcCulprit(flow, reason, evidence) is { } tc => tc,
             "TC_EGRESS" or "TC_INGRESS" or "XDP" or "BPF_CGROUP_EGRESS" => new Culprit
             {
                 Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
@@ -52,6 +59,25 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                 Summary = $"dropped by a BPF program ({reason switch { "TC_EGRESS" => "tc egress", "TC_INGRESS" => "tc ingress", "XDP" => "XDP", _ => "cgroup egress" }}) on interface {flow.Ifindex}",
             },
             _ => Stack(reason, location, evidence),
+        };
+    }
+
+    /// <summary>The BPF programs tc runs on the drop's device in that direction.</summary>
+    private Culprit? TcCulprit(DropFlow flow, string reason, List<string> evidence)
+    {
+        var direction = reason == "TC_EGRESS" ? "egress" : "ingress";
+        var programs = _tcPrograms(flow.Ifindex, direction);
+        if (programs.Count == 0)
+            return null;
+        var first = programs[0];
+        evidence.Add($"tc {direction} BPF filters on {first.Interface}: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
+        var summary = programs.Count == 1
+            ? $"dropped by tc {direction} BPF program {first.Name} (id {first.Id}) on {first.Interface}"
+            : $"dropped by one of {programs.Count} tc {direction} BPF programs on {first.Interface}, first {first.Name} (id {first.Id})";
+        return new Culprit
+        {
+            Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
+            ProgramId = first.Id, ProgramName = first.Name, Attach = "tc", Hook = direction, Summary = summary,
         };
     }
 

@@ -38,7 +38,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks), logger);
         using var sentinels = LoadSentinels(probe, symbols);
         using var nftables = StartNftablesTrace(options.WatchAll ? [] : [.. pods.Select(p => p.Network), .. options.ExtraWatched]);
-        var attributor = new Attributor(symbols, DropReasonGuide.Embedded()) { Nftables = nftables };
+        var attributor = new Attributor(symbols, DropReasonGuide.Embedded()) { Nftables = nftables, OwnNetns = NetworkNamespace.CurrentInode() };
         if (!options.WatchAll)
         {
             foreach (var pod in pods)

@@ -119,6 +119,28 @@ public sealed class AttributionScenarioTests : IDisposable
     }
 
     [Fact]
+    public void ATcEgressProgramOnThePodsVethIsNamed()
+    {
+        var program = TestPrograms.Compile("tc_drop");
+        _network.Tc("qdisc", "add", "dev", _pod.HostInterface, "clsact");
+        _network.Tc("filter", "add", "dev", _pod.HostInterface, "egress", "bpf", "direct-action", "obj", program, "sec", "tc");
+        var id = JsonDocument.Parse(_network.Tc("-j", "filter", "show", "dev", _pod.HostInterface, "egress")).RootElement
+            .EnumerateArray().Single(f => f.TryGetProperty("options", out _)).GetProperty("options").GetProperty("prog").GetProperty("id").GetInt64();
+
+        var drops = ProbeDrops(_pod.IPv4);
+
+        Assert.All(drops, line =>
+        {
+            Assert.Equal("TC_EGRESS", line.Str("reason"));
+            var culprit = line.Culprit();
+            Assert.Equal("bpf-program", culprit.Str("kind"));
+            Assert.Equal("tc", culprit.Str("attach"));
+            Assert.Equal("tc_drop", culprit.Str("program_name"));
+            Assert.Equal(id, culprit.Num("program_id"));
+        });
+    }
+
+    [Fact]
     public void APlainStackDropIsExplained()
     {
         // Nothing listens on the port inside the pod.

@@ -90,6 +90,9 @@ internal sealed class CalicoNetwork : IDisposable
     /// <summary>Runs <c>nft</c> in the node namespace.</summary>
     public void Nft(string ruleset) => Shell.Check("ip", "netns", "exec", NodeNamespace, "nft", ruleset);
 
+    /// <summary>Runs iproute2's <c>tc</c> in the node namespace; returns its output.</summary>
+    public string Tc(params string[] arguments) => Shell.Check("ip", ["netns", "exec", NodeNamespace, "tc", .. arguments]);
+
     public void Ip(params string[] arguments) => Shell.Check("ip", ["-n", NodeNamespace, .. arguments]);
 
     public static void Sysctl(string ns, string setting) => Shell.Check("ip", "netns", "exec", ns, "sysctl", "-qw", setting);

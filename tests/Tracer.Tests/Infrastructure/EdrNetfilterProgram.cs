@@ -26,7 +26,7 @@ internal sealed class EdrNetfilterProgram : IDisposable
     /// <summary>Attaches at <paramref name="hook"/> (NF_INET_*) and <paramref name="priority"/> of namespace <paramref name="ns"/>, for IPv4 or IPv6.</summary>
     public static EdrNetfilterProgram Attach(string ns, byte family, byte hook, int priority)
     {
-        var obj = BpfObject.Open(File.ReadAllBytes(Compile()), "edr");
+        var obj = BpfObject.Open(File.ReadAllBytes(TestPrograms.Compile("edr_drop")), "edr");
         try
         {
             var program = obj.Program(ProgramName);
@@ -42,20 +42,24 @@ internal sealed class EdrNetfilterProgram : IDisposable
         }
     }
 
-    private static string Compile()
-    {
-        var output = Path.Combine(Path.GetTempPath(), $"tracer-edr-{Environment.ProcessId}.bpf.o");
-        Shell.Check("clang-19", "-target", "bpf", "-g", "-O2", "-D__TARGET_ARCH_x86",
-                    "-I", Path.Combine(RepositoryPaths.Root, "bpf", "include"),
-                    "-idirafter", $"/usr/include/{Shell.Check("gcc", "-print-multiarch").Trim()}",
-                    "-c", Path.Combine(RepositoryPaths.Root, "tests", "Tracer.Tests", "Infrastructure", "Programs", "edr_drop.bpf.c"),
-                    "-o", output);
-        return output;
-    }
-
     public void Dispose()
     {
         _link.Dispose();
         _object.Dispose();
+    }
+}
+
+/// <summary>The BPF programs under Infrastructure/Programs, compiled with the same clang and headers as bpf/.</summary>
+internal static class TestPrograms
+{
+    public static string Compile(string name)
+    {
+        var output = Path.Combine(Path.GetTempPath(), $"tracer-test-{name}-{Environment.ProcessId}.bpf.o");
+        Shell.Check("clang-19", "-target", "bpf", "-g", "-O2", "-D__TARGET_ARCH_x86",
+                    "-I", Path.Combine(RepositoryPaths.Root, "bpf", "include"),
+                    "-idirafter", $"/usr/include/{Shell.Check("gcc", "-print-multiarch").Trim()}",
+                    "-c", Path.Combine(RepositoryPaths.Root, "tests", "Tracer.Tests", "Infrastructure", "Programs", $"{name}.bpf.c"),
+                    "-o", output);
+        return output;
     }
 }

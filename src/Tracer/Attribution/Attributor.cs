@@ -9,9 +9,11 @@ namespace Tracer.Attribution;
 /// in <see cref="DropReasonGuide"/>. Confidence says how direct the evidence is.
 /// </summary>
 internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, Func<string, string?>? moduleTaint = null,
-                                 Func<uint, string, IReadOnlyList<TcProgram>>? tcPrograms = null)
+                                 Func<uint, string, IReadOnlyList<TcProgram>>? tcPrograms = null,
+                                 Func<IReadOnlyList<CgroupProgram>>? cgroupPrograms = null)
 {
     private readonly Func<uint, string, IReadOnlyList<TcProgram>> _tcPrograms = tcPrograms ?? TcPrograms.On;
+    private readonly Func<IReadOnlyList<CgroupProgram>> _cgroupPrograms = cgroupPrograms ?? CgroupPrograms.Egress;
 
     /// <summary>Tracer's own network namespace: the one whose devices and hooks it can inspect.</summary>
     public uint OwnNetns { get; init; }
@@ -52,6 +54,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                 Summary = "denied by a Linux Security Module hook (SELinux, AppArmor or BPF-LSM)",
             },
             "TC_EGRESS" or "TC_INGRESS" when flow.Netns == OwnNetns && TcCulprit(flow, reason, evidence) is { } tc => tc,
+            "BPF_CGROUP_EGRESS" when CgroupCulprit(evidence) is { } cgroup => cgroup,
             "TC_EGRESS" or "TC_INGRESS" or "XDP" or "BPF_CGROUP_EGRESS" => new Culprit
             {
                 Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
@@ -59,6 +62,24 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                 Summary = $"dropped by a BPF program ({reason switch { "TC_EGRESS" => "tc egress", "TC_INGRESS" => "tc ingress", "XDP" => "XDP", _ => "cgroup egress" }}) on interface {flow.Ifindex}",
             },
             _ => Stack(reason, location, evidence),
+        };
+    }
+
+    /// <summary>The cgroup egress programs of the node: with one, it is the culprit.</summary>
+    private Culprit? CgroupCulprit(List<string> evidence)
+    {
+        var programs = _cgroupPrograms();
+        if (programs.Count == 0)
+            return null;
+        var first = programs[0];
+        evidence.Add("cgroup egress BPF programs: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id}) on {p.Cgroup}")));
+        return new Culprit
+        {
+            Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
+            ProgramId = first.Id, ProgramName = first.Name, Attach = "cgroup_skb", Hook = "egress",
+            Summary = programs.Count == 1
+                ? $"denied on egress by cgroup BPF program {first.Name} (id {first.Id}) attached to cgroup {first.Cgroup}"
+                : $"denied on egress by one of {programs.Count} cgroup BPF programs, e.g. {first.Name} (id {first.Id}) on {first.Cgroup}",
         };
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Tracer.Native;
 
@@ -72,6 +73,9 @@ internal sealed unsafe class BpfProgram
     {
         return new BpfLink(Proxy.bpf_program__attach(_program));
     }
+
+    /// <summary>Attaches a cgroup program to the cgroup directory <paramref name="cgroup"/>.</summary>
+    public BpfLink AttachCgroup(SafeFileHandle cgroup) => new(Proxy.bpf_program__attach_cgroup(_program, cgroup));
 
     /// <summary>
     /// Attaches a netfilter program to a hook of the calling thread's network namespace.

@@ -8,4 +8,8 @@ internal static unsafe partial class Libc
     // fixed-argument declaration passes its arguments in the same registers.
     [LibraryImport(LibraryName, EntryPoint = "syscall", SetLastError = true)]
     public static partial long syscall(long number, long command, void* attr, uint size);
+
+    // open(2) is variadic too (the mode argument); without O_CREAT it is never read.
+    [LibraryImport(LibraryName, EntryPoint = "open", SetLastError = true)]
+    public static partial int open(sbyte* path, int flags);
 }

@@ -228,6 +228,64 @@ internal static unsafe class Proxy
         return new SafeFileHandle((nint)fd, ownsHandle: true);
     }
 
+    /// <summary>Opens a directory (a cgroup) for bpf calls that take its fd.</summary>
+    public static SafeFileHandle open_directory(string path)
+    {
+        fixed (byte* text = Utf8(path))
+        {
+            var fd = Ensure.Syscall(Libc.open((sbyte*)text, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC), $"opening {path}");
+            return new SafeFileHandle((nint)fd, ownsHandle: true);
+        }
+    }
+
+    /// <summary>Ids of the programs attached to a cgroup (or other target) for one attach type.</summary>
+    public static uint[] bpf_prog_query(SafeFileHandle target, bpf_attach_type type)
+    {
+        var ids = new uint[64];
+        uint count = (uint)ids.Length, flags = 0;
+        fixed (uint* buffer = ids)
+            Ensure.Success(Libbpf.bpf_prog_query((int)target.DangerousGetHandle(), type, 0, &flags, buffer, &count), "bpf_prog_query");
+        return ids[..(int)count];
+    }
+
+    /// <summary>Every loaded program of one type: (id, name).</summary>
+    public static List<(uint Id, string Name)> bpf_programs_of_type(bpf_prog_type type)
+    {
+        var found = new List<(uint, string)>();
+        uint id = 0;
+        while (Libbpf.bpf_prog_get_next_id(id, &id) == 0)
+        {
+            var fd = Libbpf.bpf_prog_get_fd_by_id(id);
+            if (fd < 0)
+                continue; // unloaded meanwhile
+            using var handle = new SafeFileHandle(fd, ownsHandle: true);
+            var info = bpf_obj_get_info_by_fd(fd);
+            if (info.type == (uint)type)
+                found.Add((id, Marshal.PtrToStringUTF8((nint)info.name) ?? ""));
+        }
+        return found;
+    }
+
+    /// <summary>The name of a loaded program, by id; null if it is gone.</summary>
+    public static string? bpf_prog_name_by_id(uint id)
+    {
+        var fd = Libbpf.bpf_prog_get_fd_by_id(id);
+        if (fd < 0)
+            return null;
+        using var handle = new SafeFileHandle(fd, ownsHandle: true);
+        var info = bpf_obj_get_info_by_fd(fd);
+        return Marshal.PtrToStringUTF8((nint)info.name);
+    }
+
+    public static BpfLinkHandle bpf_program__attach_cgroup(bpf_program* program, SafeFileHandle cgroup)
+    {
+        var name = bpf_program__name(program);
+        var link = Ensure.NotNull(Libbpf.bpf_program__attach_cgroup(program, (int)cgroup.DangerousGetHandle()), $"attaching BPF program {name} to a cgroup");
+        var handle = new BpfLinkHandle();
+        Marshal.InitHandle(handle, (nint)link);
+        return handle;
+    }
+
     public static void setns(SafeFileHandle namespaceFd, int type) =>
         Ensure.Syscall(Libc.setns((int)namespaceFd.DangerousGetHandle(), type), "setns");
 

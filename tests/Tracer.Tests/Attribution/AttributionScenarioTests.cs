@@ -141,6 +141,44 @@ public sealed class AttributionScenarioTests : IDisposable
     }
 
     [Fact]
+    public void ACgroupEgressProgramIsNamed()
+    {
+        // A cgroup of the test's own, holding only the sender, with the policy program attached to it.
+        var root = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(" - "))
+            .First(p => p.Length == 2 && p[1].StartsWith("cgroup2 ", StringComparison.Ordinal))[0].Split(' ')[4];
+        var cgroup = Directory.CreateDirectory(Path.Combine(root, $"tracer-test-{Environment.ProcessId}-{_pod.HostInterface}")).FullName;
+        try
+        {
+            using var obj = Tracer.Native.BpfObject.Open(File.ReadAllBytes(TestPrograms.Compile("cgroup_drop")), "cgroup_drop");
+            obj.Load();
+            using var cgroupFd = Tracer.Native.Proxy.open_directory(cgroup);
+            using var link = obj.Program("cgroup_drop").AttachCgroup(cgroupFd);
+            var id = Tracer.Native.Proxy.bpf_obj_get_info_by_fd(obj.Program("cgroup_drop").Fd).id;
+
+            bool Flow(JsonElement l) => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort;
+            var lines = TraceRun.Lines(_network.NodeNamespace, () => Shell.Check("sh", "-c",
+                $"echo $$ > {cgroup}/cgroup.procs && exec ip netns exec {_network.NodeNamespace} bash -c " +
+                $"'for i in $(seq {Packets}); do echo probe 2>/dev/null > /dev/udp/{_pod.IPv4}/{ProbePort}; done; true'"), Flow, Packets);
+
+            var drops = lines.Where(Flow).ToList();
+            Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
+            Assert.All(drops, line =>
+            {
+                Assert.Equal("BPF_CGROUP_EGRESS", line.Str("reason"));
+                var culprit = line.Culprit();
+                Assert.Equal("bpf-program", culprit.Str("kind"));
+                Assert.Equal("cgroup_skb", culprit.Str("attach"));
+                Assert.Equal("cgroup_drop", culprit.Str("program_name"));
+                Assert.Equal(id, (uint)culprit.Num("program_id"));
+            });
+        }
+        finally
+        {
+            Directory.Delete(cgroup);
+        }
+    }
+
+    [Fact]
     public void APlainStackDropIsExplained()
     {
         // Nothing listens on the port inside the pod.

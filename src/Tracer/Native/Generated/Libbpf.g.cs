@@ -399,4 +399,16 @@ internal static unsafe partial class Libbpf
 
     [LibraryImport(LibraryName, EntryPoint = "bpf_prog_test_run_opts", SetLastError = true)]
     public static partial int bpf_prog_test_run_opts(int prog_fd, bpf_test_run_opts* opts);
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_prog_query", SetLastError = true)]
+    public static partial int bpf_prog_query(int target_fd, bpf_attach_type type, uint query_flags, uint* attach_flags, uint* prog_ids, uint* prog_cnt);
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_prog_get_fd_by_id", SetLastError = true)]
+    public static partial int bpf_prog_get_fd_by_id(uint id);
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_program__attach_cgroup", SetLastError = true)]
+    public static partial bpf_link* bpf_program__attach_cgroup(bpf_program* prog, int cgroup_fd);
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_prog_get_next_id", SetLastError = true)]
+    public static partial int bpf_prog_get_next_id(uint start_id, uint* next_id);
 }

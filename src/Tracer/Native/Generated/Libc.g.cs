@@ -36,6 +36,9 @@ internal static unsafe partial class Libc
     public const int SO_RCVTIMEO = 20;
     public const int EAGAIN = 11;
     public const int SO_RCVBUFFORCE = 33;
+    public const int O_RDONLY = 0;
+    public const int O_DIRECTORY = 65536;
+    public const int O_CLOEXEC = 524288;
 
     [LibraryImport(LibraryName, EntryPoint = "setns", SetLastError = true)]
     public static partial int setns(int __fd, int __nstype);
@@ -51,4 +54,7 @@ internal static unsafe partial class Libc
 
     [LibraryImport(LibraryName, EntryPoint = "setsockopt", SetLastError = true)]
     public static partial int setsockopt(int __fd, int __level, int __optname, void* __optval, uint __optlen);
+
+    [LibraryImport(LibraryName, EntryPoint = "close", SetLastError = true)]
+    public static partial int close(int __fd);
 }

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * An accept-only BPF netfilter program. User space attaches it at several priorities of
+ * Accept-only BPF netfilter programs. User space attaches them at several priorities of
  * a hook point: at the lowest, and right behind each hook registered there by anything
- * else. Every run only notes how far the packet got (the per-CPU sentinel trail the drop
- * probe reads) and, at most once a second per hook point, copies the kernel's hook table
- * for that point so user space can name what sits between two sentinels.
+ * else. On a packet they only note how far it got (the per-CPU sentinel trail the drop
+ * probe reads). Run by user space through BPF_PROG_TEST_RUN, the first one instead copies
+ * the kernel's hook table of that point, so user space can name what sits between two sentinels.
  *
  * It always returns NF_ACCEPT: Tracer observes; it never changes a packet's fate.
  */
@@ -17,7 +17,6 @@
 #define NF_ACCEPT 1
 #define NFPROTO_IPV4 2
 #define NF_INET_NUMHOOKS 5
-#define REFRESH_NS 1000000000ULL
 
 const volatile struct sentinel_config sentinel_config SEC(".rodata.config");
 
@@ -47,20 +46,18 @@ static __always_inline __u32 classify(__u64 function)
 
 static __always_inline void copy_hook_table(struct net *net, const struct hook_point *point)
 {
-	struct nf_hook_entries *hooks_by_num[NF_INET_NUMHOOKS];
 	struct hook_table table = {};
-	struct nf_hook_entries *entries;
+	struct nf_hook_entries *entries = 0;
+	struct nf_hook_entries **slots;
 	struct hook_entry_key key = { .point = *point };
 	__u64 hooks_offset, entry_size, ops_base;
 	__u16 count = 0;
 
-	if (point->pf == NFPROTO_IPV4)
-		bpf_core_read(&hooks_by_num, sizeof(hooks_by_num), &net->nf.hooks_ipv4);
-	else
-		bpf_core_read(&hooks_by_num, sizeof(hooks_by_num), &net->nf.hooks_ipv6);
 	if (point->hooknum >= NF_INET_NUMHOOKS)
 		return;
-	entries = hooks_by_num[point->hooknum];
+	/* Field addresses only (CO-RE relocated); the memory is read with probe reads. */
+	slots = point->pf == NFPROTO_IPV4 ? net->nf.hooks_ipv4 : net->nf.hooks_ipv6;
+	bpf_probe_read_kernel(&entries, sizeof(entries), &slots[point->hooknum]);
 	if (!entries)
 		return;
 	bpf_core_read(&count, sizeof(count), &entries->num_hook_entries);
@@ -105,24 +102,28 @@ static __always_inline int pass(struct bpf_nf_ctx *ctx, bool first)
 	const struct nf_hook_state *state = ctx->state;
 	struct sentinel_trail *trail;
 	struct hook_point point = {};
-	struct hook_table *table;
-	struct net *net;
+	struct net *net = state->net;
 	__u32 zero = 0;
+
+	point.pf = state->pf;
+	point.hooknum = state->hook;
+	if (!net) {
+		/*
+		 * BPF_PROG_TEST_RUN from user space passes no namespace: this run only copies the hook
+		 * table of the caller's namespace. Packets never pay for it.
+		 */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		net = BPF_CORE_READ(task, nsproxy, net_ns);
+		point.netns = BPF_CORE_READ(net, ns.inum);
+		copy_hook_table(net, &point);
+		return NF_ACCEPT;
+	}
 
 	trail = bpf_map_lookup_elem(&sentinel_trail, &zero);
 	if (!trail)
 		return NF_ACCEPT;
-	net = state->net;
-	if (!net) {
-		/* BPF_PROG_TEST_RUN passes no namespace: user space runs us in the one it wants read. */
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-		net = BPF_CORE_READ(task, nsproxy, net_ns);
-	}
-	point.netns = BPF_CORE_READ(net, ns.inum);
-	point.pf = state->pf;
-	point.hooknum = state->hook;
-
+	point.netns = net->ns.inum;
 	if (!first) {
 		if (trail->skb == (__u64)ctx->skb && trail->netns == point.netns &&
 		    trail->pf == point.pf && trail->hooknum == point.hooknum)
@@ -135,14 +136,10 @@ static __always_inline int pass(struct bpf_nf_ctx *ctx, bool first)
 	trail->pf = point.pf;
 	trail->hooknum = point.hooknum;
 	trail->passed = 1;
-
-	table = bpf_map_lookup_elem(&hook_tables, &point);
-	if (!table || bpf_ktime_get_boot_ns() - table->read_ns > REFRESH_NS)
-		copy_hook_table(net, &point);
 	return NF_ACCEPT;
 }
 
-/* Attached at the lowest priority of every hook point: starts the trail, keeps the hook table fresh. */
+/* Attached at the lowest priority of every hook point: starts the trail; copies the hook table when test-run. */
 SEC("netfilter")
 int sentinel_first(struct bpf_nf_ctx *ctx)
 {

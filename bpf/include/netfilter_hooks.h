@@ -31,7 +31,7 @@ struct hook_point {
 	__u16 pad0;
 };
 
-/* A hook point's table: how many entries, and when a sentinel last read them. */
+/* A hook point's table: how many entries, and when the sentinel copied them. */
 struct hook_table {
 	__u64 read_ns;  /* CLOCK_BOOTTIME */
 	__u32 count;    /* entries in the kernel, possibly more than TRACER_MAX_HOOK_ENTRIES */

@@ -31,13 +31,20 @@ internal static unsafe class LibbpfLog
         return warnings;
     }
 
+    // A verifier log arrives as one message and can be long; a va_list can be formatted only once.
+    [ThreadStatic]
+    private static byte[]? t_buffer;
+
     [UnmanagedCallersOnly]
     private static int Print(libbpf_print_level level, sbyte* format, void* args)
     {
-        const int size = 4096;
-        var buffer = stackalloc sbyte[size];
-        Libc.vsnprintf(buffer, size, format, args);
-        var line = new string(buffer).TrimEnd('\n');
+        var buffer = t_buffer ??= new byte[1 << 20];
+        string line;
+        fixed (byte* text = buffer)
+        {
+            Libc.vsnprintf((sbyte*)text, (nuint)buffer.Length, format, args);
+            line = new string((sbyte*)text).TrimEnd('\n');
+        }
 
         if (level == libbpf_print_level.LIBBPF_WARN)
         {

@@ -237,7 +237,8 @@ static __always_inline bool is_watched(const struct drop_key *key)
 	return bpf_map_lookup_elem(&watched_prefixes, &lookup) != 0;
 }
 
-static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len)
+/* Netfilter drops always carry their stack: it tells user space which hook point to bracket. */
+static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len, bool netfilter)
 {
 	struct drop_sample *sample = bpf_ringbuf_reserve(&samples, sizeof(*sample), 0);
 
@@ -251,7 +252,7 @@ static __always_inline void emit_sample(void *ctx, const struct drop_key *key, _
 	sample->cpu = bpf_get_smp_processor_id();
 	sample->pad0 = 0;
 	sample->stack_id = -1;
-	if (config.capture_stack) {
+	if (config.capture_stack || netfilter) {
 		sample->stack_id = bpf_get_stackid(ctx, &stacks, 0);
 		if (sample->stack_id < 0)
 			count(TRACER_COUNTER_STACKS_LOST, 1);
@@ -374,7 +375,7 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	stats->bytes += f->len;
 	if (stats->sampled < config.samples_per_key) {
 		stats->sampled++;
-		emit_sample(ctx, &key, now, f->len);
+		emit_sample(ctx, &key, now, f->len, is_netfilter_drop(reason));
 	}
 	return 0;
 }

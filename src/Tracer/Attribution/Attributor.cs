@@ -26,6 +26,11 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     /// <summary>nftables' own trace of drop verdicts in Tracer's namespace, when it could be set up.</summary>
     public NftablesTrace? Nftables { get; init; }
 
+    private IReadOnlyDictionary<DropFlow, (HookPoint Point, string Caller)> _hookHints = new Dictionary<DropFlow, (HookPoint, string)>();
+
+    /// <summary>Hook points of this interval's netfilter drops, from their stacks (see <see cref="HookInference"/>).</summary>
+    public void UpdateHookHints(IReadOnlyDictionary<DropFlow, (HookPoint Point, string Caller)> hints) => _hookHints = hints;
+
     /// <summary>The hook tables as the sentinels last copied them.</summary>
     public void UpdateHookTables(IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> tables) => _hookTables = tables;
 
@@ -47,7 +52,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             return BpfByLocation(program, evidence);
         return reason switch
         {
-            "NETFILTER_DROP" => NetfilterByLocation(location, evidence),
+            "NETFILTER_DROP" => NetfilterByLocation(location, evidence, _hookHints.TryGetValue(flow, out var hint) ? hint : null),
             "SECURITY_HOOK" => new Culprit
             {
                 Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence,
@@ -216,9 +221,17 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         };
     }
 
-    private static Culprit NetfilterByLocation(KernelSymbol? location, List<string> evidence)
+    private static Culprit NetfilterByLocation(KernelSymbol? location, List<string> evidence, (HookPoint Point, string Caller)? hint)
     {
-        var function = location?.Name ?? "";
+        var culprit = NetfilterByFunction(location?.Name ?? "", evidence);
+        if (hint is not { } h)
+            return culprit;
+        evidence.Add($"hook point from the kernel stack: {h.Caller} → {h.Point.FamilyName} {h.Point.HookName}");
+        return culprit with { Family = h.Point.FamilyName, Hook = h.Point.HookName, Summary = $"{culprit.Summary} (at {h.Point.HookName})" };
+    }
+
+    private static Culprit NetfilterByFunction(string function, List<string> evidence)
+    {
         if (function.StartsWith("nft_", StringComparison.Ordinal))
             return new Culprit
             {
@@ -234,7 +247,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         return new Culprit
         {
             Kind = Culprit.NetfilterHook, Confidence = Culprit.Inferred, Evidence = evidence,
-            Summary = "a netfilter hook returned NF_DROP; no sentinel saw which one (is the drop in another network namespace?)",
+            Summary = "a netfilter hook returned NF_DROP; no sentinel bracketed it yet",
         };
     }
 

@@ -94,13 +94,20 @@ internal static class TracerCommandLine
         };
         output.AcceptOnlyFromAmong("table", "json");
         var stack = new Option<bool>("--stack") { Description = "Record the kernel stack of sampled drops." };
+        var sentinels = new Option<string>("--sentinels")
+        {
+            Description = "on-demand: bracket a netfilter hook point once drops happen there (packets elsewhere pay nothing); all: every hook point from the start.",
+            DefaultValueFactory = _ => "on-demand",
+        };
+        sentinels.AcceptOnlyFromAmong("on-demand", "all");
 
         var command = new Command("trace", "Trace packet drops of local pods (and --ip addresses) until Ctrl-C or --duration.")
         {
-            ip, all, duration, output, stack,
+            ip, all, duration, output, stack, sentinels,
         };
         command.SetAction((parse, token) => Run(parse, logger => new TraceCommand(logger).RunAsync(
-            new Tracing.TraceOptions(parse.GetValue(ip) ?? [], parse.GetValue(all), parse.GetValue(duration), parse.GetValue(stack)),
+            new Tracing.TraceOptions(parse.GetValue(ip) ?? [], parse.GetValue(all), parse.GetValue(duration), parse.GetValue(stack),
+                                     parse.GetValue(sentinels) == "all"),
             parse.GetValue(output) == "json",
             token)));
         return command;

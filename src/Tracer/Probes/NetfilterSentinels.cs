@@ -23,9 +23,9 @@ internal sealed record HookEntry(int Priority, ulong Function, hook_entry_kind K
 
 /// <summary>
 /// User-space half of bpf/netfilter_sentinel.bpf.c. Attaches accept-only sentinels in Tracer's own
-/// network namespace — <c>sentinel_first</c> at the lowest priority of every IPv4/IPv6 hook, and a
-/// <c>sentinel</c> right behind each hook registered there by anything else — and reads the hook
-/// tables they copy. A netfilter
+/// network namespace — <c>sentinel_first</c> at the lowest priority of a hook point, and a
+/// <c>sentinel</c> right behind each hook registered there by anything else — at the hook points
+/// where netfilter drops happen (or at all of them), and reads the hook tables they copy. A netfilter
 /// drop then carries how many sentinels the packet passed, which brackets the hook that dropped it.
 /// Sentinel links are BPF links owned by this process: they go away with it, even after kill -9.
 /// </summary>
@@ -78,12 +78,24 @@ internal sealed class NetfilterSentinels : IDisposable
     /// <summary>Tracer's own network namespace, where the sentinels are.</summary>
     public uint Netns => _netns;
 
-    /// <summary>Attaches the lowest sentinel at every IPv4 and IPv6 hook of this thread's namespace.</summary>
-    public void AttachBaseline()
+    /// <summary>Starts bracketing every IPv4 and IPv6 hook point of Tracer's namespace.</summary>
+    public void AttachEverywhere()
     {
         foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
             for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
-                AttachFirst(family, hook);
+                EnsureAt(family, hook);
+    }
+
+    /// <summary>
+    /// Starts bracketing one hook point (its first sentinel; <see cref="Rebalance"/> adds the rest).
+    /// Returns false when it is already bracketed. Packets pay for sentinels only where they are.
+    /// </summary>
+    public bool EnsureAt(byte family, byte hook)
+    {
+        if (_firstPriority.ContainsKey((family, hook)))
+            return false;
+        AttachFirst(family, hook);
+        return true;
     }
 
     /// <summary>

@@ -14,7 +14,8 @@ internal sealed record TraceOptions(
     IReadOnlyList<IPNetwork> ExtraWatched,
     bool WatchAll,
     TimeSpan? Duration,
-    bool Stacks)
+    bool Stacks,
+    bool SentinelsEverywhere = false)
 {
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
 }
@@ -53,9 +54,9 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         probe.Attach();
         try
         {
-            if (sentinels is not null)
+            if (sentinels is not null && options.SentinelsEverywhere)
             {
-                sentinels.AttachBaseline();
+                sentinels.AttachEverywhere();
                 RefreshHooks(sentinels, attributor); // places the sentinels behind every foreign hook before tracing starts
             }
             onAttached(Status(probe, pods, reasons, sentinels));
@@ -77,16 +78,14 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
                 {
                     break;
                 }
-                RefreshHooks(sentinels, attributor);
-                Report(probe.Drain(), builder, summary);
+                Report(probe.Drain(), probe, sentinels, attributor, symbols, builder, summary);
             }
         }
         finally
         {
             probe.Detach();
         }
-        RefreshHooks(sentinels, attributor);
-        Report(probe.Drain(), builder, summary);
+        Report(probe.Drain(), probe, sentinels, attributor, symbols, builder, summary);
         var result = summary.Build(clock.Elapsed);
         output.Complete(result);
         return result;
@@ -135,6 +134,27 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         }
     }
 
+    /// <summary>
+    /// Attributes and writes one interval. Netfilter drops no sentinel saw get their hook point from
+    /// their stack, and that hook point gets sentinels, so the next drops there are bracketed.
+    /// </summary>
+    private void Report(DropInterval interval, DropProbe probe, NetfilterSentinels? sentinels, Attributor attributor,
+                        KernelSymbols symbols, DropRecordBuilder builder, SummaryBuilder summary)
+    {
+        var hints = HookInference.FromSamples(interval, probe.Stack, symbols);
+        var bracketNew = false;
+        foreach (var (point, _) in hints.Values)
+        {
+            if (sentinels is not null && point.Netns == sentinels.Netns)
+                bracketNew |= sentinels.EnsureAt(point.Family, point.Hook);
+        }
+        if (bracketNew)
+            logger.LogInformation("netfilter drops at {Points}: bracketing them with sentinels", string.Join(", ", hints.Values.Select(h => $"{h.Point.FamilyName} {h.Point.HookName}").Distinct()));
+        attributor.UpdateHookHints(hints);
+        RefreshHooks(sentinels, attributor);
+        Report(interval, builder, summary);
+    }
+
     private void Report(DropInterval interval, DropRecordBuilder builder, SummaryBuilder summary)
     {
         var records = builder.Build(interval);
@@ -163,7 +183,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         var fallback = probe.FallbackReason is null ? "" : $" [{probe.FallbackReason}]";
         var tier = sentinels is null
             ? $"tier: location ({reasonNote}, drop location)"
-            : $"tier: sentinels (netfilter hooks of netns {sentinels.Netns} bracketed by accept-only sentinels; {reasonNote})";
+            : $"tier: sentinels ({(options.SentinelsEverywhere ? "every" : "on demand, at each")} netfilter hook point of netns {sentinels.Netns} with drops, bracketed by accept-only sentinels; {reasonNote})";
         return $"tracing: {scope}; probe {probe.AttachPoint}{fallback}; {tier}";
     }
 

@@ -46,6 +46,31 @@ public sealed class AttributionScenarioTests : IDisposable
     }
 
     [Fact]
+    public void OnDemandTheFirstDropsNameTheHookFromTheStackAndLaterOnesAreBracketed()
+    {
+        using var edr = EdrNetfilterProgram.Attach(_network.NodeNamespace, NfprotoIPv4, LocalOut, -75);
+        bool Flow(JsonElement l) => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort;
+        using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json");
+
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+        tracer.WaitForDrops(Flow, Packets, TimeSpan.FromSeconds(15));
+        var first = tracer.JsonLines().Where(Flow).ToList();
+        Thread.Sleep(TimeSpan.FromSeconds(1.5)); // the sentinels go in at the interval that saw the drops
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+        tracer.WaitForDrops(Flow, 2 * Packets, TimeSpan.FromSeconds(15));
+        Assert.Equal(0, tracer.Stop());
+        var later = tracer.JsonLines().Where(Flow).Skip(first.Count).ToList();
+
+        Assert.Equal(2 * Packets, first.Concat(later).Sum(l => l.Num("count")));
+        Assert.Contains(first, l => l.Culprit().Str("hook") == "OUTPUT" && l.Culprit().Str("confidence") == "inferred");
+        Assert.All(later, l =>
+        {
+            Assert.Equal("bracketed", l.Culprit().Str("confidence"));
+            Assert.Equal(edr.ProgramId, (uint)l.Culprit().Num("program_id"));
+        });
+    }
+
+    [Fact]
     public void TheBpfProgramIsBlamedNotAnUnrelatedNftablesChainOnTheSameHook()
     {
         _network.Nft("add table inet unrelated; add chain inet unrelated out { type filter hook output priority 0; policy accept; }; " +
@@ -250,7 +275,8 @@ public sealed class AttributionScenarioTests : IDisposable
     private List<JsonElement> ProbeDrops(IPAddress pod)
     {
         bool Flow(JsonElement l) => l.Str("dst") == pod.ToString() && l.Num("dport") == ProbePort;
-        var lines = TraceRun.Lines(_network.NodeNamespace, () => CalicoNetwork.SendUdp(_network.NodeNamespace, pod, ProbePort, Packets), Flow, Packets);
+        var lines = TraceRun.Lines(_network.NodeNamespace, () => CalicoNetwork.SendUdp(_network.NodeNamespace, pod, ProbePort, Packets), Flow, Packets,
+                                   "--sentinels", "all");
         var drops = lines.Where(Flow).ToList();
         Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
         return drops;

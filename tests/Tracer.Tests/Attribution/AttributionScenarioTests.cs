@@ -122,6 +122,17 @@ public sealed class AttributionScenarioTests : IDisposable
         AssertCulprit(drops, "iptables-rule", "filter", "OUTPUT", handle, $"dport {ProbePort}");
     }
 
+    private static void AssertBpfProgram(List<JsonElement> drops, string reason, string attach, string name, long id) =>
+        Assert.All(drops, line =>
+        {
+            Assert.Equal(reason, line.Str("reason"));
+            var culprit = line.Culprit();
+            Assert.Equal("bpf-program", culprit.Str("kind"));
+            Assert.Equal(attach, culprit.Str("attach"));
+            Assert.Equal(name, culprit.Str("program_name"));
+            Assert.Equal(id, culprit.Num("program_id"));
+        });
+
     private static void AssertCulprit(List<JsonElement> drops, string kind, string table, string chain, long? handle, string? ruleContains) =>
         Assert.All(drops, line =>
         {
@@ -152,17 +163,7 @@ public sealed class AttributionScenarioTests : IDisposable
         var id = JsonDocument.Parse(_network.Tc("-j", "filter", "show", "dev", _pod.HostInterface, "egress")).RootElement
             .EnumerateArray().Single(f => f.TryGetProperty("options", out _)).GetProperty("options").GetProperty("prog").GetProperty("id").GetInt64();
 
-        var drops = ProbeDrops(_pod.IPv4);
-
-        Assert.All(drops, line =>
-        {
-            Assert.Equal("TC_EGRESS", line.Str("reason"));
-            var culprit = line.Culprit();
-            Assert.Equal("bpf-program", culprit.Str("kind"));
-            Assert.Equal("tc", culprit.Str("attach"));
-            Assert.Equal("tc_drop", culprit.Str("program_name"));
-            Assert.Equal(id, culprit.Num("program_id"));
-        });
+        AssertBpfProgram(ProbeDrops(_pod.IPv4), "TC_EGRESS", "tc", "tc_drop", id);
     }
 
     [Fact]
@@ -180,22 +181,12 @@ public sealed class AttributionScenarioTests : IDisposable
             using var link = obj.Program("cgroup_drop").AttachCgroup(cgroupFd);
             var id = Tracer.Native.Proxy.bpf_obj_get_info_by_fd(obj.Program("cgroup_drop").Fd).id;
 
-            bool Flow(JsonElement l) => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort;
-            var lines = TraceRun.Lines(_network.NodeNamespace, () => Shell.Check("sh", "-c",
+            var drops = CountedDrops(() => Shell.Check("sh", "-c",
                 $"echo $$ > {cgroup}/cgroup.procs && exec ip netns exec {_network.NodeNamespace} bash -c " +
-                $"'for i in $(seq {Packets}); do echo probe 2>/dev/null > /dev/udp/{_pod.IPv4}/{ProbePort}; done; true'"), Flow, Packets);
+                $"'for i in $(seq {Packets}); do echo probe 2>/dev/null > /dev/udp/{_pod.IPv4}/{ProbePort}; done; true'"),
+                l => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort);
 
-            var drops = lines.Where(Flow).ToList();
-            Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
-            Assert.All(drops, line =>
-            {
-                Assert.Equal("BPF_CGROUP_EGRESS", line.Str("reason"));
-                var culprit = line.Culprit();
-                Assert.Equal("bpf-program", culprit.Str("kind"));
-                Assert.Equal("cgroup_skb", culprit.Str("attach"));
-                Assert.Equal("cgroup_drop", culprit.Str("program_name"));
-                Assert.Equal(id, (uint)culprit.Num("program_id"));
-            });
+            AssertBpfProgram(drops, "BPF_CGROUP_EGRESS", "cgroup_skb", "cgroup_drop", id);
         }
         finally
         {
@@ -230,12 +221,8 @@ public sealed class AttributionScenarioTests : IDisposable
         CalicoNetwork.Sysctl(_network.NodeNamespace, "net.ipv4.conf.all.rp_filter=1");
         CalicoNetwork.Sysctl(_network.NodeNamespace, $"net.ipv4.conf.{_pod.HostInterface}.rp_filter=1");
 
-        bool Flow(JsonElement l) => l.Str("src") == "10.99.0.7";
-        var lines = TraceRun.Lines(_network.NodeNamespace, () => SendFrom(_pod, "10.99.0.7", _network.NodeIPv4), Flow, Packets,
-                                   "--ip", "10.99.0.7");
+        var drops = CountedDrops(() => SendFrom(_pod, "10.99.0.7", _network.NodeIPv4), l => l.Str("src") == "10.99.0.7", "--ip", "10.99.0.7");
 
-        var drops = lines.Where(Flow).ToList();
-        Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
         Assert.All(drops, line =>
         {
             Assert.Equal("IP_RPFILTER", line.Str("reason"));
@@ -272,12 +259,15 @@ public sealed class AttributionScenarioTests : IDisposable
     }
 
     /// <summary>Sends the probes and returns the lines of their drops, asserting every probe's drop was counted.</summary>
-    private List<JsonElement> ProbeDrops(IPAddress pod)
+    private List<JsonElement> ProbeDrops(IPAddress pod) => CountedDrops(
+        () => CalicoNetwork.SendUdp(_network.NodeNamespace, pod, ProbePort, Packets),
+        l => l.Str("dst") == pod.ToString() && l.Num("dport") == ProbePort,
+        "--sentinels", "all");
+
+    /// <summary>Traces around <paramref name="traffic"/>; returns the lines of <paramref name="flow"/>, asserting they count every packet.</summary>
+    private List<JsonElement> CountedDrops(Action traffic, Func<JsonElement, bool> flow, params string[] options)
     {
-        bool Flow(JsonElement l) => l.Str("dst") == pod.ToString() && l.Num("dport") == ProbePort;
-        var lines = TraceRun.Lines(_network.NodeNamespace, () => CalicoNetwork.SendUdp(_network.NodeNamespace, pod, ProbePort, Packets), Flow, Packets,
-                                   "--sentinels", "all");
-        var drops = lines.Where(Flow).ToList();
+        var drops = TraceRun.Lines(_network.NodeNamespace, traffic, flow, Packets, options).Where(flow).ToList();
         Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
         return drops;
     }

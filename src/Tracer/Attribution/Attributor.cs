@@ -9,10 +9,12 @@ namespace Tracer.Attribution;
 /// in <see cref="DropReasonGuide"/>. Confidence says how direct the evidence is.
 /// </summary>
 internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, Func<string, string?>? moduleTaint = null,
-                                 Func<uint, string, IReadOnlyList<TcProgram>>? tcPrograms = null,
+                                 Func<uint, string, IReadOnlyList<DeviceProgram>>? tcPrograms = null,
+                                 Func<uint, IReadOnlyList<DeviceProgram>>? xdpPrograms = null,
                                  Func<IReadOnlyList<CgroupProgram>>? cgroupPrograms = null)
 {
-    private readonly Func<uint, string, IReadOnlyList<TcProgram>> _tcPrograms = tcPrograms ?? TcPrograms.On;
+    private readonly Func<uint, string, IReadOnlyList<DeviceProgram>> _tcPrograms = tcPrograms ?? DevicePrograms.Tc;
+    private readonly Func<uint, IReadOnlyList<DeviceProgram>> _xdpPrograms = xdpPrograms ?? DevicePrograms.Xdp;
     private readonly Func<IReadOnlyList<CgroupProgram>> _cgroupPrograms = cgroupPrograms ?? CgroupPrograms.Egress;
 
     /// <summary>Tracer's own network namespace: the one whose devices and hooks it can inspect.</summary>
@@ -58,7 +60,10 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                 Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence,
                 Summary = "denied by a Linux Security Module hook (SELinux, AppArmor or BPF-LSM)",
             },
-            "TC_EGRESS" or "TC_INGRESS" when flow.Netns == OwnNetns && TcCulprit(flow, reason, evidence) is { } tc => tc,
+            "TC_EGRESS" or "TC_INGRESS" when flow.Netns == OwnNetns &&
+                DeviceCulprit(_tcPrograms(flow.Ifindex, reason == "TC_EGRESS" ? "egress" : "ingress"), reason == "TC_EGRESS" ? "egress" : "ingress", evidence) is { } tc => tc,
+            _ when (reason == "XDP" || location?.Name.StartsWith("do_xdp_generic", StringComparison.Ordinal) == true) && flow.Netns == OwnNetns &&
+                DeviceCulprit(_xdpPrograms(flow.Ifindex), "ingress", evidence) is { } xdp => xdp,
             "BPF_CGROUP_EGRESS" when CgroupCulprit(evidence) is { } cgroup => cgroup,
             "TC_EGRESS" or "TC_INGRESS" or "XDP" or "BPF_CGROUP_EGRESS" => new Culprit
             {
@@ -88,22 +93,21 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         };
     }
 
-    /// <summary>The BPF programs tc runs on the drop's device in that direction.</summary>
-    private Culprit? TcCulprit(DropFlow flow, string reason, List<string> evidence)
+    /// <summary>The BPF programs (tc or XDP) the drop's device runs in that direction: with one, it is the culprit.</summary>
+    private static Culprit? DeviceCulprit(IReadOnlyList<DeviceProgram> programs, string direction, List<string> evidence)
     {
-        var direction = reason == "TC_EGRESS" ? "egress" : "ingress";
-        var programs = _tcPrograms(flow.Ifindex, direction);
         if (programs.Count == 0)
             return null;
         var first = programs[0];
-        evidence.Add($"tc {direction} BPF filters on {first.Interface}: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
-        var summary = programs.Count == 1
-            ? $"dropped by tc {direction} BPF program {first.Name} (id {first.Id}) on {first.Interface}"
-            : $"dropped by one of {programs.Count} tc {direction} BPF programs on {first.Interface}, first {first.Name} (id {first.Id})";
+        var what = first.Attach == "xdp" ? "XDP" : $"tc {direction}";
+        evidence.Add($"{what} BPF programs on {first.Interface}: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
         return new Culprit
         {
             Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
-            ProgramId = first.Id, ProgramName = first.Name, Attach = "tc", Hook = direction, Summary = summary,
+            ProgramId = first.Id, ProgramName = first.Name, Attach = first.Attach, Hook = direction,
+            Summary = programs.Count == 1
+                ? $"dropped by {what} BPF program {first.Name} (id {first.Id}) on {first.Interface}"
+                : $"dropped by one of {programs.Count} {what} BPF programs on {first.Interface}, first {first.Name} (id {first.Id})",
         };
     }
 

@@ -167,6 +167,35 @@ public sealed class AttributionScenarioTests : IDisposable
     }
 
     [Fact]
+    public void AnXdpProgramOnTheNodesVethIsNamed()
+    {
+        Shell.Check("ip", "-n", _network.NodeNamespace, "link", "set", "dev", _pod.HostInterface, "xdpgeneric", "obj", TestPrograms.Compile("xdp_drop"), "sec", "xdp");
+        var id = JsonDocument.Parse(Shell.Check("ip", "-n", _network.NodeNamespace, "-j", "link", "show", "dev", _pod.HostInterface)).RootElement[0]
+            .GetProperty("xdp").GetProperty("prog").GetProperty("id").GetInt64();
+        PinGateway(); // the pod must not need ARP through the XDP program
+
+        var drops = CountedDrops(() => CalicoNetwork.SendUdp(_pod.Namespace, _network.NodeIPv4, ProbePort, Packets),
+                                 l => l.Str("src") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort);
+
+        Assert.All(drops, line =>
+        {
+            var culprit = line.Culprit();
+            Assert.Equal("bpf-program", culprit.Str("kind"));
+            Assert.Equal("xdp", culprit.Str("attach"));
+            Assert.Equal("xdp_drop", culprit.Str("program_name"));
+            Assert.Equal(id, culprit.Num("program_id"));
+        });
+    }
+
+    /// <summary>A permanent neighbour entry for the pod's gateway, as if ARP had already succeeded.</summary>
+    private void PinGateway()
+    {
+        var mac = JsonDocument.Parse(Shell.Check("ip", "-n", _network.NodeNamespace, "-j", "link", "show", _pod.HostInterface))
+            .RootElement[0].GetProperty("address").GetString()!;
+        Shell.Check("ip", "-n", _pod.Namespace, "neigh", "replace", "169.254.1.1", "lladdr", mac, "dev", "eth0", "nud", "permanent");
+    }
+
+    [Fact]
     public void ACgroupEgressProgramIsNamed()
     {
         // A cgroup of the test's own, holding only the sender, with the policy program attached to it.
@@ -214,10 +243,7 @@ public sealed class AttributionScenarioTests : IDisposable
     {
         // The pod sends from an address the node routes elsewhere: strict rp_filter on its veth drops it.
         Shell.Check("ip", "-n", _pod.Namespace, "addr", "add", "10.99.0.7/32", "dev", "eth0");
-        // A static gateway entry: with rp_filter on, the pod's ARP from that address would fail first.
-        var mac = System.Text.Json.JsonDocument.Parse(Shell.Check("ip", "-n", _network.NodeNamespace, "-j", "link", "show", _pod.HostInterface))
-            .RootElement[0].GetProperty("address").GetString()!;
-        Shell.Check("ip", "-n", _pod.Namespace, "neigh", "replace", "169.254.1.1", "lladdr", mac, "dev", "eth0", "nud", "permanent");
+        PinGateway(); // with rp_filter on, the pod's ARP from that address would fail first
         CalicoNetwork.Sysctl(_network.NodeNamespace, "net.ipv4.conf.all.rp_filter=1");
         CalicoNetwork.Sysctl(_network.NodeNamespace, $"net.ipv4.conf.{_pod.HostInterface}.rp_filter=1");
 

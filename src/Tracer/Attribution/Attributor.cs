@@ -1,4 +1,5 @@
 using Tracer.Kernel;
+using Tracer.Native;
 using Tracer.Probes;
 
 namespace Tracer.Attribution;
@@ -11,8 +12,10 @@ namespace Tracer.Attribution;
 internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, Func<string, string?>? moduleTaint = null,
                                  Func<uint, string, IReadOnlyList<DeviceProgram>>? tcPrograms = null,
                                  Func<uint, IReadOnlyList<DeviceProgram>>? xdpPrograms = null,
-                                 Func<IReadOnlyList<CgroupProgram>>? cgroupPrograms = null)
+                                 Func<IReadOnlyList<CgroupProgram>>? cgroupPrograms = null,
+                                 Func<IReadOnlyList<(uint Id, string Name)>>? lsmPrograms = null)
 {
+    private readonly Func<IReadOnlyList<(uint Id, string Name)>> _lsmPrograms = lsmPrograms ?? LsmPrograms;
     private readonly Func<uint, string, IReadOnlyList<DeviceProgram>> _tcPrograms = tcPrograms ?? DevicePrograms.Tc;
     private readonly Func<uint, IReadOnlyList<DeviceProgram>> _xdpPrograms = xdpPrograms ?? DevicePrograms.Xdp;
     private readonly Func<IReadOnlyList<CgroupProgram>> _cgroupPrograms = cgroupPrograms ?? CgroupPrograms.Egress;
@@ -55,11 +58,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         return reason switch
         {
             "NETFILTER_DROP" => NetfilterByLocation(location, evidence, _hookHints.TryGetValue(flow, out var hint) ? hint : null),
-            "SECURITY_HOOK" => new Culprit
-            {
-                Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence,
-                Summary = "denied by a Linux Security Module hook (SELinux, AppArmor or BPF-LSM)",
-            },
+            "SECURITY_HOOK" => SecurityHook(evidence),
             "TC_EGRESS" or "TC_INGRESS" when flow.Netns == OwnNetns &&
                 DeviceCulprit(_tcPrograms(flow.Ifindex, reason == "TC_EGRESS" ? "egress" : "ingress"), reason == "TC_EGRESS" ? "egress" : "ingress", evidence) is { } tc => tc,
             _ when (reason == "XDP" || location?.Name.StartsWith("do_xdp_generic", StringComparison.Ordinal) == true) && flow.Netns == OwnNetns &&
@@ -73,6 +72,40 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             },
             _ => Stack(reason, location, evidence),
         };
+    }
+
+    /// <summary>An LSM denied the packet: the active LSMs and the node's BPF-LSM programs are the evidence.</summary>
+    private Culprit SecurityHook(List<string> evidence)
+    {
+        var active = File.Exists("/sys/kernel/security/lsm") ? File.ReadAllText("/sys/kernel/security/lsm").Trim() : null;
+        evidence.Add(active is null ? "active LSMs unknown (securityfs not mounted)" : $"active LSMs: {active}");
+        var programs = _lsmPrograms();
+        if (programs.Count > 0)
+            evidence.Add("BPF-LSM programs: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
+        if (programs.Count == 1)
+            return new Culprit
+            {
+                Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence, LsmName = "bpf",
+                ProgramId = programs[0].Id, ProgramName = programs[0].Name, Attach = "lsm",
+                Summary = $"denied by BPF-LSM program {programs[0].Name} (id {programs[0].Id}), the only one loaded",
+            };
+        return new Culprit
+        {
+            Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence,
+            Summary = $"denied by a Linux Security Module hook ({active ?? "SELinux, AppArmor or BPF-LSM"})",
+        };
+    }
+
+    private static IReadOnlyList<(uint Id, string Name)> LsmPrograms()
+    {
+        try
+        {
+            return Proxy.bpf_programs_of_type(bpf_prog_type.BPF_PROG_TYPE_LSM);
+        }
+        catch (NativeException)
+        {
+            return [];
+        }
     }
 
     /// <summary>The cgroup egress programs of the node: with one, it is the culprit.</summary>

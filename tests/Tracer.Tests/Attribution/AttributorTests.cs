@@ -92,6 +92,21 @@ public sealed class AttributorTests
     }
 
     [Fact]
+    public void ASecurityHookDropNamesTheOnlyBpfLsmProgram()
+    {
+        // BPF-LSM programs are refused on this kernel: the loaded program is a stand-in.
+        var attributor = new Attributor(Symbols, DropReasonGuide.Embedded(), lsmPrograms: () => [(42u, "deny_probes")]);
+        var flow = NetfilterDrop(0) with { NetfilterHook = 0, Location = 0xffffffff81000010 };
+
+        var culprit = attributor.Attribute(flow, "SECURITY_HOOK");
+
+        Assert.Equal(Culprit.Lsm, culprit.Kind);
+        Assert.Equal("bpf", culprit.LsmName);
+        Assert.Equal(42u, culprit.ProgramId);
+        Assert.Contains("deny_probes", culprit.Summary);
+    }
+
+    [Fact]
     public void SentinelsGoBehindEachForeignHookAtAFreePriority()
     {
         IReadOnlyList<HookEntry> entries =

@@ -18,6 +18,7 @@
 #include <bpf/bpf_endian.h>
 #include "drop_event.h"
 #include "sentinel_trail_map.h"
+#include "hook_verdict_map.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -238,7 +239,8 @@ static __always_inline bool is_watched(const struct drop_key *key)
 }
 
 /* Netfilter drops always carry their stack: it tells user space which hook point to bracket. */
-static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len, bool netfilter)
+static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len, bool netfilter,
+					__u64 nf_function)
 {
 	struct drop_sample *sample = bpf_ringbuf_reserve(&samples, sizeof(*sample), 0);
 
@@ -251,6 +253,7 @@ static __always_inline void emit_sample(void *ctx, const struct drop_key *key, _
 	sample->len = len;
 	sample->cpu = bpf_get_smp_processor_id();
 	sample->pad0 = 0;
+	sample->nf_function = nf_function;
 	sample->stack_id = -1;
 	if (config.capture_stack || netfilter) {
 		sample->stack_id = bpf_get_stackid(ctx, &stacks, 0);
@@ -293,17 +296,25 @@ static __always_inline bool is_netfilter_drop(__u32 reason)
 	       reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP);
 }
 
-/* Which hook point the packet was traversing, and past how many sentinels, if sentinels saw it. */
-static __always_inline void add_sentinel_trail(const struct skb_fields *f, struct drop_key *key)
+/*
+ * Which hook point the packet was traversing, and past how many sentinels, if sentinels saw it;
+ * and, where the exact tier runs, which hook function returned NF_DROP for it (returned).
+ */
+static __always_inline __u64 add_netfilter_context(const struct skb_fields *f, struct drop_key *key)
 {
 	__u32 zero = 0;
 	struct sentinel_trail *trail = bpf_map_lookup_elem(&sentinel_trail, &zero);
+	struct hook_verdict *verdict = bpf_map_lookup_elem(&hook_verdict, &zero);
 
-	if (!trail || trail->skb != f->skb || trail->netns != f->netns)
-		return;
-	key->nf_hook = trail->hooknum + 1;
-	key->nf_pf = trail->pf;
-	key->nf_passed = trail->passed;
+	if (trail && trail->skb == f->skb && trail->netns == f->netns) {
+		key->nf_hook = trail->hooknum + 1;
+		key->nf_pf = trail->pf;
+		key->nf_passed = trail->passed;
+	}
+	if (!verdict || verdict->skb != f->skb)
+		return 0;
+	key->nf_passed = TRACER_NF_EXACT;
+	return verdict->function;
 }
 
 /*
@@ -317,6 +328,7 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	struct drop_stats *stats;
 	struct drop_key key;
 	void *aggregate, *caches;
+	__u64 nf_function = 0;
 	__u32 zero = 0;
 	__u64 now;
 
@@ -328,7 +340,7 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	key.netns = f->netns;
 	key.ifindex = f->ifindex;
 	if (is_netfilter_drop(reason))
-		add_sentinel_trail(f, &key);
+		nf_function = add_netfilter_context(f, &key);
 
 	caches = bpf_map_lookup_elem(&active_cache, &zero);
 	if (!caches)
@@ -375,7 +387,7 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	stats->bytes += f->len;
 	if (stats->sampled < config.samples_per_key) {
 		stats->sampled++;
-		emit_sample(ctx, &key, now, f->len, is_netfilter_drop(reason));
+		emit_sample(ctx, &key, now, f->len, is_netfilter_drop(reason), nf_function);
 	}
 	return 0;
 }

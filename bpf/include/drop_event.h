@@ -16,6 +16,9 @@
 /* Addresses are 16 bytes; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d). */
 #define TRACER_ADDR_LEN 16
 
+/* drop_key.nf_passed when the dropping hook function's verdict itself was observed (fexit/kprobe). */
+#define TRACER_NF_EXACT 0xFFFF
+
 /* Samples a key may emit per CPU before the aggregate maps are swapped. */
 #define TRACER_DEFAULT_SAMPLES_PER_KEY 4
 
@@ -46,7 +49,7 @@ struct drop_key {
 	__u8 nf_hook;       /* NF_INET_* hook + 1 */
 	__u8 nf_pf;         /* NFPROTO_* */
 	__u8 pad0;
-	__u16 nf_passed;    /* sentinels the packet had passed at that hook */
+	__u16 nf_passed;    /* sentinels the packet had passed at that hook; TRACER_NF_EXACT: verdict observed */
 };
 
 /* Per-CPU value of an aggregate bucket. */
@@ -81,6 +84,7 @@ struct drop_sample {
 	__s32 stack_id;     /* id in the stacks map, or negative if not captured */
 	__u32 cpu;
 	__u32 pad0;
+	__u64 nf_function;  /* exact tier: the hook function that returned NF_DROP, else 0 */
 };
 
 /* Indexes of the per-CPU counters array; counters only ever grow. */

@@ -67,4 +67,13 @@ struct sentinel_trail {
 	__u16 passed;
 };
 
+/*
+ * The exact tier: the last hook function on this CPU that returned NF_DROP, and for which skb.
+ * Only where the kernel allows fexit or kprobes on hook functions.
+ */
+struct hook_verdict {
+	__u64 skb;
+	__u64 function;   /* address of the hook function */
+};
+
 #endif /* TRACER_NETFILTER_HOOKS_H */

@@ -14,6 +14,8 @@
  */
 #ifndef TRACER_VMLINUX_H
 #define TRACER_VMLINUX_H
+/* Tells bpf_tracing.h to use the kernel's register names (di, si, ...), as with a bpftool vmlinux.h. */
+#define __VMLINUX_H__
 
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -144,6 +146,14 @@ struct bpf_nf_ctx {
 	const struct nf_hook_state *state;
 	struct sk_buff *skb;
 };
+
+#if defined(__TARGET_ARCH_x86)
+/* The register frame kprobe programs get (x86-64). */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+#endif
 
 #pragma clang attribute pop
 

@@ -36,14 +36,23 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     /// <summary>Hook points of this interval's netfilter drops, from their stacks (see <see cref="HookInference"/>).</summary>
     public void UpdateHookHints(IReadOnlyDictionary<DropFlow, (HookPoint Point, string Caller)> hints) => _hookHints = hints;
 
+    private IReadOnlyDictionary<DropFlow, ulong> _exactVerdicts = new Dictionary<DropFlow, ulong>();
+
+    /// <summary>Hook functions seen returning NF_DROP for this interval's flows (the exact tier's samples).</summary>
+    public void UpdateExactVerdicts(IReadOnlyDictionary<DropFlow, ulong> verdicts) => _exactVerdicts = verdicts;
+
     /// <summary>The hook tables as the sentinels last copied them.</summary>
     public void UpdateHookTables(IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> tables) => _hookTables = tables;
+
+    public IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> HookTables => _hookTables;
 
     public Culprit Attribute(DropFlow flow, string reason)
     {
         var location = symbols.Resolve(flow.Location);
         var evidence = new List<string> { $"reason {reason}", $"freed at {location?.ToString() ?? $"0x{flow.Location:x}"}" };
 
+        if (flow.SentinelsPassed == Native.DropEvent.TRACER_NF_EXACT && _exactVerdicts.TryGetValue(flow, out var function))
+            return ExactHook(flow, function, evidence);
         var bracketed = flow.HookPoint is { } point ? Bracket(point, flow.SentinelsPassed, evidence) : null;
         if (reason == "NETFILTER_DROP" && Nftables?.VerdictFor(flow) is { } verdict &&
             (bracketed is null ? location?.Name.StartsWith("nft_", StringComparison.Ordinal) == true
@@ -164,6 +173,17 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         if (candidates.Count > 1)
             evidence.Add("hooks in that bracket: " + string.Join(", ", candidates.Select(c => $"{Describe(c)} (priority {c.Priority})")));
         return FromHook(candidates[0], point, evidence, confidence);
+    }
+
+    /// <summary>The exact tier observed this hook function return NF_DROP for the packet.</summary>
+    private Culprit ExactHook(DropFlow flow, ulong function, List<string> evidence)
+    {
+        var point = flow.HookPoint;
+        var entry = point is { } p && _hookTables.TryGetValue(p, out var entries) ? entries.FirstOrDefault(e => e.Function == function) : null;
+        evidence.Add($"observed {symbols.Describe(function)} return NF_DROP for the packet (fexit/kprobe)");
+        var hook = entry ?? new HookEntry(0, function, Native.hook_entry_kind.HOOK_ENTRY_FUNCTION, 0, "", "", false, false);
+        var culprit = FromHook(hook, point ?? new HookPoint(flow.Netns, 0, 0), evidence, Culprit.Exact);
+        return point is null || entry is null ? culprit with { Hook = null, Priority = null, Family = null } : culprit;
     }
 
     private Culprit FromHook(HookEntry hook, HookPoint point, List<string> evidence, string confidence)

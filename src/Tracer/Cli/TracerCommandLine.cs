@@ -125,6 +125,7 @@ internal static class TracerCommandLine
     private static async Task<int> Run(ParseResult parse, Func<ILogger, Task<int>> body)
     {
         using var loggers = LoggerFactory.Create(builder => builder
+            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace) // stdout is for records only
             .AddSimpleConsole(o => o.SingleLine = true)
             .AddFilter(level => level >= (parse.GetValue(Verbose) ? LogLevel.Debug : LogLevel.Warning)));
         var logger = loggers.CreateLogger("tracer");

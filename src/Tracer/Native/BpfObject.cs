@@ -74,6 +74,12 @@ internal sealed unsafe class BpfProgram
         return new BpfLink(Proxy.bpf_program__attach(_program));
     }
 
+    /// <summary>Before load: the kernel function an fentry/fexit program traces.</summary>
+    public void SetAttachTarget(string function) => Proxy.bpf_program__set_attach_target(_program, function);
+
+    /// <summary>Attaches a kprobe (or kretprobe) program to a kernel function.</summary>
+    public BpfLink AttachKprobe(string function, bool returnProbe) => new(Proxy.bpf_program__attach_kprobe(_program, returnProbe, function));
+
     /// <summary>Attaches a cgroup program to the cgroup directory <paramref name="cgroup"/>.</summary>
     public BpfLink AttachCgroup(SafeFileHandle cgroup) => new(Proxy.bpf_program__attach_cgroup(_program, cgroup));
 

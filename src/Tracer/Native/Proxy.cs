@@ -79,6 +79,24 @@ internal static unsafe class Proxy
         return handle;
     }
 
+    public static void bpf_program__set_attach_target(bpf_program* program, string function)
+    {
+        fixed (byte* text = Utf8(function))
+            Ensure.Success(Libbpf.bpf_program__set_attach_target(program, 0, (sbyte*)text), $"targeting {function}");
+    }
+
+    public static BpfLinkHandle bpf_program__attach_kprobe(bpf_program* program, bool returnProbe, string function)
+    {
+        fixed (byte* text = Utf8(function))
+        {
+            var link = Ensure.NotNull(Libbpf.bpf_program__attach_kprobe(program, returnProbe ? (byte)1 : (byte)0, (sbyte*)text),
+                                      $"attaching a {(returnProbe ? "kretprobe" : "kprobe")} to {function}");
+            var handle = new BpfLinkHandle();
+            Marshal.InitHandle(handle, (nint)link);
+            return handle;
+        }
+    }
+
     public static int bpf_map__fd(bpf_map* map) => Ensure.Success(Libbpf.bpf_map__fd(map), "bpf_map__fd");
 
     public static Span<byte> bpf_map__initial_value(bpf_map* map)

@@ -69,6 +69,9 @@ internal sealed class DropProbe : IDisposable
     /// <summary>The per-CPU trail the netfilter sentinels write and this probe reads.</summary>
     public BpfMap SentinelTrail => _object.Map("sentinel_trail");
 
+    /// <summary>The per-CPU drop verdict the exact tier writes and this probe reads.</summary>
+    public BpfMap HookVerdict => _object.Map("hook_verdict");
+
     /// <summary>Loads the programs; nothing is attached until <see cref="Attach"/>, so the watched set can be filled first.</summary>
     public static DropProbe Load(DropProbeOptions options, ILogger logger)
     {

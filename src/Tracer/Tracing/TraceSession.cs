@@ -38,6 +38,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
 
         using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks), logger);
         using var sentinels = LoadSentinels(probe, symbols);
+        using var verdicts = new NetfilterVerdicts(probe.HookVerdict, logger);
         using var nftables = StartNftablesTrace(options.WatchAll ? [] : [.. pods.Select(p => p.Network), .. options.ExtraWatched]);
         var attributor = new Attributor(symbols, DropReasonGuide.Embedded()) { Nftables = nftables, OwnNetns = NetworkNamespace.CurrentInode() };
         if (!options.WatchAll)
@@ -78,14 +79,14 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
                 {
                     break;
                 }
-                Report(probe.Drain(), probe, sentinels, attributor, symbols, builder, summary);
+                Report(probe.Drain(), probe, sentinels, verdicts, attributor, symbols, builder, summary);
             }
         }
         finally
         {
             probe.Detach();
         }
-        Report(probe.Drain(), probe, sentinels, attributor, symbols, builder, summary);
+        Report(probe.Drain(), probe, sentinels, verdicts, attributor, symbols, builder, summary);
         var result = summary.Build(clock.Elapsed);
         output.Complete(result);
         return result;
@@ -119,6 +120,19 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         }
     }
 
+    /// <summary>The exact tier, where the kernel allows it: watch every foreign hook function the sentinels found.</summary>
+    private static void ObserveForeignFunctions(NetfilterSentinels? sentinels, NetfilterVerdicts verdicts, Attributor attributor, KernelSymbols symbols)
+    {
+        if (sentinels is null || verdicts.Unavailable is not null)
+            return;
+        verdicts.Observe(attributor.HookTables
+            .Where(t => t.Key.Netns == sentinels.Netns)
+            .SelectMany(t => t.Value)
+            .Where(e => !e.IsOwn && e.Kind == hook_entry_kind.HOOK_ENTRY_FUNCTION && symbols.Resolve(e.Function) is { Offset: 0 })
+            .Select(e => (e.Function, symbols.Resolve(e.Function)!.Value.Name))
+            .Distinct());
+    }
+
     private static void RefreshHooks(NetfilterSentinels? sentinels, Attributor attributor)
     {
         attributor.Nftables?.CatchUp();
@@ -138,9 +152,11 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
     /// Attributes and writes one interval. Netfilter drops no sentinel saw get their hook point from
     /// their stack, and that hook point gets sentinels, so the next drops there are bracketed.
     /// </summary>
-    private void Report(DropInterval interval, DropProbe probe, NetfilterSentinels? sentinels, Attributor attributor,
-                        KernelSymbols symbols, DropRecordBuilder builder, SummaryBuilder summary)
+    private void Report(DropInterval interval, DropProbe probe, NetfilterSentinels? sentinels, NetfilterVerdicts verdicts,
+                        Attributor attributor, KernelSymbols symbols, DropRecordBuilder builder, SummaryBuilder summary)
     {
+        attributor.UpdateExactVerdicts(interval.Samples.Where(s => s.nf_function != 0)
+            .GroupBy(s => DropFlow.From(s.key)).ToDictionary(g => g.Key, g => g.First().nf_function));
         var hints = HookInference.FromSamples(interval, probe.Stack, symbols);
         var bracketNew = false;
         foreach (var (point, _) in hints.Values)
@@ -152,6 +168,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
             logger.LogInformation("netfilter drops at {Points}: bracketing them with sentinels", string.Join(", ", hints.Values.Select(h => $"{h.Point.FamilyName} {h.Point.HookName}").Distinct()));
         attributor.UpdateHookHints(hints);
         RefreshHooks(sentinels, attributor);
+        ObserveForeignFunctions(sentinels, verdicts, attributor, symbols);
         Report(interval, builder, summary);
     }
 

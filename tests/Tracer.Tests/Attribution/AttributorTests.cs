@@ -62,6 +62,23 @@ public sealed class AttributorTests
     }
 
     [Fact]
+    public void AnObservedDropVerdictOfAModuleHookIsExact()
+    {
+        // The exact tier (fexit/kprobe) is refused on this kernel: its sample is written out here.
+        var attributor = Create();
+        var flow = NetfilterDrop(sentinelsPassed: DropEvent.TRACER_NF_EXACT);
+        attributor.UpdateExactVerdicts(new Dictionary<DropFlow, ulong> { [flow] = 0xffffffffc0a00000 });
+
+        var culprit = attributor.Attribute(flow, "NETFILTER_DROP");
+
+        Assert.Equal(Culprit.KernelModule, culprit.Kind);
+        Assert.Equal(Culprit.Exact, culprit.Confidence);
+        Assert.Equal("edr_hook", culprit.Function);
+        Assert.Equal("OUTPUT", culprit.Hook);
+        Assert.Equal(-75, culprit.Priority);
+    }
+
+    [Fact]
     public void AnLsmHookIsNamedAsTheLsm()
     {
         var culprit = Create().Attribute(NetfilterDrop(sentinelsPassed: 1), "NETFILTER_DROP");

@@ -33,7 +33,8 @@ public sealed class DropScenarioTests : IDisposable
                      $"add rule inet edr out {match} daddr {pod} udp dport 8885 drop");
 
         bool Flow(JsonElement l) => Str(l, "dst") == pod.ToString() && Num(l, "dport") == 8885;
-        var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, pod, 8885, Packets), Flow);
+        // --verbose: logs go to stderr, so stdout must still parse as JSON lines, every one.
+        var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, pod, 8885, Packets), Flow, "--verbose");
 
         var drops = lines.Where(Flow).ToList();
         Assert.Equal(Packets, drops.Sum(l => Num(l, "count")));

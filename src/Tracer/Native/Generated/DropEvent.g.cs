@@ -38,7 +38,7 @@ internal unsafe struct drop_key
 }
 
 [NativeTypeName("struct drop_sample")]
-[StructLayout(LayoutKind.Explicit, Size = 88)]
+[StructLayout(LayoutKind.Explicit, Size = 96)]
 internal unsafe struct drop_sample
 {
     [FieldOffset(0)] public drop_key key;
@@ -47,6 +47,7 @@ internal unsafe struct drop_sample
     [FieldOffset(76)] public int stack_id;
     [FieldOffset(80)] public uint cpu;
     [FieldOffset(84)] public uint pad0;
+    [FieldOffset(88)] public ulong nf_function;
 }
 
 [NativeTypeName("struct drop_stats")]
@@ -102,4 +103,5 @@ internal static unsafe partial class DropEvent
 {
     public const int TRACER_ADDR_LEN = 16;
     public const int TRACER_DEFAULT_SAMPLES_PER_KEY = 4;
+    public const int TRACER_NF_EXACT = 65535;
 }

@@ -411,4 +411,10 @@ internal static unsafe partial class Libbpf
 
     [LibraryImport(LibraryName, EntryPoint = "bpf_prog_get_next_id", SetLastError = true)]
     public static partial int bpf_prog_get_next_id(uint start_id, uint* next_id);
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_program__set_attach_target", SetLastError = true)]
+    public static partial int bpf_program__set_attach_target(bpf_program* prog, int attach_prog_fd, sbyte* attach_func_name);
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_program__attach_kprobe", SetLastError = true)]
+    public static partial bpf_link* bpf_program__attach_kprobe(bpf_program* prog, byte retprobe, sbyte* func_name);
 }

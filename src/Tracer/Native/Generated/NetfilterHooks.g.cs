@@ -56,6 +56,14 @@ internal unsafe struct hook_table
     [FieldOffset(12)] public uint pad0;
 }
 
+[NativeTypeName("struct hook_verdict")]
+[StructLayout(LayoutKind.Explicit, Size = 16)]
+internal unsafe struct hook_verdict
+{
+    [FieldOffset(0)] public ulong skb;
+    [FieldOffset(8)] public ulong function;
+}
+
 [NativeTypeName("struct sentinel_config")]
 [StructLayout(LayoutKind.Explicit, Size = 32)]
 internal unsafe struct sentinel_config

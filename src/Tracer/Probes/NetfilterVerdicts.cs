@@ -1,0 +1,74 @@
+using Microsoft.Extensions.Logging;
+using Tracer.Native;
+
+namespace Tracer.Probes;
+
+/// <summary>
+/// The exact tier (bpf/netfilter_verdicts.bpf.c): observes the verdict of each foreign netfilter
+/// hook function the sentinels found, with fexit where the kernel allows it, else kprobe + kretprobe.
+/// A kernel that refuses both (as this project's CI kernel does) is noted once; sentinels remain.
+/// </summary>
+internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : IDisposable
+{
+    private const string ObjectFile = "netfilter_verdicts.bpf.o";
+    private readonly Dictionary<ulong, (BpfObject Object, BpfLink[] Links)> _observed = [];
+    private readonly HashSet<ulong> _failed = [];
+
+    /// <summary>Why the exact tier is not running, once the kernel refused it; null while it may.</summary>
+    public string? Unavailable { get; private set; }
+
+    public int Observed => _observed.Count;
+
+    /// <summary>Starts observing the given hook functions (address, kallsyms name) not observed yet.</summary>
+    public void Observe(IEnumerable<(ulong Address, string Name)> functions)
+    {
+        foreach (var (address, name) in functions)
+        {
+            if (Unavailable is not null)
+                return;
+            if (_observed.ContainsKey(address) || _failed.Contains(address))
+                continue;
+            if ((TryAttach(name, fexit: true) ?? TryAttach(name, fexit: false)) is { } attached)
+                _observed[address] = attached;
+            else
+                _failed.Add(address);
+        }
+    }
+
+    private (BpfObject, BpfLink[])? TryAttach(string function, bool fexit)
+    {
+        var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "nf_verdicts");
+        try
+        {
+            foreach (var program in obj.Programs)
+                program.Autoload = fexit ? program.Name == "hook_exit" : program.Name != "hook_exit";
+            if (fexit)
+                obj.Program("hook_exit").SetAttachTarget(function);
+            obj.ShareMap("hook_verdict", sharedVerdict);
+            obj.Load();
+            BpfLink[] links = fexit
+                ? [obj.Program("hook_exit").Attach()]
+                : [obj.Program("hook_entry").AttachKprobe(function, returnProbe: false), obj.Program("hook_return").AttachKprobe(function, returnProbe: true)];
+            logger.LogInformation("observing the verdicts of {Function} with {Method}", function, fexit ? "fexit" : "kprobes");
+            return (obj, links);
+        }
+        catch (NativeException e)
+        {
+            obj.Dispose();
+            if (!fexit && e.Errno is 1 or 2 or 95 or 524)
+                Unavailable = $"fexit and kprobes refused ({e.Message})";
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (obj, links) in _observed.Values)
+        {
+            foreach (var link in links)
+                link.Dispose();
+            obj.Dispose();
+        }
+        _observed.Clear();
+    }
+}

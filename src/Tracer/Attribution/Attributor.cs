@@ -16,6 +16,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                                  Func<IReadOnlyList<(uint Id, string Name)>>? lsmPrograms = null)
 {
     private readonly Func<IReadOnlyList<(uint Id, string Name)>> _lsmPrograms = lsmPrograms ?? LsmPrograms;
+    private readonly IptablesLegacy _iptablesLegacy = new();
     private readonly Func<uint, string, IReadOnlyList<DeviceProgram>> _tcPrograms = tcPrograms ?? DevicePrograms.Tc;
     private readonly Func<uint, IReadOnlyList<DeviceProgram>> _xdpPrograms = xdpPrograms ?? DevicePrograms.Xdp;
     private readonly Func<IReadOnlyList<CgroupProgram>> _cgroupPrograms = cgroupPrograms ?? CgroupPrograms.Egress;
@@ -216,6 +217,8 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                 if (symbol is { IsModule: true } module)
                     return InModule(module, evidence, confidence) with { Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority };
                 var function = symbol?.Name ?? $"0x{hook.Function:x}";
+                if (IptablesLegacyTable(function, hook.Priority) is { } legacyTable)
+                    return LegacyRule(point, hook, legacyTable, evidence, confidence);
                 var lsm = function.StartsWith("selinux_", StringComparison.Ordinal) ? "selinux"
                     : function.StartsWith("apparmor_", StringComparison.Ordinal) ? "apparmor" : null;
                 return new Culprit
@@ -249,6 +252,38 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             Summary = verdict.Policy
                 ? $"dropped{where} by the drop policy of {tool} chain {verdict.Chain} in table {verdict.Family} {verdict.Table}"
                 : $"dropped{where} by {tool} rule \"{rule ?? $"handle {verdict.Handle}"}\" (handle {verdict.Handle}) in chain {verdict.Chain} of table {verdict.Family} {verdict.Table}",
+        };
+    }
+
+    /// <summary>
+    /// The x_tables table an iptables-legacy hook serves: named by older kernels' per-table hook
+    /// functions (iptable_filter_hook), else told by the fixed priority each table registers at.
+    /// </summary>
+    private static string? IptablesLegacyTable(string function, int priority)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(function, "^ip6?table_([a-z]+)_hook$");
+        if (match.Success)
+            return match.Groups[1].Value;
+        if (function is not ("ipt_do_table" or "ip6t_do_table"))
+            return null;
+        return priority switch { -300 => "raw", -150 => "mangle", -100 or 100 => "nat", 0 => "filter", 50 => "security", _ => null };
+    }
+
+    /// <summary>An iptables-legacy table's hook dropped it: which rule, from the chain's counters.</summary>
+    private Culprit LegacyRule(HookPoint point, HookEntry hook, string table, List<string> evidence, string confidence)
+    {
+        var rules = _iptablesLegacy.DroppingRules(point.FamilyName, table, point.HookName);
+        var rule = rules.Count == 1 ? rules[0] : null;
+        if (rules.Count > 0)
+            evidence.Add("iptables-legacy counters grew on: " + string.Join("; ", rules.Select(r => $"rule {r.Number} \"{r.Rule}\" ({r.Packets} packets)")));
+        return new Culprit
+        {
+            Kind = Culprit.IptablesRule, Confidence = confidence, Evidence = evidence,
+            Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority,
+            Table = table, Chain = point.HookName, RuleNumber = rule?.Number, Rule = rule?.Rule,
+            Summary = rule is null
+                ? $"dropped at {point.HookName} priority {hook.Priority} by a rule or the policy of iptables-legacy chain {point.HookName} in table {table}"
+                : $"dropped at {point.HookName} priority {hook.Priority} by iptables-legacy rule {rule.Number} \"{rule.Rule}\" in table {table}",
         };
     }
 

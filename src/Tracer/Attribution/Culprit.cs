@@ -32,6 +32,7 @@ internal sealed record Culprit
     public string? Table { get; init; }
     public string? Chain { get; init; }
     public ulong? Handle { get; init; }
+    public int? RuleNumber { get; init; }
     public string? Rule { get; init; }
 
     // A function (module or kernel).

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace Tracer.Attribution;
@@ -16,13 +15,13 @@ internal static class DevicePrograms
 {
     /// <summary>The BPF filters tc runs on the device in <paramref name="direction"/> (egress or ingress).</summary>
     public static IReadOnlyList<DeviceProgram> Tc(uint ifindex, string direction) =>
-        InterfaceName(ifindex) is { } name && Run("tc", "-j", "filter", "show", "dev", name, direction) is { } json
+        InterfaceName(ifindex) is { } name && NodeTools.Run("tc", "-j", "filter", "show", "dev", name, direction) is { } json
             ? ParseTc(json, name, direction)
             : [];
 
     /// <summary>The XDP program of the device, if any.</summary>
     public static IReadOnlyList<DeviceProgram> Xdp(uint ifindex) =>
-        InterfaceName(ifindex) is { } name && Run("ip", "-j", "link", "show", "dev", name) is { } json
+        InterfaceName(ifindex) is { } name && NodeTools.Run("ip", "-j", "link", "show", "dev", name) is { } json
             ? ParseXdp(json, name)
             : [];
 
@@ -46,24 +45,6 @@ internal static class DevicePrograms
 
     private static DeviceProgram Program(JsonElement prog, string device, string attach) =>
         new(prog.GetProperty("id").GetUInt32(), prog.TryGetProperty("name", out var n) ? n.GetString() ?? "" : "", device, attach);
-
-    private static string? Run(string tool, params string[] arguments)
-    {
-        try
-        {
-            var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var argument in arguments)
-                start.ArgumentList.Add(argument);
-            using var process = Process.Start(start)!;
-            var output = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            return process.ExitCode == 0 ? output : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null; // iproute2 is not installed on this node
-        }
-    }
 
     private static string? InterfaceName(uint ifindex)
     {

@@ -83,6 +83,8 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
         WriteIfSet("chain", culprit.Chain);
         if (culprit.Handle is { } handle)
             _writer.WriteNumber("handle", handle);
+        if (culprit.RuleNumber is { } number)
+            _writer.WriteNumber("rule_number", number);
         WriteIfSet("rule", culprit.Rule);
         WriteIfSet("function", culprit.Function);
         WriteIfSet("module", culprit.Module);

@@ -133,12 +133,27 @@ public sealed class AttributionScenarioTests : IDisposable
             Assert.Equal(id, culprit.Num("program_id"));
         });
 
-    private static void AssertCulprit(List<JsonElement> drops, string kind, string table, string chain, long? handle, string? ruleContains) =>
+    [Fact]
+    public void AnIptablesLegacyRuleIsNamedByItsNumberFromTheCounters()
+    {
+        Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "iptables-legacy", "-A", "OUTPUT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT");
+        Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "iptables-legacy", "-A", "OUTPUT", "-d", _pod.IPv4.ToString(),
+                    "-p", "udp", "--dport", ProbePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-j", "DROP");
+
+        var drops = ProbeDrops(_pod.IPv4);
+
+        AssertCulprit(drops, "iptables-rule", "filter", "OUTPUT", handle: null, ruleContains: null, confidence: "bracketed");
+        // The counters name the rule once they have grown during the trace.
+        Assert.Contains(drops, line => line.Culprit().Num("rule_number") == 2 && line.Culprit().Str("rule")!.Contains("--dport 8885", StringComparison.Ordinal));
+    }
+
+    private static void AssertCulprit(List<JsonElement> drops, string kind, string table, string chain, long? handle, string? ruleContains,
+                                      string confidence = "exact") =>
         Assert.All(drops, line =>
         {
             var culprit = line.Culprit();
             Assert.Equal(kind, culprit.Str("kind"));
-            Assert.Equal("exact", culprit.Str("confidence"));
+            Assert.Equal(confidence, culprit.Str("confidence"));
             Assert.Equal(table, culprit.Str("table"));
             Assert.Equal(chain, culprit.Str("chain"));
             Assert.Equal(handle ?? -1, culprit.Num("handle"));

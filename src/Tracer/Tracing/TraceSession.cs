@@ -37,10 +37,8 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         var pods = PodRouteDiscovery.Discover();
 
         using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks), logger);
-        using var sentinels = LoadSentinels(probe, symbols);
-        using var verdicts = new NetfilterVerdicts(probe.HookVerdict, logger);
-        using var nftables = StartNftablesTrace(options.WatchAll ? [] : [.. pods.Select(p => p.Network), .. options.ExtraWatched]);
-        var attributor = new Attributor(symbols, DropReasonGuide.Embedded()) { Nftables = nftables, OwnNetns = NetworkNamespace.CurrentInode() };
+        using var attribution = AttributionPipeline.Start(probe, symbols,
+            options.WatchAll ? [] : [.. pods.Select(p => p.Network), .. options.ExtraWatched], logger);
         if (!options.WatchAll)
         {
             foreach (var pod in pods)
@@ -49,18 +47,15 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
                 probe.Watched.Add(network);
         }
 
-        var builder = new DropRecordBuilder(symbols, reasons, attributor, options.Stacks ? probe.Stack : null);
+        var builder = new DropRecordBuilder(symbols, reasons, attribution.Attributor, options.Stacks ? probe.Stack : null);
         var summary = new SummaryBuilder();
         var clock = Stopwatch.StartNew();
         probe.Attach();
         try
         {
-            if (sentinels is not null && options.SentinelsEverywhere)
-            {
-                sentinels.AttachEverywhere();
-                RefreshHooks(sentinels, attributor); // places the sentinels behind every foreign hook before tracing starts
-            }
-            onAttached(Status(probe, pods, reasons, sentinels));
+            if (options.SentinelsEverywhere)
+                attribution.BracketEverywhere(); // every hook point is bracketed before tracing is announced
+            onAttached(Status(probe, pods, reasons, attribution.SentinelNetns));
             while (!cancellationToken.IsCancellationRequested)
             {
                 var wait = options.Interval;
@@ -79,107 +74,28 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
                 {
                     break;
                 }
-                Report(probe.Drain(), probe, sentinels, verdicts, attributor, symbols, builder, summary);
+                Report(probe.Drain(), probe, attribution, builder, summary);
             }
         }
         finally
         {
             probe.Detach();
         }
-        Report(probe.Drain(), probe, sentinels, verdicts, attributor, symbols, builder, summary);
+        Report(probe.Drain(), probe, attribution, builder, summary);
         var result = summary.Build(clock.Elapsed);
         output.Complete(result);
         return result;
     }
 
-    /// <summary>Sentinels for netfilter attribution; without BPF netfilter links (before 6.4) attribution falls back to location.</summary>
-    private NetfilterSentinels? LoadSentinels(DropProbe probe, KernelSymbols symbols)
+    private void Report(DropInterval interval, DropProbe probe, AttributionPipeline attribution, DropRecordBuilder builder, SummaryBuilder summary)
     {
-        try
-        {
-            return NetfilterSentinels.Load(probe.SentinelTrail, symbols);
-        }
-        catch (NativeException e)
-        {
-            logger.LogWarning("netfilter sentinels unavailable ({Error}); netfilter drops are attributed from their location only", e.Message);
-            return null;
-        }
-    }
-
-    /// <summary>nftables' trace of drop verdicts; without libnftables or nftables in the kernel, attribution stops at the chain.</summary>
-    private NftablesTrace? StartNftablesTrace(IReadOnlyList<IPNetwork> watched)
-    {
-        try
-        {
-            return NftablesTrace.Start(watched);
-        }
-        catch (Exception e) when (e is NativeException or DllNotFoundException)
-        {
-            logger.LogWarning("nftables tracing unavailable ({Error}); nftables drops are attributed to their chain only", e.Message);
-            return null;
-        }
-    }
-
-    /// <summary>The exact tier, where the kernel allows it: watch every foreign hook function the sentinels found.</summary>
-    private static void ObserveForeignFunctions(NetfilterSentinels? sentinels, NetfilterVerdicts verdicts, Attributor attributor, KernelSymbols symbols)
-    {
-        if (sentinels is null || verdicts.Unavailable is not null)
-            return;
-        verdicts.Observe(attributor.HookTables
-            .Where(t => t.Key.Netns == sentinels.Netns)
-            .SelectMany(t => t.Value)
-            .Where(e => !e.IsOwn && e.Kind == hook_entry_kind.HOOK_ENTRY_FUNCTION && symbols.Resolve(e.Function) is { Offset: 0 })
-            .Select(e => (e.Function, symbols.Resolve(e.Function)!.Value.Name))
-            .Distinct());
-    }
-
-    private static void RefreshHooks(NetfilterSentinels? sentinels, Attributor attributor)
-    {
-        attributor.Nftables?.CatchUp();
-        if (sentinels is null)
-            return;
-        sentinels.CopyTablesNow();
-        var before = sentinels.ReadTables();
-        attributor.UpdateHookTables(before);
-        if (sentinels.Rebalance(before))
-        {
-            sentinels.CopyTablesNow();
-            attributor.UpdateHookTables(sentinels.ReadTables());
-        }
-    }
-
-    /// <summary>
-    /// Attributes and writes one interval. Netfilter drops no sentinel saw get their hook point from
-    /// their stack, and that hook point gets sentinels, so the next drops there are bracketed.
-    /// </summary>
-    private void Report(DropInterval interval, DropProbe probe, NetfilterSentinels? sentinels, NetfilterVerdicts verdicts,
-                        Attributor attributor, KernelSymbols symbols, DropRecordBuilder builder, SummaryBuilder summary)
-    {
-        attributor.UpdateExactVerdicts(interval.Samples.Where(s => s.nf_function != 0)
-            .GroupBy(s => DropFlow.From(s.key)).ToDictionary(g => g.Key, g => g.First().nf_function));
-        var hints = HookInference.FromSamples(interval, probe.Stack, symbols);
-        var bracketNew = false;
-        foreach (var (point, _) in hints.Values)
-        {
-            if (sentinels is not null && point.Netns == sentinels.Netns)
-                bracketNew |= sentinels.EnsureAt(point.Family, point.Hook);
-        }
-        if (bracketNew)
-            logger.LogInformation("netfilter drops at {Points}: bracketing them with sentinels", string.Join(", ", hints.Values.Select(h => $"{h.Point.FamilyName} {h.Point.HookName}").Distinct()));
-        attributor.UpdateHookHints(hints);
-        RefreshHooks(sentinels, attributor);
-        ObserveForeignFunctions(sentinels, verdicts, attributor, symbols);
-        Report(interval, builder, summary);
-    }
-
-    private void Report(DropInterval interval, DropRecordBuilder builder, SummaryBuilder summary)
-    {
+        attribution.Prepare(interval, probe.Stack);
         var records = builder.Build(interval);
         summary.Add(interval, records);
         output.Write(records);
     }
 
-    private string Status(DropProbe probe, IReadOnlyList<PodRoute> pods, DropReasons reasons, NetfilterSentinels? sentinels)
+    private string Status(DropProbe probe, IReadOnlyList<PodRoute> pods, DropReasons reasons, uint? sentinelNetns)
     {
         string scope;
         if (options.WatchAll)
@@ -198,9 +114,9 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         }
         var reasonNote = reasons.Available ? $"{reasons.Count} drop reasons from BTF" : "this kernel reports no drop reasons";
         var fallback = probe.FallbackReason is null ? "" : $" [{probe.FallbackReason}]";
-        var tier = sentinels is null
+        var tier = sentinelNetns is not { } netns
             ? $"tier: location ({reasonNote}, drop location)"
-            : $"tier: sentinels ({(options.SentinelsEverywhere ? "every" : "on demand, at each")} netfilter hook point of netns {sentinels.Netns} with drops, bracketed by accept-only sentinels; {reasonNote})";
+            : $"tier: sentinels ({(options.SentinelsEverywhere ? "every" : "on demand, at each")} netfilter hook point of netns {netns} with drops, bracketed by accept-only sentinels; {reasonNote})";
         return $"tracing: {scope}; probe {probe.AttachPoint}{fallback}; {tier}";
     }
 

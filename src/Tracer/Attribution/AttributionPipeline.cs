@@ -81,10 +81,7 @@ internal sealed class AttributionPipeline : IDisposable
         var hints = HookInference.FromSamples(interval, readStack, _symbols);
         var bracketNew = false;
         foreach (var (point, _) in hints.Values)
-        {
-            if (_sentinels is not null && point.Netns == _sentinels.Netns)
-                bracketNew |= _sentinels.EnsureAt(point.Family, point.Hook);
-        }
+            bracketNew |= _sentinels?.EnsureAt(point) == true;
         if (bracketNew)
             _logger.LogInformation("netfilter drops at {Points}: bracketing them with sentinels",
                                    string.Join(", ", hints.Values.Select(h => $"{h.Point.FamilyName} {h.Point.HookName}").Distinct()));
@@ -114,7 +111,6 @@ internal sealed class AttributionPipeline : IDisposable
         if (_sentinels is null || _verdicts.Unavailable is not null)
             return;
         _verdicts.Observe(Attributor.HookTables
-            .Where(t => t.Key.Netns == _sentinels.Netns)
             .SelectMany(t => t.Value)
             .Where(e => !e.IsOwn && e.Kind == hook_entry_kind.HOOK_ENTRY_FUNCTION && _symbols.Resolve(e.Function) is { Offset: 0 })
             .Select(e => (e.Function, _symbols.Resolve(e.Function)!.Value.Name))

@@ -27,6 +27,41 @@ internal static class NetworkNamespace
         return action();
     });
 
+    /// <summary>
+    /// A path that enters the namespace with inode <paramref name="inode"/>: a process living in it
+    /// (a pod's pause process), else a name under /run/netns; null if neither exists.
+    /// </summary>
+    public static string? FindPath(uint inode)
+    {
+        var link = $"net:[{inode}]";
+        foreach (var process in Directory.EnumerateDirectories("/proc").Where(d => char.IsDigit(Path.GetFileName(d)[0])))
+        {
+            var path = Path.Combine(process, "ns", "net");
+            try
+            {
+                if (new FileInfo(path).LinkTarget == link)
+                    return path;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // the process exited, or is not ours to look at
+            }
+        }
+        if (!Directory.Exists("/run/netns"))
+            return null;
+        return Directory.EnumerateFiles("/run/netns").FirstOrDefault(path =>
+        {
+            try
+            {
+                return RunIn(path, () => CurrentInode()) == inode;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NativeException)
+            {
+                return false;
+            }
+        });
+    }
+
     private static T RunOnOwnThread<T>(Func<T> action)
     {
         T result = default!;

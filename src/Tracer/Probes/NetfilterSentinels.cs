@@ -22,10 +22,10 @@ internal readonly record struct HookPoint(uint Netns, byte Family, byte Hook)
 internal sealed record HookEntry(int Priority, ulong Function, hook_entry_kind Kind, uint BpfProgramId, string Name, string Table, bool IsSentinel, bool IsOwn);
 
 /// <summary>
-/// User-space half of bpf/netfilter_sentinel.bpf.c. Attaches accept-only sentinels in Tracer's own
-/// network namespace — <c>sentinel_first</c> at the lowest priority of a hook point, and a
-/// <c>sentinel</c> right behind each hook registered there by anything else — at the hook points
-/// where netfilter drops happen (or at all of them), and reads the hook tables they copy. A netfilter
+/// User-space half of bpf/netfilter_sentinel.bpf.c. Attaches accept-only sentinels — a
+/// <c>sentinel_first</c> at the lowest priority of a hook point, and a <c>sentinel</c> right behind
+/// each hook registered there by anything else — at the hook points where netfilter drops happen
+/// (in Tracer's namespace or a pod's), or at all of Tracer's, and reads the hook tables they copy. A netfilter
 /// drop then carries how many sentinels the packet passed, which brackets the hook that dropped it.
 /// Sentinel links are BPF links owned by this process: they go away with it, even after kill -9.
 /// </summary>
@@ -39,8 +39,10 @@ internal sealed class NetfilterSentinels : IDisposable
     private readonly BpfProgram _behind;
     private readonly uint[] _programIds;
     private readonly uint _netns;
-    private readonly Dictionary<(byte Family, byte Hook, int Priority), BpfLink> _links = [];
-    private readonly Dictionary<(byte Family, byte Hook), int> _firstPriority = [];
+    private readonly Dictionary<(HookPoint Point, int Priority), BpfLink> _links = [];
+    private readonly Dictionary<HookPoint, int> _firstPriority = [];
+    // Namespaces with sentinels, and a path to enter each; null for Tracer's own.
+    private readonly Dictionary<uint, string?> _namespaces = [];
     private readonly BpfMap _tables;
     private readonly BpfMap _entries;
 
@@ -53,6 +55,7 @@ internal sealed class NetfilterSentinels : IDisposable
         _tables = obj.Map("hook_tables");
         _entries = obj.Map("hook_entries");
         _netns = netns;
+        _namespaces[netns] = null;
     }
 
     /// <summary>Loads the sentinel program, sharing the trail map with the drop probe.</summary>
@@ -75,7 +78,7 @@ internal sealed class NetfilterSentinels : IDisposable
         }
     }
 
-    /// <summary>Tracer's own network namespace, where the sentinels are.</summary>
+    /// <summary>Tracer's own network namespace.</summary>
     public uint Netns => _netns;
 
     /// <summary>Starts bracketing every IPv4 and IPv6 hook point of Tracer's namespace.</summary>
@@ -83,26 +86,42 @@ internal sealed class NetfilterSentinels : IDisposable
     {
         foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
             for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
-                EnsureAt(family, hook);
+                EnsureAt(new HookPoint(_netns, family, hook));
     }
 
     /// <summary>
-    /// Starts bracketing one hook point (its first sentinel; <see cref="Rebalance"/> adds the rest).
-    /// Returns false when it is already bracketed. Packets pay for sentinels only where they are.
+    /// Starts bracketing one hook point, in any namespace Tracer can enter (its first sentinel;
+    /// <see cref="Rebalance"/> adds the rest). Returns false when it is already bracketed or its
+    /// namespace cannot be found. Packets pay for sentinels only where they are.
     /// </summary>
-    public bool EnsureAt(byte family, byte hook)
+    public bool EnsureAt(HookPoint point)
     {
-        if (_firstPriority.ContainsKey((family, hook)))
+        if (_firstPriority.ContainsKey(point))
             return false;
-        AttachFirst(family, hook);
+        if (!_namespaces.ContainsKey(point.Netns))
+        {
+            if (NetworkNamespace.FindPath(point.Netns) is not { } path)
+                return false;
+            _namespaces[point.Netns] = path;
+        }
+        InNamespace(point.Netns, () => AttachFirst(point));
         return true;
+    }
+
+    /// <summary>Runs <paramref name="action"/> where links and test runs reach namespace <paramref name="netns"/>.</summary>
+    private void InNamespace(uint netns, Action action)
+    {
+        if (_namespaces[netns] is { } path)
+            NetworkNamespace.RunIn(path, () => { action(); return true; });
+        else
+            action();
     }
 
     /// <summary>
     /// The kernel refuses a BPF hook at a priority already in use (EBUSY), e.g. by another Tracer:
     /// the first sentinel takes the lowest free one.
     /// </summary>
-    private void AttachFirst(byte family, byte hook)
+    private void AttachFirst(HookPoint point)
     {
         for (var priority = LowestPriority; priority < LowestPriority + 64; priority++)
         {
@@ -110,8 +129,8 @@ internal sealed class NetfilterSentinels : IDisposable
                 continue;
             try
             {
-                _links[(family, hook, priority)] = _first.AttachNetfilter(family, hook, priority);
-                _firstPriority[(family, hook)] = priority;
+                _links[(point, priority)] = _first.AttachNetfilter(point.Family, point.Hook, priority);
+                _firstPriority[point] = priority;
                 return;
             }
             catch (NativeException e) when (e.Errno == 16)
@@ -119,24 +138,29 @@ internal sealed class NetfilterSentinels : IDisposable
                 // taken: try the next
             }
         }
-        throw new NativeException($"attaching the first sentinel at {HookPoint.HookNames[hook]}", 16, "every low priority is taken", []);
+        throw new NativeException($"attaching the first sentinel at {point.HookName}", 16, "every low priority is taken", []);
     }
 
     /// <summary>
-    /// Has the sentinel copy every hook table of Tracer's namespace now, without waiting for traffic:
-    /// BPF_PROG_TEST_RUN runs it once per hook point on a dummy packet in this thread's namespace.
+    /// Has the sentinel copy every hook table of each namespace with sentinels (and Tracer's own) now,
+    /// without waiting for traffic: BPF_PROG_TEST_RUN runs it once per hook point on a dummy packet,
+    /// in the namespace of the calling thread.
     /// </summary>
     public void CopyTablesNow()
     {
-        foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
-        {
-            var packet = DummyFrame(family);
-            for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
+        foreach (var netns in _namespaces.Keys)
+            InNamespace(netns, () =>
             {
-                _tables.Delete(new hook_point { netns = _netns, pf = family, hooknum = hook });
-                _first.TestRun(HookStateContext(family, hook), packet);
-            }
-        }
+                foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
+                {
+                    var packet = DummyFrame(family);
+                    for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
+                    {
+                        _tables.Delete(new hook_point { netns = netns, pf = family, hooknum = hook });
+                        _first.TestRun(HookStateContext(family, hook), packet);
+                    }
+                }
+            });
     }
 
     /// <summary>The part of struct nf_hook_state test runs accept: hook and pf; every pointer must stay null.</summary>
@@ -179,29 +203,33 @@ internal sealed class NetfilterSentinels : IDisposable
     }
 
     /// <summary>
-    /// Puts a sentinel right behind every foreign hook of Tracer's namespace, and removes those
+    /// Puts a sentinel right behind every foreign hook of each bracketed hook point, and removes those
     /// whose hook is gone, so each foreign hook sits alone between two sentinels where priorities allow.
     /// </summary>
     /// <returns>True when a sentinel was added or removed.</returns>
     public bool Rebalance(Dictionary<HookPoint, IReadOnlyList<HookEntry>> tables)
     {
         var changed = false;
-        foreach (var (point, entries) in tables.Where(t => t.Key.Netns == _netns))
+        foreach (var (point, entries) in tables)
         {
-            if (!_firstPriority.TryGetValue((point.Family, point.Hook), out var first))
+            if (!_firstPriority.TryGetValue(point, out var first))
                 continue;
             var wanted = SentinelPriorities(entries).Append(first).ToHashSet();
-            foreach (var stale in _links.Keys.Where(k => k.Family == point.Family && k.Hook == point.Hook && !wanted.Contains(k.Priority)).ToList())
+            foreach (var stale in _links.Keys.Where(k => k.Point == point && !wanted.Contains(k.Priority)).ToList())
             {
                 _links[stale].Dispose();
                 _links.Remove(stale);
                 changed = true;
             }
-            foreach (var priority in wanted.Where(p => !_links.ContainsKey((point.Family, point.Hook, p))))
+            var missing = wanted.Where(p => !_links.ContainsKey((point, p))).ToList();
+            if (missing.Count == 0)
+                continue;
+            InNamespace(point.Netns, () =>
             {
-                _links[(point.Family, point.Hook, priority)] = _behind.AttachNetfilter(point.Family, point.Hook, priority);
-                changed = true;
-            }
+                foreach (var priority in missing)
+                    _links[(point, priority)] = _behind.AttachNetfilter(point.Family, point.Hook, priority);
+            });
+            changed = true;
         }
         return changed;
     }

@@ -71,6 +71,37 @@ public sealed class AttributionScenarioTests : IDisposable
     }
 
     [Fact]
+    public void ADropInsideThePodsNamespaceIsBracketedThere()
+    {
+        // A firewall inside the pod (as some network policy implementations do): the drop is in the pod's namespace.
+        Shell.Check("ip", "netns", "exec", _pod.Namespace, "nft",
+                    $"add table inet podfw; add chain inet podfw in {{ type filter hook input priority 0; }}; add rule inet podfw in udp dport {ProbePort} drop");
+        bool Flow(JsonElement l) => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort;
+        using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json");
+
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+        tracer.WaitForDrops(Flow, Packets, TimeSpan.FromSeconds(15));
+        var first = tracer.JsonLines().Where(Flow).ToList();
+        Thread.Sleep(TimeSpan.FromSeconds(1.5)); // sentinels go into the pod's namespace at the interval that saw the drops
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+        tracer.WaitForDrops(Flow, 2 * Packets, TimeSpan.FromSeconds(15));
+        Assert.Equal(0, tracer.Stop());
+        var later = tracer.JsonLines().Where(Flow).Skip(first.Count).ToList();
+
+        Assert.Equal(2 * Packets, first.Concat(later).Sum(l => l.Num("count")));
+        Assert.All(first.Concat(later), l => Assert.Equal(CalicoNetwork.Inode(_pod.Namespace), (uint)l.Num("netns")));
+        Assert.Contains(first, l => l.Culprit().Str("hook") == "INPUT");
+        Assert.All(later, l =>
+        {
+            var culprit = l.Culprit();
+            Assert.Equal("bracketed", culprit.Str("confidence"));
+            Assert.Equal("nftables-rule", culprit.Str("kind"));
+            Assert.Equal("podfw", culprit.Str("table"));
+            Assert.Equal("INPUT", culprit.Str("hook"));
+        });
+    }
+
+    [Fact]
     public void TheBpfProgramIsBlamedNotAnUnrelatedNftablesChainOnTheSameHook()
     {
         _network.Nft("add table inet unrelated; add chain inet unrelated out { type filter hook output priority 0; policy accept; }; " +

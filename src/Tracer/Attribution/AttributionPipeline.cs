@@ -76,6 +76,7 @@ internal sealed class AttributionPipeline : IDisposable
     /// </summary>
     public void Prepare(DropInterval interval, Func<int, ulong[]> readStack)
     {
+        Attributor.BeginInterval();
         Attributor.UpdateExactVerdicts(interval.Samples.Where(s => s.nf_function != 0)
             .GroupBy(s => DropFlow.From(s.key)).ToDictionary(g => g.Key, g => g.First().nf_function));
         var hints = HookInference.FromSamples(interval, readStack, _symbols);

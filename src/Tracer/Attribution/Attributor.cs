@@ -21,6 +21,20 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     private readonly Func<uint, IReadOnlyList<DeviceProgram>> _xdpPrograms = xdpPrograms ?? DevicePrograms.Xdp;
     private readonly Func<IReadOnlyList<CgroupProgram>> _cgroupPrograms = cgroupPrograms ?? CgroupPrograms.Egress;
 
+    // What the node's tools and the kernel answered this interval: asked once, however many records need it.
+    // (iptables-legacy counter deltas also depend on it: a second look would see no growth.)
+    private readonly Dictionary<object, object> _intervalAnswers = [];
+
+    /// <summary>Starts an interval: the node's programs and counters are asked afresh.</summary>
+    public void BeginInterval() => _intervalAnswers.Clear();
+
+    private T Once<T>(object question, Func<T> ask) where T : notnull
+    {
+        if (!_intervalAnswers.TryGetValue(question, out var answer))
+            _intervalAnswers[question] = answer = ask();
+        return (T)answer;
+    }
+
     /// <summary>Tracer's own network namespace: the one whose devices and hooks it can inspect.</summary>
     public uint OwnNetns { get; init; }
 
@@ -69,10 +83,9 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         {
             "NETFILTER_DROP" => NetfilterByLocation(location, evidence, _hookHints.TryGetValue(flow, out var hint) ? hint : null),
             "SECURITY_HOOK" => SecurityHook(evidence),
-            "TC_EGRESS" or "TC_INGRESS" when flow.Netns == OwnNetns &&
-                DeviceCulprit(_tcPrograms(flow.Ifindex, reason == "TC_EGRESS" ? "egress" : "ingress"), reason == "TC_EGRESS" ? "egress" : "ingress", evidence) is { } tc => tc,
+            "TC_EGRESS" or "TC_INGRESS" when flow.Netns == OwnNetns && TcCulprit(flow, reason, evidence) is { } tc => tc,
             _ when (reason == "XDP" || location?.Name.StartsWith("do_xdp_generic", StringComparison.Ordinal) == true) && flow.Netns == OwnNetns &&
-                DeviceCulprit(_xdpPrograms(flow.Ifindex), "ingress", evidence) is { } xdp => xdp,
+                DeviceCulprit(Once(("xdp", flow.Ifindex), () => _xdpPrograms(flow.Ifindex)), "ingress", evidence) is { } xdp => xdp,
             "BPF_CGROUP_EGRESS" when CgroupCulprit(evidence) is { } cgroup => cgroup,
             "TC_EGRESS" or "TC_INGRESS" or "XDP" or "BPF_CGROUP_EGRESS" => new Culprit
             {
@@ -89,7 +102,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     {
         var active = File.Exists("/sys/kernel/security/lsm") ? File.ReadAllText("/sys/kernel/security/lsm").Trim() : null;
         evidence.Add(active is null ? "active LSMs unknown (securityfs not mounted)" : $"active LSMs: {active}");
-        var programs = _lsmPrograms();
+        var programs = Once("lsm", _lsmPrograms);
         if (programs.Count > 0)
             evidence.Add("BPF-LSM programs: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
         if (programs.Count == 1)
@@ -121,7 +134,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     /// <summary>The cgroup egress programs of the node: with one, it is the culprit.</summary>
     private Culprit? CgroupCulprit(List<string> evidence)
     {
-        var programs = _cgroupPrograms();
+        var programs = Once("cgroup", _cgroupPrograms);
         if (programs.Count == 0)
             return null;
         var first = programs[0];
@@ -134,6 +147,12 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                 ? $"denied on egress by cgroup BPF program {first.Name} (id {first.Id}) attached to cgroup {first.Cgroup}"
                 : $"denied on egress by one of {programs.Count} cgroup BPF programs, e.g. {first.Name} (id {first.Id}) on {first.Cgroup}",
         };
+    }
+
+    private Culprit? TcCulprit(DropFlow flow, string reason, List<string> evidence)
+    {
+        var direction = reason == "TC_EGRESS" ? "egress" : "ingress";
+        return DeviceCulprit(Once(("tc", flow.Ifindex, direction), () => _tcPrograms(flow.Ifindex, direction)), direction, evidence);
     }
 
     /// <summary>The BPF programs (tc or XDP) the drop's device runs in that direction: with one, it is the culprit.</summary>
@@ -272,7 +291,8 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     /// <summary>An iptables-legacy table's hook dropped it: which rule, from the chain's counters.</summary>
     private Culprit LegacyRule(HookPoint point, HookEntry hook, string table, List<string> evidence, string confidence)
     {
-        var rules = _iptablesLegacy.DroppingRules(point.FamilyName, table, point.HookName);
+        var rules = Once(("iptables-legacy", point.FamilyName, table, point.HookName),
+                         () => _iptablesLegacy.DroppingRules(point.FamilyName, table, point.HookName));
         var rule = rules.Count == 1 ? rules[0] : null;
         if (rules.Count > 0)
             evidence.Add("iptables-legacy counters grew on: " + string.Join("; ", rules.Select(r => $"rule {r.Number} \"{r.Rule}\" ({r.Packets} packets)")));

@@ -31,8 +31,8 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
         {
             _writer.WriteNumber("netns", flow.Netns);
             _writer.WriteNumber("ifindex", flow.Ifindex);
-            WriteNullable("src", flow.Source?.ToString());
-            WriteNullable("dst", flow.Destination?.ToString());
+            _writer.WriteString("src", flow.Source?.ToString()); // null for non-IP packets
+            _writer.WriteString("dst", flow.Destination?.ToString());
             if (flow.ProtocolName is { } protocol)
                 _writer.WriteString("protocol", protocol);
             else
@@ -77,21 +77,17 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
         _writer.WriteString("confidence", culprit.Confidence);
         WriteIfSet("family", culprit.Family);
         WriteIfSet("hook", culprit.Hook);
-        if (culprit.Priority is { } priority)
-            _writer.WriteNumber("priority", priority);
+        WriteIfSet("priority", culprit.Priority);
         WriteIfSet("table", culprit.Table);
         WriteIfSet("chain", culprit.Chain);
-        if (culprit.Handle is { } handle)
-            _writer.WriteNumber("handle", handle);
-        if (culprit.RuleNumber is { } number)
-            _writer.WriteNumber("rule_number", number);
+        WriteIfSet("handle", (long?)culprit.Handle);
+        WriteIfSet("rule_number", culprit.RuleNumber);
         WriteIfSet("rule", culprit.Rule);
         WriteIfSet("function", culprit.Function);
         WriteIfSet("module", culprit.Module);
         if (culprit.OutOfTree is { } outOfTree)
             _writer.WriteBoolean("out_of_tree", outOfTree);
-        if (culprit.ProgramId is { } id)
-            _writer.WriteNumber("program_id", id);
+        WriteIfSet("program_id", culprit.ProgramId);
         WriteIfSet("program_name", culprit.ProgramName);
         WriteIfSet("attach", culprit.Attach);
         WriteIfSet("lsm", culprit.LsmName);
@@ -110,12 +106,10 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
             _writer.WriteString(name, value);
     }
 
-    private void WriteNullable(string name, string? value)
+    private void WriteIfSet(string name, long? value)
     {
-        if (value is null)
-            _writer.WriteNull(name);
-        else
-            _writer.WriteString(name, value);
+        if (value is { } number)
+            _writer.WriteNumber(name, number);
     }
 
     public void Complete(TraceSummary summary) => stream.Flush();

@@ -86,8 +86,4 @@ internal readonly record struct ProbeCounters(ulong SamplesLost, ulong OverflowP
 }
 
 /// <summary>Everything the kernel counted since the previous drain.</summary>
-internal sealed record DropInterval(IReadOnlyList<DropCount> Counts, ProbeCounters Counters, IReadOnlyList<drop_sample> Samples)
-{
-    /// <summary>Every drop of the interval, overflow included: the sum a run must account for.</summary>
-    public ulong TotalPackets => Counts.Aggregate(0UL, (sum, c) => sum + c.Packets) + Counters.OverflowPackets;
-}
+internal sealed record DropInterval(IReadOnlyList<DropCount> Counts, ProbeCounters Counters, IReadOnlyList<drop_sample> Samples);

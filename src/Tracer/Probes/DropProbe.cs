@@ -34,15 +34,16 @@ internal sealed class DropProbe : IDisposable
     private readonly drop_key[] _keys;
     private readonly drop_stats[] _values;
     private readonly ulong[] _counterTotals = new ulong[(int)tracer_counter.TRACER_COUNTER_MAX];
+    private readonly BpfProgram _program;
     private BpfLink? _link;
-    private BpfProgram? _program;
     private ulong _missedRuns;
     private RingBuffer? _ring;
     private int _active;
 
-    private DropProbe(BpfObject obj, string attachPoint)
+    private DropProbe(BpfObject obj, BpfProgram program, string attachPoint)
     {
         _object = obj;
+        _program = program;
         AttachPoint = attachPoint;
         Watched = new WatchedSet(obj.Map("watched_hosts"), obj.Map("watched_prefixes"), obj.Map(".data.watch"));
         _activeAggregate = obj.Map("active_aggregate");
@@ -91,7 +92,7 @@ internal sealed class DropProbe : IDisposable
                     samples_per_key = (uint)options.SamplesPerKey,
                 });
                 obj.Load();
-                return new DropProbe(obj, attachPoint) { FallbackReason = fallbackReason };
+                return new DropProbe(obj, obj.Program(program), attachPoint) { FallbackReason = fallbackReason };
             }
             catch (NativeException e) when (i + 1 < Variants.Length && !e.IsPermissionDenied)
             {
@@ -110,7 +111,6 @@ internal sealed class DropProbe : IDisposable
     /// <summary>Attaches the program and starts consuming samples.</summary>
     public void Attach()
     {
-        _program = _object.Program(Variants.First(v => v.AttachPoint == AttachPoint).Program);
         _ring = new RingBuffer(_object.Map("samples"), _samples, "drop-samples");
         _link = _program.Attach();
     }
@@ -195,7 +195,7 @@ internal sealed class DropProbe : IDisposable
             delta[(int)index] = total - _counterTotals[index];
             _counterTotals[index] = total;
         }
-        var missed = _program?.RecursionMisses ?? 0;
+        var missed = _program.RecursionMisses;
         var missedDelta = missed - _missedRuns;
         _missedRuns = missed;
         return new ProbeCounters(
@@ -211,10 +211,11 @@ internal sealed class DropProbe : IDisposable
     {
         if (stackId < 0)
             return [];
-        var frames = new byte[127 * sizeof(ulong)];
-        if (!_stacks.Lookup(stackId, frames))
+        var frames = new ulong[127]; // the stacks map's value: PERF_MAX_STACK_DEPTH addresses, zero-padded
+        if (!_stacks.Lookup(stackId, MemoryMarshal.AsBytes(frames.AsSpan())))
             return [];
-        return MemoryMarshal.Cast<byte, ulong>(frames).ToArray().TakeWhile(address => address != 0).ToArray();
+        var depth = Array.IndexOf(frames, 0UL);
+        return depth < 0 ? frames : frames[..depth];
     }
 
     public void Dispose()

@@ -118,15 +118,13 @@ internal sealed class NetfilterSentinels : IDisposable
     }
 
     /// <summary>
-    /// The kernel refuses a BPF hook at a priority already in use (EBUSY), e.g. by another Tracer:
-    /// the first sentinel takes the lowest free one.
+    /// The kernel refuses a BPF hook at a priority already in use (EBUSY), e.g. by Tracer's own nftables
+    /// chain or another Tracer: the first sentinel takes the lowest free one.
     /// </summary>
     private void AttachFirst(HookPoint point)
     {
         for (var priority = LowestPriority; priority < LowestPriority + 64; priority++)
         {
-            if (priority == NftablesTrace.ChainPriority)
-                continue;
             try
             {
                 _links[(point, priority)] = _first.AttachNetfilter(point.Family, point.Hook, priority);

@@ -57,8 +57,6 @@ internal sealed class TracerProcess : IDisposable
         }
     }
 
-    public int Pid => _process.Id;
-
     /// <summary>Starts <c>tracer ARGS</c> in network namespace <paramref name="ns"/> and waits until it traces.</summary>
     public static TracerProcess StartTracing(string ns, params string[] arguments)
     {
@@ -78,8 +76,6 @@ internal sealed class TracerProcess : IDisposable
         }
         return tracer;
     }
-
-    public string StatusLine => _status.Task.Result;
 
     /// <summary>Ids of the BPF programs this process holds, from its fds (prog and link fds name them).</summary>
     public IReadOnlySet<int> BpfProgramIds() => Directory.EnumerateFiles($"/proc/{_process.Id}/fdinfo")

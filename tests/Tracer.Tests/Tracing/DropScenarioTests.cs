@@ -32,21 +32,21 @@ public sealed class DropScenarioTests : IDisposable
         _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 0; }}; " +
                      $"add rule inet edr out {match} daddr {pod} udp dport 8885 drop");
 
-        bool Flow(JsonElement l) => Str(l, "dst") == pod.ToString() && Num(l, "dport") == 8885;
+        bool Flow(JsonElement l) => l.Str("dst") == pod.ToString() && l.Num("dport") == 8885;
         // --verbose: logs go to stderr, so stdout must still parse as JSON lines, every one.
         var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, pod, 8885, Packets), Flow, "--verbose");
 
         var drops = lines.Where(Flow).ToList();
-        Assert.Equal(Packets, drops.Sum(l => Num(l, "count")));
+        Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
         Assert.All(drops, l =>
         {
-            Assert.Equal("NETFILTER_DROP", Str(l, "reason"));
-            Assert.StartsWith("nft_do_chain+0x", Str(l, "location"));
-            Assert.Equal(node.ToString(), Str(l, "src"));
-            Assert.Equal("udp", Str(l, "protocol"));
-            Assert.InRange(Num(l, "sport"), 1024, 65535);
-            Assert.Equal(CalicoNetwork.Inode(_network.NodeNamespace), (uint)Num(l, "netns"));
-            Assert.True(DateTimeOffset.Parse(Str(l, "time")!, System.Globalization.CultureInfo.InvariantCulture) > DateTimeOffset.UtcNow.AddMinutes(-2));
+            Assert.Equal("NETFILTER_DROP", l.Str("reason"));
+            Assert.StartsWith("nft_do_chain+0x", l.Str("location"));
+            Assert.Equal(node.ToString(), l.Str("src"));
+            Assert.Equal("udp", l.Str("protocol"));
+            Assert.InRange(l.Num("sport"), 1024, 65535);
+            Assert.Equal(CalicoNetwork.Inode(_network.NodeNamespace), (uint)l.Num("netns"));
+            Assert.True(DateTimeOffset.Parse(l.Str("time")!, System.Globalization.CultureInfo.InvariantCulture) > DateTimeOffset.UtcNow.AddMinutes(-2));
         });
     }
 
@@ -56,7 +56,7 @@ public sealed class DropScenarioTests : IDisposable
         _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 0; }}; " +
                      $"add rule inet edr out ip daddr {_pod.IPv4} udp dport 8885 drop");
 
-        bool Flow(JsonElement l) => Str(l, "dst") == _pod.IPv4.ToString();
+        bool Flow(JsonElement l) => l.Str("dst") == _pod.IPv4.ToString();
         var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, 8885, Packets), Flow, "--stack");
 
         var stacks = lines.Where(Flow).Where(l => l.TryGetProperty("stack", out _)).ToList();
@@ -64,7 +64,7 @@ public sealed class DropScenarioTests : IDisposable
         Assert.All(stacks, l =>
         {
             var frames = l.GetProperty("stack").EnumerateArray().Select(f => f.GetString()!).ToList();
-            Assert.Equal(Str(l, "location"), frames[0]);
+            Assert.Equal(l.Str("location"), frames[0]);
             Assert.Contains(frames, f => f.StartsWith("nf_hook_slow+", StringComparison.Ordinal));
             Assert.Contains(frames, f => f.StartsWith("udp_sendmsg+", StringComparison.Ordinal));
         });
@@ -80,15 +80,15 @@ public sealed class DropScenarioTests : IDisposable
         _network.Nft("add table inet edr; add chain inet edr out { type filter hook output priority 0; }; " +
                      "add rule inet edr out udp dport 7777 drop");
 
-        bool PodFlow(JsonElement l) => Str(l, "dst") == _pod.IPv4.ToString();
+        bool PodFlow(JsonElement l) => l.Str("dst") == _pod.IPv4.ToString();
         var lines = Trace(() =>
         {
             CalicoNetwork.SendUdp(_network.NodeNamespace, IPAddress.Parse("198.51.100.7"), 7777, Packets);
             CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, 7777, Packets);
         }, PodFlow);
 
-        Assert.DoesNotContain(lines, l => Str(l, "dst") == "198.51.100.7");
-        Assert.Equal(Packets, lines.Where(PodFlow).Sum(l => Num(l, "count")));
+        Assert.DoesNotContain(lines, l => l.Str("dst") == "198.51.100.7");
+        Assert.Equal(Packets, lines.Where(PodFlow).Sum(l => l.Num("count")));
     }
 
     [Fact]
@@ -99,21 +99,21 @@ public sealed class DropScenarioTests : IDisposable
         var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, 9000, Packets));
 
         Assert.Equal(Packets, listener.Received());
-        Assert.DoesNotContain(lines, l => Num(l, "dport") == 9000 || Num(l, "sport") == 9000);
+        Assert.DoesNotContain(lines, l => l.Num("dport") == 9000 || l.Num("sport") == 9000);
     }
 
     [Fact]
     public void UdpToAClosedPortInsideThePodIsReportedAsNoSocket()
     {
-        bool Flow(JsonElement l) => Str(l, "dst") == _pod.IPv4.ToString() && Num(l, "dport") == 9111;
+        bool Flow(JsonElement l) => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == 9111;
         var lines = Trace(() => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, 9111, Packets), Flow);
 
         var drops = lines.Where(Flow).ToList();
-        Assert.Equal(Packets, drops.Sum(l => Num(l, "count")));
+        Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
         Assert.All(drops, l =>
         {
-            Assert.Equal("NO_SOCKET", Str(l, "reason"));
-            Assert.Equal(CalicoNetwork.Inode(_pod.Namespace), (uint)Num(l, "netns"));
+            Assert.Equal("NO_SOCKET", l.Str("reason"));
+            Assert.Equal(CalicoNetwork.Inode(_pod.Namespace), (uint)l.Num("netns"));
         });
     }
 
@@ -121,18 +121,18 @@ public sealed class DropScenarioTests : IDisposable
     public void PodTrafficToAnAddressWithoutARouteIsReported()
     {
         // The node has no default route and none to 10.255.255.9: the pod's packets die in its routing step.
-        bool Flow(JsonElement l) => Str(l, "src") == _pod.IPv4.ToString() && Str(l, "dst") == "10.255.255.9";
+        bool Flow(JsonElement l) => l.Str("src") == _pod.IPv4.ToString() && l.Str("dst") == "10.255.255.9";
         var lines = Trace(() => CalicoNetwork.SendUdp(_pod.Namespace, IPAddress.Parse("10.255.255.9"), 5353, Packets), Flow);
 
         var drops = lines.Where(Flow).ToList();
-        Assert.Equal(Packets, drops.Sum(l => Num(l, "count")));
+        Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
         Assert.All(drops, l =>
         {
-            Assert.Equal("IP_INNOROUTES", Str(l, "reason"));
-            Assert.StartsWith("ip_error+0x", Str(l, "location"));
+            Assert.Equal("IP_INNOROUTES", l.Str("reason"));
+            Assert.StartsWith("ip_error+0x", l.Str("location"));
             Assert.Equal("kernel-stack", l.Culprit().Str("kind"));
             Assert.Contains("ip route get", l.Culprit().Str("check"));
-            Assert.Equal(CalicoNetwork.Inode(_network.NodeNamespace), (uint)Num(l, "netns"));
+            Assert.Equal(CalicoNetwork.Inode(_network.NodeNamespace), (uint)l.Num("netns"));
         });
     }
 
@@ -175,8 +175,4 @@ public sealed class DropScenarioTests : IDisposable
 
     private List<JsonElement> Trace(Action traffic, Func<JsonElement, bool>? expect = null, params string[] options) =>
         TraceRun.Lines(_network.NodeNamespace, traffic, expect, Packets, options);
-
-    private static string? Str(JsonElement line, string name) => line.Str(name);
-
-    private static long Num(JsonElement line, string name) => line.Num(name);
 }

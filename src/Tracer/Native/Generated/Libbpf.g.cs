@@ -275,7 +275,6 @@ internal static unsafe partial class Libbpf
     public const int BTF_KIND_ENUM = 6;
     public const int BTF_KIND_ENUM64 = 19;
     public const int BPF_ANY = 0;
-    public const int BPF_NOEXIST = 1;
     public const int BPF_LINK_CREATE = 28;
     public const int TRACER_BPF_PROG_TYPE_NETFILTER = 32;
     public const int TRACER_BPF_NETFILTER = 45;
@@ -331,20 +330,11 @@ internal static unsafe partial class Libbpf
     [LibraryImport(LibraryName, EntryPoint = "bpf_link__destroy", SetLastError = true)]
     public static partial int bpf_link__destroy(bpf_link* link);
 
-    [LibraryImport(LibraryName, EntryPoint = "bpf_link__fd", SetLastError = true)]
-    public static partial int bpf_link__fd(bpf_link* link);
-
     [LibraryImport(LibraryName, EntryPoint = "bpf_map__fd", SetLastError = true)]
     public static partial int bpf_map__fd(bpf_map* map);
 
     [LibraryImport(LibraryName, EntryPoint = "bpf_map__initial_value", SetLastError = true)]
     public static partial void* bpf_map__initial_value(bpf_map* map, nuint* psize);
-
-    [LibraryImport(LibraryName, EntryPoint = "bpf_map__value_size", SetLastError = true)]
-    public static partial uint bpf_map__value_size(bpf_map* map);
-
-    [LibraryImport(LibraryName, EntryPoint = "bpf_map__max_entries", SetLastError = true)]
-    public static partial uint bpf_map__max_entries(bpf_map* map);
 
     [LibraryImport(LibraryName, EntryPoint = "bpf_map_update_elem", SetLastError = true)]
     public static partial int bpf_map_update_elem(int fd, void* key, void* value, ulong flags);
@@ -384,9 +374,6 @@ internal static unsafe partial class Libbpf
 
     [LibraryImport(LibraryName, EntryPoint = "btf__name_by_offset", SetLastError = true)]
     public static partial sbyte* btf__name_by_offset(btf* btf, uint offset);
-
-    [LibraryImport(LibraryName, EntryPoint = "btf__type_cnt", SetLastError = true)]
-    public static partial uint btf__type_cnt(btf* btf);
 
     [LibraryImport(LibraryName, EntryPoint = "libbpf_num_possible_cpus", SetLastError = true)]
     public static partial int libbpf_num_possible_cpus();

@@ -54,7 +54,4 @@ internal static unsafe partial class Libc
 
     [LibraryImport(LibraryName, EntryPoint = "setsockopt", SetLastError = true)]
     public static partial int setsockopt(int __fd, int __level, int __optname, void* __optval, uint __optlen);
-
-    [LibraryImport(LibraryName, EntryPoint = "close", SetLastError = true)]
-    public static partial int close(int __fd);
 }

@@ -86,5 +86,4 @@ internal unsafe struct sentinel_trail
 internal static unsafe partial class NetfilterHooks
 {
     public const int TRACER_MAX_HOOK_ENTRIES = 32;
-    public const int TRACER_NAME_LEN = 32;
 }

@@ -1,0 +1,3 @@
+// The tests share one kernel: BPF programs, tracepoints and netfilter hooks are global state, and
+// several tests assert that nothing was left loaded. Run them one at a time so no test sees another's.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]

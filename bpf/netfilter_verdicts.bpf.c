@@ -3,7 +3,8 @@
  * The exact tier of netfilter attribution: observe the verdict of one foreign hook function
  * (user space sets the target: a module's or the kernel's nf_hookfn found in the hook tables).
  * A drop verdict is noted per CPU with its skb; the drop probe then names the function exactly.
- * fexit where the kernel allows it; kprobe + kretprobe otherwise. Loaded only on such kernels.
+ * fexit where the kernel allows it; kprobe + kretprobe otherwise. Loaded once per observed
+ * function, which is set at load time (bpf_get_func_ip would need 5.15).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -13,7 +14,9 @@
 #define NF_DROP 0
 #define NF_VERDICT_MASK 0xff
 
-static __always_inline void note(__u64 skb, __u64 function, unsigned int verdict)
+const volatile struct hook_verdict_config hook_verdict_config SEC(".rodata.config");
+
+static __always_inline void note(__u64 skb, unsigned int verdict)
 {
 	__u32 zero = 0;
 	struct hook_verdict *last;
@@ -24,14 +27,14 @@ static __always_inline void note(__u64 skb, __u64 function, unsigned int verdict
 	if (!last)
 		return;
 	last->skb = skb;
-	last->function = function;
+	last->function = hook_verdict_config.function;
 }
 
 /* unsigned int nf_hookfn(void *priv, struct sk_buff *skb, const struct nf_hook_state *state) */
 SEC("fexit")
 int BPF_PROG(hook_exit, void *priv, struct sk_buff *skb, const struct nf_hook_state *state, unsigned int verdict)
 {
-	note((__u64)skb, bpf_get_func_ip(ctx), verdict);
+	note((__u64)skb, verdict);
 	return 0;
 }
 
@@ -61,7 +64,7 @@ int BPF_KRETPROBE(hook_return, unsigned int verdict)
 	__u64 *slot = bpf_map_lookup_elem(&entry_skb, &zero);
 
 	if (slot)
-		note(*slot, bpf_get_func_ip(ctx), verdict);
+		note(*slot, verdict);
 	return 0;
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * Wire format between netfilter_sentinel.bpf.c, drop_tracer.bpf.c and user space: the
- * netfilter hook tables as the kernel holds them, and the per-CPU trail that sentinels
- * leave for the drop probe. Read by native/BindingGenerator like drop_event.h.
+ * Wire format between netfilter_hook_tables.bpf.c, netfilter_sentinel.bpf.c, drop_tracer.bpf.c
+ * and user space: the netfilter hook tables as the kernel holds them, and the per-CPU trail
+ * that sentinels leave for the drop probe. Read by native/BindingGenerator like drop_event.h.
  */
 #ifndef TRACER_NETFILTER_HOOKS_H
 #define TRACER_NETFILTER_HOOKS_H
@@ -10,8 +10,8 @@
 #define TRACER_MAX_HOOK_ENTRIES 32
 #define TRACER_NAME_LEN 32
 
-/* Load-time settings of the sentinel: addresses (from kallsyms) of hook functions whose priv it decodes. */
-struct sentinel_config {
+/* Load-time settings of the hook-table reader: addresses (from kallsyms) of hook functions whose priv it decodes. */
+struct hook_table_config {
 	__u64 nft_functions[3];   /* nft_do_chain_inet, nft_do_chain_ipv4, nft_do_chain_ipv6 */
 	__u64 bpf_function;       /* nf_hook_run_bpf */
 };
@@ -31,7 +31,7 @@ struct hook_point {
 	__u16 pad0;
 };
 
-/* A hook point's table: how many entries, and when the sentinel copied them. */
+/* A hook point's table: how many entries, and when they were copied. */
 struct hook_table {
 	__u64 read_ns;  /* CLOCK_BOOTTIME */
 	__u32 count;    /* entries in the kernel, possibly more than TRACER_MAX_HOOK_ENTRIES */
@@ -74,6 +74,11 @@ struct sentinel_trail {
 struct hook_verdict {
 	__u64 skb;
 	__u64 function;   /* address of the hook function */
+};
+
+/* Load-time setting of one verdict observer: the hook function it is attached to (bpf_get_func_ip needs 5.15+). */
+struct hook_verdict_config {
+	__u64 function;
 };
 
 #endif /* TRACER_NETFILTER_HOOKS_H */

@@ -68,6 +68,7 @@ struct net_device {
 
 struct sock_common {
 	possible_net_t skc_net;
+	__u16 skc_num;
 };
 
 struct sock {

@@ -64,6 +64,9 @@ if [[ ! -f $stamp ]]; then
     for deb in "$dir"/debs/*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
     # The headers include their common half by absolute path: point it at the unpacked copy.
     sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" "$dir/root/usr/src/linux-headers-$abi/Makefile"
+    # Module dependencies are computed at install time, which a plain unpack skips.
+    [[ -e $dir/root/lib ]] || ln -s usr/lib "$dir/root/lib"
+    depmod -b "$dir/root" "$abi"
     wrap_newer_tools "$abi"
     echo "$abi" > "$stamp"
 fi

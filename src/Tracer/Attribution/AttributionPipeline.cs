@@ -7,22 +7,27 @@ using Tracer.Probes;
 namespace Tracer.Attribution;
 
 /// <summary>
-/// Everything that names culprits during a trace, in Tracer's own network namespace: the netfilter
-/// sentinels, the exact tier, nftables' trace, and the <see cref="Attributor"/> that reads them all.
+/// Everything that names culprits during a trace: the netfilter hook tables, the sentinels that
+/// bracket hooks, the exact tier that observes hook verdicts, nftables' trace, and the
+/// <see cref="Attributor"/> that reads them all.
 /// Each part that the kernel or the node refuses is left out with one warning; attribution then
 /// falls back to what remains (ultimately the drop's reason and location).
 /// </summary>
 internal sealed class AttributionPipeline : IDisposable
 {
+    private static readonly IReadOnlySet<uint> NoPrograms = new HashSet<uint>();
+
+    private readonly NetfilterHookTables? _hookTables;
     private readonly NetfilterSentinels? _sentinels;
     private readonly NetfilterVerdicts _verdicts;
     private readonly NftablesTrace? _nftables;
     private readonly KernelSymbols _symbols;
     private readonly ILogger _logger;
 
-    private AttributionPipeline(NetfilterSentinels? sentinels, NetfilterVerdicts verdicts, NftablesTrace? nftables,
-                                KernelSymbols symbols, ILogger logger)
+    private AttributionPipeline(NetfilterHookTables? hookTables, NetfilterSentinels? sentinels, NetfilterVerdicts verdicts,
+                                NftablesTrace? nftables, KernelSymbols symbols, ILogger logger)
     {
+        _hookTables = hookTables;
         _sentinels = sentinels;
         _verdicts = verdicts;
         _nftables = nftables;
@@ -33,17 +38,34 @@ internal sealed class AttributionPipeline : IDisposable
 
     public Attributor Attributor { get; }
 
-    /// <summary>The namespace the sentinels bracket, or null when BPF netfilter links are unavailable.</summary>
-    public uint? SentinelNetns => _sentinels?.Netns;
-
+    /// <summary>
+    /// Loads what the kernel allows and looks at Tracer's own namespace's hooks once, so the exact
+    /// tier already observes the foreign hook functions registered there when tracing starts.
+    /// </summary>
     public static AttributionPipeline Start(DropProbe probe, KernelSymbols symbols, IReadOnlyList<IPNetwork> watched, ILogger logger)
     {
-        var sentinels = Optional(() => NetfilterSentinels.Load(probe.SentinelTrail, symbols), logger,
-                                 "netfilter sentinels unavailable ({Error}); netfilter drops are attributed from their location only");
+        var hookTables = Optional(() => NetfilterHookTables.LoadAndCopy(symbols), logger,
+                                  "netfilter hook tables unreadable ({Error}); netfilter drops are attributed from their location only");
+        var sentinels = hookTables is null ? null : Optional(() => NetfilterSentinels.Load(probe.SentinelTrail, hookTables), logger,
+                                 "netfilter sentinels unavailable ({Error}); hooks are bracketed only where their verdicts can be observed");
         var nftables = Optional(() => NftablesTrace.Start(watched), logger,
                                 "nftables tracing unavailable ({Error}); nftables drops are attributed to their chain only");
-        return new AttributionPipeline(sentinels, new NetfilterVerdicts(probe.HookVerdict, logger), nftables, symbols, logger);
+        var pipeline = new AttributionPipeline(hookTables, sentinels, new NetfilterVerdicts(probe.HookVerdict, logger), nftables, symbols, logger);
+        pipeline.RefreshHooks();
+        pipeline.ObserveForeignFunctions();
+        return pipeline;
     }
+
+    /// <summary>What netfilter attribution rests on here, for the status line.</summary>
+    public string Tier => (_hookTables, _sentinels, _verdicts) switch
+    {
+        (null, _, _) => "location",
+        (_, _, { Observed: > 0 }) => $"exact (verdicts of {_verdicts.Observed} foreign hook functions observed{(_sentinels is null ? "" : "; others bracketed by sentinels")})",
+        (_, not null, _) => $"sentinels ({(_sentinelsEverywhere ? "every" : "on demand, at each")} netfilter hook point with drops, bracketed by accept-only sentinels)",
+        _ => "hook tables (netfilter drops named from the hooks registered at their hook point)",
+    };
+
+    private bool _sentinelsEverywhere;
 
     private static T? Optional<T>(Func<T> start, ILogger logger, string warning) where T : class
     {
@@ -65,6 +87,7 @@ internal sealed class AttributionPipeline : IDisposable
     {
         if (_sentinels is null)
             return;
+        _sentinelsEverywhere = true;
         _sentinels.AttachEverywhere();
         RefreshHooks();
     }
@@ -82,7 +105,10 @@ internal sealed class AttributionPipeline : IDisposable
         var hints = HookInference.FromSamples(interval, readStack, _symbols);
         var bracketNew = false;
         foreach (var (point, _) in hints.Values)
+        {
+            _hookTables?.Track(point.Netns);
             bracketNew |= _sentinels?.EnsureAt(point) == true;
+        }
         if (bracketNew)
             _logger.LogInformation("netfilter drops at {Points}: bracketing them with sentinels",
                                    string.Join(", ", hints.Values.Select(h => $"{h.Point.FamilyName} {h.Point.HookName}").Distinct()));
@@ -94,22 +120,23 @@ internal sealed class AttributionPipeline : IDisposable
     private void RefreshHooks()
     {
         _nftables?.CatchUp();
-        if (_sentinels is null)
+        if (_hookTables is null)
             return;
-        _sentinels.CopyTablesNow();
-        var tables = _sentinels.ReadTables();
+        var sentinelPrograms = _sentinels?.ProgramIds ?? NoPrograms;
+        _hookTables.CopyNow();
+        var tables = _hookTables.Read(sentinelPrograms);
         Attributor.UpdateHookTables(tables);
-        if (_sentinels.Rebalance(tables))
+        if (_sentinels?.Rebalance(tables) == true)
         {
-            _sentinels.CopyTablesNow();
-            Attributor.UpdateHookTables(_sentinels.ReadTables());
+            _hookTables.CopyNow();
+            Attributor.UpdateHookTables(_hookTables.Read(sentinelPrograms));
         }
     }
 
-    /// <summary>The exact tier, where the kernel allows it: watch every foreign hook function the sentinels found.</summary>
+    /// <summary>The exact tier, where the kernel allows it: watch every foreign hook function in the hook tables.</summary>
     private void ObserveForeignFunctions()
     {
-        if (_sentinels is null || _verdicts.Unavailable is not null)
+        if (_hookTables is null || _verdicts.Unavailable is not null)
             return;
         _verdicts.Observe(Attributor.HookTables
             .SelectMany(t => t.Value)
@@ -123,5 +150,6 @@ internal sealed class AttributionPipeline : IDisposable
         _verdicts.Dispose();
         _nftables?.Dispose();
         _sentinels?.Dispose();
+        _hookTables?.Dispose();
     }
 }

@@ -195,15 +195,21 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         return FromHook(candidates[0], point, evidence, confidence);
     }
 
-    /// <summary>The exact tier observed this hook function return NF_DROP for the packet.</summary>
+    /// <summary>
+    /// The exact tier observed this hook function return NF_DROP for the packet. Its hook point is the
+    /// sentinels' or, without them, the one hook point of the drop's namespace that runs the function.
+    /// </summary>
     private Culprit ExactHook(DropFlow flow, ulong function, List<string> evidence)
     {
-        var point = flow.HookPoint;
-        var entry = point is { } p && _hookTables.TryGetValue(p, out var entries) ? entries.FirstOrDefault(e => e.Function == function) : null;
+        var registered = _hookTables
+            .Where(t => t.Key.Netns == flow.Netns && (flow.HookPoint is not { } p || t.Key == p))
+            .SelectMany(t => t.Value.Where(e => e.Function == function).Select(e => (Point: t.Key, Entry: e)))
+            .ToList();
         evidence.Add($"observed {symbols.Describe(function)} return NF_DROP for the packet (fexit/kprobe)");
-        var hook = entry ?? new HookEntry(0, function, Native.hook_entry_kind.HOOK_ENTRY_FUNCTION, 0, "", "", false, false);
-        var culprit = FromHook(hook, point ?? new HookPoint(flow.Netns, 0, 0), evidence, Culprit.Exact);
-        return point is null || entry is null ? culprit with { Hook = null, Priority = null, Family = null } : culprit;
+        if (registered.Count == 1)
+            return FromHook(registered[0].Entry, registered[0].Point, evidence, Culprit.Exact);
+        var hook = new HookEntry(0, function, Native.hook_entry_kind.HOOK_ENTRY_FUNCTION, 0, "", "", false, false);
+        return FromHook(hook, new HookPoint(flow.Netns, 0, 0), evidence, Culprit.Exact) with { Hook = null, Priority = null, Family = null };
     }
 
     private Culprit FromHook(HookEntry hook, HookPoint point, List<string> evidence, string confidence)

@@ -84,15 +84,22 @@ internal sealed class KernelSymbols
         return new KernelSymbol(_names[index], address - _addresses[index], _modules[index]);
     }
 
-    /// <summary>The address of a text symbol of the kernel image (not of modules), or 0.</summary>
+    /// <summary>
+    /// The address of a text symbol, or 0: the kernel image's if it has one, else a module's
+    /// (nf_tables is a module on most distributions' kernels).
+    /// </summary>
     public ulong AddressOf(string name)
     {
+        var fromModule = 0UL;
         for (var i = 0; i < _names.Length; i++)
         {
-            if (_modules[i] is null && _names[i] == name)
+            if (_names[i] != name)
+                continue;
+            if (_modules[i] is null)
                 return _addresses[i];
+            fromModule = fromModule == 0 ? _addresses[i] : fromModule;
         }
-        return 0;
+        return fromModule;
     }
 
     /// <summary><c>symbol+0xoff [module]</c>, or the bare address when nothing matches.</summary>

@@ -177,7 +177,7 @@ internal static unsafe class Proxy
                 ctx_size_in = (uint)context.Length,
                 data_in = data,
                 data_size_in = (uint)packet.Length,
-                repeat = 1,
+                repeat = 0, // once; raw_tp test runs refuse any other value
             };
             Ensure.Success(Libbpf.bpf_prog_test_run_opts(programFd, &opts), "bpf_prog_test_run_opts");
             return opts.retval;

@@ -3,30 +3,13 @@ using Tracer.Native;
 
 namespace Tracer.Probes;
 
-/// <summary>A netfilter hook point of one network namespace.</summary>
-internal readonly record struct HookPoint(uint Netns, byte Family, byte Hook)
-{
-    public const byte IPv4 = 2;
-    public const byte IPv6 = 10;
-
-    public static readonly string[] HookNames = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
-
-    public string HookName => Hook < HookNames.Length ? HookNames[Hook] : $"HOOK_{Hook}";
-
-    public string FamilyName => Family == IPv4 ? "ipv4" : Family == IPv6 ? "ipv6" : $"pf{Family}";
-}
-
-/// <summary>One registered hook as a sentinel last saw it, in the order the kernel runs them.</summary>
-/// <param name="IsSentinel">One of Tracer's sentinels.</param>
-/// <param name="IsOwn">Tracer's own: a sentinel or a chain of Tracer's nftables table; never a culprit.</param>
-internal sealed record HookEntry(int Priority, ulong Function, hook_entry_kind Kind, uint BpfProgramId, string Name, string Table, bool IsSentinel, bool IsOwn);
-
 /// <summary>
 /// User-space half of bpf/netfilter_sentinel.bpf.c. Attaches accept-only sentinels — a
 /// <c>sentinel_first</c> at the lowest priority of a hook point, and a <c>sentinel</c> right behind
 /// each hook registered there by anything else — at the hook points where netfilter drops happen
-/// (in Tracer's namespace or a pod's), or at all of Tracer's, and reads the hook tables they copy. A netfilter
-/// drop then carries how many sentinels the packet passed, which brackets the hook that dropped it.
+/// (in Tracer's namespace or a pod's), or at all of Tracer's. A netfilter drop then carries how many
+/// sentinels the packet passed, which, with the hook tables, brackets the hook that dropped it.
+/// Needs BPF netfilter links (kernel 6.4+).
 /// Sentinel links are BPF links owned by this process: they go away with it, even after kill -9.
 /// </summary>
 internal sealed class NetfilterSentinels : IDisposable
@@ -37,39 +20,30 @@ internal sealed class NetfilterSentinels : IDisposable
     private readonly BpfObject _object;
     private readonly BpfProgram _first;
     private readonly BpfProgram _behind;
-    private readonly uint[] _programIds;
-    private readonly uint _netns;
+    private readonly NetfilterHookTables _tables;
     private readonly Dictionary<(HookPoint Point, int Priority), BpfLink> _links = [];
     private readonly Dictionary<HookPoint, int> _firstPriority = [];
-    // Namespaces with sentinels, and a path to enter each; null for Tracer's own.
-    private readonly Dictionary<uint, string?> _namespaces = [];
-    private readonly BpfMap _tables;
-    private readonly BpfMap _entries;
 
-    private NetfilterSentinels(BpfObject obj, uint netns)
+    private NetfilterSentinels(BpfObject obj, NetfilterHookTables tables)
     {
         _object = obj;
         _first = obj.Program("sentinel_first");
         _behind = obj.Program("sentinel");
-        _programIds = [Proxy.bpf_obj_get_info_by_fd(_first.Fd).id, Proxy.bpf_obj_get_info_by_fd(_behind.Fd).id];
-        _tables = obj.Map("hook_tables");
-        _entries = obj.Map("hook_entries");
-        _netns = netns;
-        _namespaces[netns] = null;
+        ProgramIds = new HashSet<uint> { Proxy.bpf_obj_get_info_by_fd(_first.Fd).id, Proxy.bpf_obj_get_info_by_fd(_behind.Fd).id };
+        _tables = tables;
     }
 
     /// <summary>Loads the sentinel program, sharing the trail map with the drop probe.</summary>
-    public static NetfilterSentinels Load(BpfMap sentinelTrail, KernelSymbols symbols)
+    public static NetfilterSentinels Load(BpfMap sentinelTrail, NetfilterHookTables tables)
     {
         var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "nf_sentinel");
         try
         {
             foreach (var program in obj.Programs)
                 program.SetType((bpf_prog_type)Libbpf.TRACER_BPF_PROG_TYPE_NETFILTER, (bpf_attach_type)Libbpf.TRACER_BPF_NETFILTER);
-            obj.SetReadOnlyData(".rodata.config", Config(symbols));
             obj.ShareMap("sentinel_trail", sentinelTrail);
             obj.Load();
-            return new NetfilterSentinels(obj, NetworkNamespace.CurrentInode());
+            return new NetfilterSentinels(obj, tables);
         }
         catch
         {
@@ -78,15 +52,15 @@ internal sealed class NetfilterSentinels : IDisposable
         }
     }
 
-    /// <summary>Tracer's own network namespace.</summary>
-    public uint Netns => _netns;
+    /// <summary>The sentinels' program ids: how the hook tables tell them from foreign BPF hooks.</summary>
+    public IReadOnlySet<uint> ProgramIds { get; }
 
     /// <summary>Starts bracketing every IPv4 and IPv6 hook point of Tracer's namespace.</summary>
     public void AttachEverywhere()
     {
         foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
             for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
-                EnsureAt(new HookPoint(_netns, family, hook));
+                EnsureAt(new HookPoint(_tables.Netns, family, hook));
     }
 
     /// <summary>
@@ -96,25 +70,10 @@ internal sealed class NetfilterSentinels : IDisposable
     /// </summary>
     public bool EnsureAt(HookPoint point)
     {
-        if (_firstPriority.ContainsKey(point))
+        if (_firstPriority.ContainsKey(point) || !_tables.Track(point.Netns))
             return false;
-        if (!_namespaces.ContainsKey(point.Netns))
-        {
-            if (NetworkNamespace.FindPath(point.Netns) is not { } path)
-                return false;
-            _namespaces[point.Netns] = path;
-        }
-        InNamespace(point.Netns, () => AttachFirst(point));
+        _tables.InNamespace(point.Netns, () => AttachFirst(point));
         return true;
-    }
-
-    /// <summary>Runs <paramref name="action"/> where links and test runs reach namespace <paramref name="netns"/>.</summary>
-    private void InNamespace(uint netns, Action action)
-    {
-        if (_namespaces[netns] is { } path)
-            NetworkNamespace.RunIn(path, () => { action(); return true; });
-        else
-            action();
     }
 
     /// <summary>
@@ -140,67 +99,6 @@ internal sealed class NetfilterSentinels : IDisposable
     }
 
     /// <summary>
-    /// Has the sentinel copy every hook table of each namespace with sentinels (and Tracer's own) now,
-    /// without waiting for traffic: BPF_PROG_TEST_RUN runs it once per hook point on a dummy packet,
-    /// in the namespace of the calling thread.
-    /// </summary>
-    public void CopyTablesNow()
-    {
-        foreach (var netns in _namespaces.Keys)
-            InNamespace(netns, () =>
-            {
-                foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
-                {
-                    var packet = DummyFrame(family);
-                    for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
-                    {
-                        _tables.Delete(new hook_point { netns = netns, pf = family, hooknum = hook });
-                        _first.TestRun(HookStateContext(family, hook), packet);
-                    }
-                }
-            });
-    }
-
-    /// <summary>The part of struct nf_hook_state test runs accept: hook and pf; every pointer must stay null.</summary>
-    private static byte[] HookStateContext(byte family, byte hook)
-    {
-        var context = new byte[64];
-        context[0] = hook;
-        context[1] = family;
-        return context;
-    }
-
-    /// <summary>An Ethernet frame with an empty IP header: the kernel checks only the ethertype and version.</summary>
-    private static byte[] DummyFrame(byte family)
-    {
-        var frame = new byte[14 + 40];
-        var ipv6 = family == HookPoint.IPv6;
-        frame[12] = (byte)(ipv6 ? 0x86 : 0x08);
-        frame[13] = (byte)(ipv6 ? 0xDD : 0x00);
-        frame[14] = (byte)(ipv6 ? 0x60 : 0x45);
-        return frame;
-    }
-
-    /// <summary>The hook tables the sentinels last copied, keyed by hook point.</summary>
-    public Dictionary<HookPoint, IReadOnlyList<HookEntry>> ReadTables()
-    {
-        var tables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>();
-        foreach (var point in _tables.Keys<hook_point>())
-        {
-            if (!_tables.Lookup(point, out hook_table table))
-                continue;
-            var entries = new List<HookEntry>();
-            for (var i = 0u; i < Math.Min(table.count, (uint)NetfilterHooks.TRACER_MAX_HOOK_ENTRIES); i++)
-            {
-                if (_entries.Lookup(new hook_entry_key { point = point, index = i }, out hook_entry entry))
-                    entries.Add(ToEntry(entry));
-            }
-            tables[new HookPoint(point.netns, point.pf, point.hooknum)] = entries;
-        }
-        return tables;
-    }
-
-    /// <summary>
     /// Puts a sentinel right behind every foreign hook of each bracketed hook point, and removes those
     /// whose hook is gone, so each foreign hook sits alone between two sentinels where priorities allow.
     /// </summary>
@@ -222,7 +120,7 @@ internal sealed class NetfilterSentinels : IDisposable
             var missing = wanted.Where(p => !_links.ContainsKey((point, p))).ToList();
             if (missing.Count == 0)
                 continue;
-            InNamespace(point.Netns, () =>
+            _tables.InNamespace(point.Netns, () =>
             {
                 foreach (var priority in missing)
                     _links[(point, priority)] = _behind.AttachNetfilter(point.Family, point.Hook, priority);
@@ -253,31 +151,6 @@ internal sealed class NetfilterSentinels : IDisposable
                 }
             }
         }
-    }
-
-    private unsafe HookEntry ToEntry(in hook_entry entry)
-    {
-        fixed (sbyte* name = entry.name)
-        fixed (sbyte* table = entry.table)
-        {
-            var kind = (hook_entry_kind)entry.kind;
-            var sentinel = kind == hook_entry_kind.HOOK_ENTRY_BPF && _programIds.Contains(entry.bpf_prog_id);
-            var tableName = CString(table);
-            var own = sentinel || (kind == hook_entry_kind.HOOK_ENTRY_NFTABLES && tableName == NftablesTrace.TableName);
-            return new HookEntry(entry.priority, entry.function, kind, entry.bpf_prog_id, CString(name), tableName, sentinel, own);
-        }
-    }
-
-    private static unsafe string CString(sbyte* text) => System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)text) ?? "";
-
-    /// <summary>The hook functions whose priv the sentinel decodes: nftables chains and BPF links.</summary>
-    private static unsafe sentinel_config Config(KernelSymbols symbols)
-    {
-        var config = new sentinel_config { bpf_function = symbols.AddressOf("nf_hook_run_bpf") };
-        config.nft_functions[0] = symbols.AddressOf("nft_do_chain_inet");
-        config.nft_functions[1] = symbols.AddressOf("nft_do_chain_ipv4");
-        config.nft_functions[2] = symbols.AddressOf("nft_do_chain_ipv6");
-        return config;
     }
 
     public void Dispose()

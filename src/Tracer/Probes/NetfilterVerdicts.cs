@@ -7,6 +7,7 @@ namespace Tracer.Probes;
 /// The exact tier (bpf/netfilter_verdicts.bpf.c): observes the verdict of each foreign netfilter
 /// hook function the sentinels found, with fexit where the kernel allows it, else kprobe + kretprobe.
 /// A kernel that refuses both (as this project's CI kernel does) is noted once; sentinels remain.
+/// fexit needs the function's BTF, which out-of-tree modules rarely carry: kprobes then take over.
 /// </summary>
 internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : IDisposable
 {
@@ -28,14 +29,14 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
                 return;
             if (_observed.ContainsKey(address) || _failed.Contains(address))
                 continue;
-            if ((TryAttach(name, fexit: true) ?? TryAttach(name, fexit: false)) is { } attached)
+            if ((TryAttach(address, name, fexit: true) ?? TryAttach(address, name, fexit: false)) is { } attached)
                 _observed[address] = attached;
             else
                 _failed.Add(address);
         }
     }
 
-    private (BpfObject, BpfLink[])? TryAttach(string function, bool fexit)
+    private (BpfObject, BpfLink[])? TryAttach(ulong address, string function, bool fexit)
     {
         var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "nf_verdicts");
         try
@@ -44,6 +45,7 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
                 program.Autoload = fexit ? program.Name == "hook_exit" : program.Name != "hook_exit";
             if (fexit)
                 obj.Program("hook_exit").SetAttachTarget(function);
+            obj.SetReadOnlyData(".rodata.config", new hook_verdict_config { function = address });
             obj.ShareMap("hook_verdict", sharedVerdict);
             obj.Load();
             BpfLink[] links = fexit

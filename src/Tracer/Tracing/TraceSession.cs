@@ -55,7 +55,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         {
             if (options.SentinelsEverywhere)
                 attribution.BracketEverywhere(); // every hook point is bracketed before tracing is announced
-            onAttached(Status(probe, pods, reasons, attribution.SentinelNetns));
+            onAttached(Status(probe, pods, reasons, attribution.Tier));
             while (!cancellationToken.IsCancellationRequested)
             {
                 var wait = options.Interval;
@@ -95,7 +95,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         output.Write(records);
     }
 
-    private string Status(DropProbe probe, IReadOnlyList<PodRoute> pods, DropReasons reasons, uint? sentinelNetns)
+    private string Status(DropProbe probe, IReadOnlyList<PodRoute> pods, DropReasons reasons, string netfilterTier)
     {
         string scope;
         if (options.WatchAll)
@@ -114,10 +114,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         }
         var reasonNote = reasons.Available ? $"{reasons.Count} drop reasons from BTF" : "this kernel reports no drop reasons";
         var fallback = probe.FallbackReason is null ? "" : $" [{probe.FallbackReason}]";
-        var tier = sentinelNetns is not { } netns
-            ? $"tier: location ({reasonNote}, drop location)"
-            : $"tier: sentinels ({(options.SentinelsEverywhere ? "every" : "on demand, at each")} netfilter hook point of netns {netns} with drops, bracketed by accept-only sentinels; {reasonNote})";
-        return $"tracing: {scope}; probe {probe.AttachPoint}{fallback}; {tier}";
+        return $"tracing: {scope}; probe {probe.AttachPoint}{fallback}; tier: {netfilterTier}; {reasonNote}";
     }
 
     private sealed class SummaryBuilder

@@ -56,6 +56,14 @@ internal unsafe struct hook_table
     [FieldOffset(12)] public uint pad0;
 }
 
+[NativeTypeName("struct hook_table_config")]
+[StructLayout(LayoutKind.Explicit, Size = 32)]
+internal unsafe struct hook_table_config
+{
+    [FieldOffset(0)] public fixed ulong nft_functions[3];
+    [FieldOffset(24)] public ulong bpf_function;
+}
+
 [NativeTypeName("struct hook_verdict")]
 [StructLayout(LayoutKind.Explicit, Size = 16)]
 internal unsafe struct hook_verdict
@@ -64,12 +72,11 @@ internal unsafe struct hook_verdict
     [FieldOffset(8)] public ulong function;
 }
 
-[NativeTypeName("struct sentinel_config")]
-[StructLayout(LayoutKind.Explicit, Size = 32)]
-internal unsafe struct sentinel_config
+[NativeTypeName("struct hook_verdict_config")]
+[StructLayout(LayoutKind.Explicit, Size = 8)]
+internal unsafe struct hook_verdict_config
 {
-    [FieldOffset(0)] public fixed ulong nft_functions[3];
-    [FieldOffset(24)] public ulong bpf_function;
+    [FieldOffset(0)] public ulong function;
 }
 
 [NativeTypeName("struct sentinel_trail")]

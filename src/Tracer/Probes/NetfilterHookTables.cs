@@ -1,0 +1,161 @@
+using Tracer.Kernel;
+using Tracer.Native;
+
+namespace Tracer.Probes;
+
+/// <summary>A netfilter hook point of one network namespace.</summary>
+internal readonly record struct HookPoint(uint Netns, byte Family, byte Hook)
+{
+    public const byte IPv4 = 2;
+    public const byte IPv6 = 10;
+
+    public static readonly string[] HookNames = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+
+    public string HookName => Hook < HookNames.Length ? HookNames[Hook] : $"HOOK_{Hook}";
+
+    public string FamilyName => Family == IPv4 ? "ipv4" : Family == IPv6 ? "ipv6" : $"pf{Family}";
+}
+
+/// <summary>One registered hook as the kernel's table holds it, in the order the kernel runs them.</summary>
+/// <param name="IsSentinel">One of Tracer's sentinels.</param>
+/// <param name="IsOwn">Tracer's own: a sentinel or a chain of Tracer's nftables table; never a culprit.</param>
+internal sealed record HookEntry(int Priority, ulong Function, hook_entry_kind Kind, uint BpfProgramId, string Name, string Table, bool IsSentinel, bool IsOwn);
+
+/// <summary>
+/// User-space half of bpf/netfilter_hook_tables.bpf.c: copies the netfilter hook tables of the
+/// namespaces it tracks (Tracer's own, and those where netfilter drops happen) by test-running the
+/// reader in each namespace, and reads them back. Works on every kernel with raw_tp test runs (5.10+),
+/// with or without BPF netfilter programs.
+/// </summary>
+internal sealed class NetfilterHookTables : IDisposable
+{
+    private const string ObjectFile = "netfilter_hook_tables.bpf.o";
+
+    private readonly BpfObject _object;
+    private readonly BpfProgram _reader;
+    private readonly BpfMap _tables;
+    private readonly BpfMap _entries;
+    // Tracked namespaces, and a path to enter each; null for Tracer's own.
+    private readonly Dictionary<uint, string?> _namespaces = [];
+    private readonly HashSet<uint> _unfound = [];
+
+    private NetfilterHookTables(BpfObject obj)
+    {
+        _object = obj;
+        _reader = obj.Program("copy_hook_table");
+        _tables = obj.Map("hook_tables");
+        _entries = obj.Map("hook_entries");
+        Netns = NetworkNamespace.CurrentInode();
+        _namespaces[Netns] = null;
+    }
+
+    /// <summary>Loads the reader and copies Tracer's own namespace's tables once: a kernel that refuses either fails here.</summary>
+    public static NetfilterHookTables LoadAndCopy(KernelSymbols symbols)
+    {
+        var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "nf_hook_tables");
+        try
+        {
+            obj.SetReadOnlyData(".rodata.config", Config(symbols));
+            obj.Load();
+            var tables = new NetfilterHookTables(obj);
+            tables.CopyNow();
+            return tables;
+        }
+        catch
+        {
+            obj.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Tracer's own network namespace.</summary>
+    public uint Netns { get; }
+
+    /// <summary>Starts tracking a namespace; false when no process or mount of it can be found (asked once).</summary>
+    public bool Track(uint netns)
+    {
+        if (_namespaces.ContainsKey(netns))
+            return true;
+        if (_unfound.Contains(netns))
+            return false;
+        if (NetworkNamespace.FindPath(netns) is not { } path)
+        {
+            _unfound.Add(netns);
+            return false;
+        }
+        _namespaces[netns] = path;
+        return true;
+    }
+
+    /// <summary>Runs <paramref name="action"/> where links and test runs reach tracked namespace <paramref name="netns"/>.</summary>
+    public void InNamespace(uint netns, Action action)
+    {
+        if (_namespaces[netns] is { } path)
+            NetworkNamespace.RunIn(path, () => { action(); return true; });
+        else
+            action();
+    }
+
+    /// <summary>Copies every IPv4 and IPv6 hook table of each tracked namespace now, without waiting for traffic.</summary>
+    public void CopyNow()
+    {
+        foreach (var netns in _namespaces.Keys)
+            InNamespace(netns, () =>
+            {
+                Span<byte> args = stackalloc byte[2 * sizeof(ulong)];
+                foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
+                    for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
+                    {
+                        BitConverter.TryWriteBytes(args, (ulong)family);
+                        BitConverter.TryWriteBytes(args[sizeof(ulong)..], (ulong)hook);
+                        _reader.TestRun(args, []);
+                    }
+            });
+    }
+
+    /// <summary>The tables last copied, keyed by hook point; entries of <paramref name="ownPrograms"/> are Tracer's sentinels.</summary>
+    public Dictionary<HookPoint, IReadOnlyList<HookEntry>> Read(IReadOnlySet<uint> ownPrograms)
+    {
+        var tables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>();
+        foreach (var point in _tables.Keys<hook_point>())
+        {
+            if (!_tables.Lookup(point, out hook_table table))
+                continue;
+            var entries = new List<HookEntry>();
+            for (var i = 0u; i < Math.Min(table.count, (uint)NetfilterHooks.TRACER_MAX_HOOK_ENTRIES); i++)
+            {
+                if (_entries.Lookup(new hook_entry_key { point = point, index = i }, out hook_entry entry))
+                    entries.Add(ToEntry(entry, ownPrograms));
+            }
+            tables[new HookPoint(point.netns, point.pf, point.hooknum)] = entries;
+        }
+        return tables;
+    }
+
+    private static unsafe HookEntry ToEntry(in hook_entry entry, IReadOnlySet<uint> ownPrograms)
+    {
+        fixed (sbyte* name = entry.name)
+        fixed (sbyte* table = entry.table)
+        {
+            var kind = (hook_entry_kind)entry.kind;
+            var sentinel = kind == hook_entry_kind.HOOK_ENTRY_BPF && ownPrograms.Contains(entry.bpf_prog_id);
+            var tableName = CString(table);
+            var own = sentinel || (kind == hook_entry_kind.HOOK_ENTRY_NFTABLES && tableName == NftablesTrace.TableName);
+            return new HookEntry(entry.priority, entry.function, kind, entry.bpf_prog_id, CString(name), tableName, sentinel, own);
+        }
+    }
+
+    private static unsafe string CString(sbyte* text) => System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)text) ?? "";
+
+    /// <summary>The hook functions whose priv the reader decodes: nftables chains and BPF links (0 where absent).</summary>
+    private static unsafe hook_table_config Config(KernelSymbols symbols)
+    {
+        var config = new hook_table_config { bpf_function = symbols.AddressOf("nf_hook_run_bpf") };
+        config.nft_functions[0] = symbols.AddressOf("nft_do_chain_inet");
+        config.nft_functions[1] = symbols.AddressOf("nft_do_chain_ipv4");
+        config.nft_functions[2] = symbols.AddressOf("nft_do_chain_ipv6");
+        return config;
+    }
+
+    public void Dispose() => _object.Dispose();
+}

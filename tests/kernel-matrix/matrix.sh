@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The kernel matrix: runs Tracer's scenarios on Debian's cloud kernels under QEMU.
+#   tests/kernel-matrix/matrix.sh [SUITE...]      (default: bullseye bookworm trixie; needs root, out/tracer)
+# For each suite: fetch the kernel and its headers (cached in $TRACER_KERNEL_CACHE, default
+# ~/.cache/tracer/kernels), build the EDR stand-in module against those headers, pack an initramfs
+# (busybox, out/tracer, ip/tc/nft, the test programs, the libraries ldd names, the kernel modules
+# the scenarios need), boot it (KVM when it works, software emulation otherwise) and collect:
+#   out/kernel-matrix/SUITE/results.jsonl   the guest's JSON lines (second serial port)
+#   out/kernel-matrix/SUITE/console.log     the serial console
+#   out/kernel-matrix/SUITE/run.json        kernel, outcome, wall time (boot and suite times: the done line)
+# Exit status: 0 when every guest ran its scenarios to the end (whether they pass is for the tests).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+suites=("$@"); ((${#suites[@]})) || suites=(bullseye bookworm trixie)
+cache=${TRACER_KERNEL_CACHE:-$HOME/.cache/tracer/kernels}
+results=$repo/out/kernel-matrix
+guest_timeout=${TRACER_GUEST_TIMEOUT:-900}
+[[ -x out/tracer ]] || { echo "matrix.sh: build first (./build.sh): out/tracer is missing" >&2; exit 1; }
+
+packages=(qemu-system-x86 busybox-static cpio xz-utils zstd kmod)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "matrix.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+work=$(mktemp -d /tmp/tracer-matrix.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# Guest tools that do not depend on the kernel.
+gcc -O2 -Wall -o "$work/udp_send" tests/kernel-matrix/guest/udp_send.c
+gcc -O2 -Wall -o "$work/bpf_load" tests/kernel-matrix/guest/bpf_load.c -lbpf
+for program in tests/kernel-matrix/guest/lsm_deny.bpf.c tests/Tracer.Tests/Infrastructure/Programs/edr_drop.bpf.c; do
+    clang-19 -target bpf -g -O2 -D__TARGET_ARCH_x86 -Ibpf/include -idirafter /usr/include/x86_64-linux-gnu \
+        -c "$program" -o "$work/$(basename "${program%.c}").o"
+done
+
+# copy_with_libraries STAGE FILE...: each file and every library ldd names, at the same paths.
+copy_with_libraries() {
+    local stage=$1 file library; shift
+    for file in "$@"; do
+        mkdir -p "$stage$(dirname "$file")"
+        cp -L "$file" "$stage$file"
+        for library in $(ldd "$file" 2>/dev/null | grep -oE '/[^ ]+'); do
+            [[ -e $stage$library ]] && continue
+            mkdir -p "$stage$(dirname "$library")"
+            cp -L "$library" "$stage$library"
+        done
+    done
+}
+
+# add_modules STAGE MODULES_DIR NAME...: the named modules and what they depend on, uncompressed,
+# with the order to insmod them (dependencies first) in lib/modules/load-order.
+add_modules() {
+    local stage=$1 modules=$2 name path; shift 2
+    local -a order=()
+    local -A seen=()
+    visit() {
+        local line=$(grep -E "(^|/)$1\.ko(\.[a-z]+)?:" "$modules/modules.dep" | head -n1) dep
+        [[ -n $line ]] || return 0   # built into this kernel
+        for dep in ${line#*:}; do visit "$(basename "${dep%%.ko*}")"; done
+        [[ -n ${seen[$1]:-} ]] && return 0
+        seen[$1]=1
+        order+=("${line%%:*}")
+    }
+    for name in "$@"; do visit "$name"; done
+    mkdir -p "$stage/lib/modules"
+    : > "$stage/lib/modules/load-order"
+    for path in "${order[@]}"; do
+        local target=$stage/lib/modules/$(basename "${path%%.ko*}").ko
+        case $path in
+            *.ko.xz) xz -dc "$modules/$path" > "$target" ;;
+            *.ko.zst) zstd -qdc "$modules/$path" > "$target" ;;
+            *) cp "$modules/$path" "$target" ;;
+        esac
+        basename "$target" >> "$stage/lib/modules/load-order"
+    done
+}
+
+overall=0
+for suite in "${suites[@]}"; do
+    out=$results/$suite
+    rm -rf "$out" && mkdir -p "$out"
+    root=$(tests/kernel-matrix/fetch-kernel.sh "$suite" "$cache")
+    abi=$(cat "$root/.fetched")
+    modules=$(ls -d "$root"/lib/modules/"$abi" "$root"/usr/lib/modules/"$abi" 2>/dev/null | head -n1 || true)
+
+    # The EDR stand-in, built with this machine's gcc against the suite's headers. The two
+    # overrides drop what this gcc or machine lacks (gcc 14's -fmin-function-alignment; pahole
+    # for module BTF): the module has no BTF, as out-of-tree modules usually do not.
+    cp -r tests/kernel-matrix/edr_agent "$work/edr-$suite"
+    make -s -C "$root/usr/src/linux-headers-$abi" M="$work/edr-$suite" CC=gcc \
+        CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT= CONFIG_DEBUG_INFO_BTF_MODULES= modules >"$work/edr-$suite.log" 2>&1 ||
+        { cat "$work/edr-$suite.log" >&2; echo "matrix.sh: the EDR module does not build for $abi" >&2; exit 1; }
+
+    stage=$work/stage-$suite
+    mkdir -p "$stage"/{bin,sbin,usr/bin,proc,sys,dev,tmp,run,etc,matrix,var/run}
+    cp /bin/busybox "$stage/bin/busybox"
+    copy_with_libraries "$stage" "$repo/out/tracer" "$work/udp_send" "$work/bpf_load" \
+        "$(command -v ip)" "$(command -v tc)" "$(command -v nft)" \
+        /lib/x86_64-linux-gnu/libbpf.so.1 /lib/x86_64-linux-gnu/libnftables.so.1 \
+        /lib/x86_64-linux-gnu/libmnl.so.0 /lib/x86_64-linux-gnu/libnftnl.so.11   # dlopen'ed by out/tracer
+    mv "$stage$repo/out/tracer" "$stage/usr/bin/tracer"
+    mv "$stage$work/udp_send" "$stage$work/bpf_load" "$stage/usr/bin/"
+    cp "$work"/*.bpf.o "$work/edr-$suite/edr_agent.ko" "$stage/matrix/"
+    cp tests/kernel-matrix/guest/init "$stage/init"
+    cp tests/kernel-matrix/guest/scenarios.sh "$stage/matrix/"
+    add_modules "$stage" "$modules" veth nf_tables nft_limit
+    (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs-$suite.gz"
+
+    echo "matrix.sh: booting $abi"
+    start=$(date +%s%N)
+    status=0
+    timeout --kill-after=10 "$guest_timeout" qemu-system-x86_64 -accel kvm -accel tcg -m 1536 -smp 2 \
+        -kernel "$root/boot/vmlinuz-$abi" -initrd "$work/initramfs-$suite.gz" \
+        -append "console=ttyS0 panic=-1 quiet loglevel=3 lsm=lockdown,capability,landlock,bpf" \
+        -display none -monitor none -no-reboot -nic none \
+        -serial "file:$out/console.log" -serial "file:$out/results.jsonl" || status=$?
+    elapsed=$((($(date +%s%N) - start) / 1000000000))
+    if grep -q '"kind":"done"' "$out/results.jsonl" 2>/dev/null; then
+        outcome=completed
+    elif ((status == 124 || status == 137)); then
+        outcome="hung: no end within ${guest_timeout}s"
+    else
+        outcome="failed: qemu exit $status before the scenarios ended"
+    fi
+    printf '{"suite":"%s","kernel":"%s","outcome":"%s","wall_seconds":%d}\n' \
+        "$suite" "$abi" "$outcome" "$elapsed" > "$out/run.json"
+    echo "matrix.sh: $abi: $outcome (${elapsed} s)"
+    if [[ $outcome != completed ]]; then
+        overall=1
+        echo "---- console of $abi (last 60 lines) ----" >&2
+        tail -n 60 "$out/console.log" >&2
+    fi
+done
+exit $overall

@@ -85,7 +85,8 @@ int copy_hook_table(struct bpf_raw_tracepoint_args *ctx)
 
 			entry.bpf_prog_id = BPF_CORE_READ(aux, id);
 			bpf_core_read_str(entry.name, sizeof(entry.name), &aux->name);
-		} else if (entry.kind == HOOK_ENTRY_NFTABLES && entry.priv) {
+		} else if (entry.kind == HOOK_ENTRY_NFTABLES && entry.priv && bpf_core_type_exists(struct nft_chain)) {
+			/* nft_chain is nf_tables' own type: absent where modules carry no BTF (before 5.11). */
 			struct nft_chain *chain = (void *)entry.priv;
 
 			bpf_probe_read_kernel_str(entry.name, sizeof(entry.name), BPF_CORE_READ(chain, name));

@@ -8,7 +8,9 @@
 #   out/kernel-matrix/SUITE/results.jsonl   the guest's JSON lines (second serial port)
 #   out/kernel-matrix/SUITE/console.log     the serial console
 #   out/kernel-matrix/SUITE/run.json        kernel, outcome, wall time (boot and suite times: the done line)
-# Exit status: 0 when every guest ran its scenarios to the end (whether they pass is for the tests).
+#   docs/kernel-matrix.md                   the support matrix, after a full run (support-matrix.cs)
+# Exit status: 0 when every guest ran its scenarios to the end (whether they pass is for the tests),
+# 3 when one did not (its console is printed), anything else when the harness itself failed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -34,6 +36,7 @@ trap 'rm -rf "$work"' EXIT
 
 # Guest tools that do not depend on the kernel.
 gcc -O2 -Wall -o "$work/udp_send" tests/kernel-matrix/guest/udp_send.c
+gcc -O2 -Wall -o "$work/udp_sink" tests/kernel-matrix/guest/udp_sink.c
 gcc -O2 -Wall -o "$work/bpf_load" tests/kernel-matrix/guest/bpf_load.c -lbpf
 for program in tests/kernel-matrix/guest/lsm_deny.bpf.c tests/Tracer.Tests/Infrastructure/Programs/edr_drop.bpf.c; do
     clang-19 -target bpf -g -O2 -D__TARGET_ARCH_x86 -Ibpf/include -idirafter /usr/include/x86_64-linux-gnu \
@@ -101,16 +104,16 @@ for suite in "${suites[@]}"; do
     stage=$work/stage-$suite
     mkdir -p "$stage"/{bin,sbin,usr/bin,proc,sys,dev,tmp,run,etc,matrix,var/run}
     cp /bin/busybox "$stage/bin/busybox"
-    copy_with_libraries "$stage" "$repo/out/tracer" "$work/udp_send" "$work/bpf_load" \
+    copy_with_libraries "$stage" "$repo/out/tracer" "$work/udp_send" "$work/udp_sink" "$work/bpf_load" \
         "$(command -v ip)" "$(command -v tc)" "$(command -v nft)" \
         /lib/x86_64-linux-gnu/libbpf.so.1 /lib/x86_64-linux-gnu/libnftables.so.1 \
         /lib/x86_64-linux-gnu/libmnl.so.0 /lib/x86_64-linux-gnu/libnftnl.so.11   # dlopen'ed by out/tracer
     mv "$stage$repo/out/tracer" "$stage/usr/bin/tracer"
-    mv "$stage$work/udp_send" "$stage$work/bpf_load" "$stage/usr/bin/"
+    mv "$stage$work/udp_send" "$stage$work/udp_sink" "$stage$work/bpf_load" "$stage/usr/bin/"
     cp "$work"/*.bpf.o "$work/edr-$suite/edr_agent.ko" "$stage/matrix/"
     cp tests/kernel-matrix/guest/init "$stage/init"
     cp tests/kernel-matrix/guest/scenarios.sh "$stage/matrix/"
-    add_modules "$stage" "$modules" veth nf_tables nft_limit
+    add_modules "$stage" "$modules" veth nf_tables nft_limit nft_counter
     (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs-$suite.gz"
 
     echo "matrix.sh: booting $abi"
@@ -133,9 +136,14 @@ for suite in "${suites[@]}"; do
         "$suite" "$abi" "$outcome" "$elapsed" > "$out/run.json"
     echo "matrix.sh: $abi: $outcome (${elapsed} s)"
     if [[ $outcome != completed ]]; then
-        overall=1
+        overall=3
         echo "---- console of $abi (last 60 lines) ----" >&2
         tail -n 60 "$out/console.log" >&2
     fi
 done
+
+# The support matrix in docs/ is generated from a full run, never written by hand.
+if ((overall == 0)) && [[ "${suites[*]}" == "bullseye bookworm trixie" ]]; then
+    dotnet run tests/kernel-matrix/support-matrix.cs -- "$results" docs/kernel-matrix.md "${suites[@]}"
+fi
 exit $overall

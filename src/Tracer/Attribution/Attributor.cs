@@ -65,12 +65,17 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     {
         var location = symbols.Resolve(flow.Location);
         var evidence = new List<string> { $"reason {reason}", $"freed at {location?.ToString() ?? $"0x{flow.Location:x}"}" };
+        if (reason == DropReasons.Unknown && location is { } site && guide.ImpliedBy(site.Name) is { } implied)
+        {
+            reason = implied;
+            evidence.Add($"this kernel reports no drop reasons: {implied} implied by the location");
+        }
 
         if (flow.SentinelsPassed == Native.DropEvent.TRACER_NF_EXACT && _exactVerdicts.TryGetValue(flow, out var function))
             return ExactHook(flow, function, evidence);
         var bracketed = flow.HookPoint is { } point ? Bracket(point, flow.SentinelsPassed, evidence) : null;
         if (reason == "NETFILTER_DROP" && Nftables?.VerdictFor(flow) is { } verdict &&
-            (bracketed is null ? location?.Name.StartsWith("nft_", StringComparison.Ordinal) == true
+            (bracketed is null ? location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
                                : bracketed.Table == verdict.Table && bracketed.Chain == verdict.Chain))
             return FromVerdict(flow, verdict, bracketed, evidence);
         if (bracketed is not null)
@@ -83,6 +88,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         {
             "NETFILTER_DROP" => NetfilterByLocation(location, evidence, _hookHints.TryGetValue(flow, out var hint) ? hint : null),
             "SECURITY_HOOK" => SecurityHook(evidence),
+            "SOCKET_FILTER" when SocketFilterByLsm(evidence) is { } lsm => lsm,
             "TC_EGRESS" or "TC_INGRESS" when flow.Netns == OwnNetns && TcCulprit(flow, reason, evidence) is { } tc => tc,
             _ when (reason == "XDP" || location?.Name.StartsWith("do_xdp_generic", StringComparison.Ordinal) == true) && flow.Netns == OwnNetns &&
                 DeviceCulprit(Once(("xdp", flow.Ifindex), () => _xdpPrograms(flow.Ifindex)), "ingress", evidence) is { } xdp => xdp,
@@ -102,20 +108,38 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     {
         var active = File.Exists("/sys/kernel/security/lsm") ? File.ReadAllText("/sys/kernel/security/lsm").Trim() : null;
         evidence.Add(active is null ? "active LSMs unknown (securityfs not mounted)" : $"active LSMs: {active}");
-        var programs = Once("lsm", _lsmPrograms);
-        if (programs.Count > 0)
-            evidence.Add("BPF-LSM programs: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
-        if (programs.Count == 1)
-            return new Culprit
-            {
-                Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence, LsmName = "bpf",
-                ProgramId = programs[0].Id, ProgramName = programs[0].Name, Attach = "lsm",
-                Summary = $"denied by BPF-LSM program {programs[0].Name} (id {programs[0].Id}), the only one loaded",
-            };
-        return new Culprit
+        return BpfLsmProgram(evidence) ?? new Culprit
         {
             Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence,
             Summary = $"denied by a Linux Security Module hook ({active ?? "SELinux, AppArmor or BPF-LSM"})",
+        };
+    }
+
+    /// <summary>
+    /// A socket refused the packet (SOCKET_FILTER): its own filter, or an LSM's socket_sock_rcv_skb hook,
+    /// which the kernel reports the same way. With exactly one BPF-LSM program on the node, that one.
+    /// </summary>
+    private Culprit? SocketFilterByLsm(List<string> evidence)
+    {
+        var culprit = BpfLsmProgram(evidence);
+        if (culprit is not null)
+            evidence.Add("a socket filter and an LSM's socket_sock_rcv_skb hook both report SOCKET_FILTER; the LSM program is the likelier");
+        return culprit;
+    }
+
+    /// <summary>The node's BPF-LSM programs as evidence; the culprit when there is exactly one.</summary>
+    private Culprit? BpfLsmProgram(List<string> evidence)
+    {
+        var programs = Once("lsm", _lsmPrograms);
+        if (programs.Count > 0)
+            evidence.Add("BPF-LSM programs: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
+        if (programs.Count != 1)
+            return null;
+        return new Culprit
+        {
+            Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence, LsmName = "bpf",
+            ProgramId = programs[0].Id, ProgramName = programs[0].Name, Attach = "lsm",
+            Summary = $"denied by BPF-LSM program {programs[0].Name} (id {programs[0].Id}), the only one loaded",
         };
     }
 
@@ -339,12 +363,24 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         };
     }
 
-    private static Culprit NetfilterByLocation(KernelSymbol? location, List<string> evidence, (HookPoint Point, string Caller)? hint)
+    /// <summary>
+    /// No sentinel or verdict saw the drop: the location says which kind of hook, and the stack which hook
+    /// point; where that point has only one foreign hook registered, it is the one (inferred).
+    /// </summary>
+    private Culprit NetfilterByLocation(KernelSymbol? location, List<string> evidence, (HookPoint Point, string Caller)? hint)
     {
         var culprit = NetfilterByFunction(location?.Name ?? "", evidence);
         if (hint is not { } h)
             return culprit;
         evidence.Add($"hook point from the kernel stack: {h.Caller} → {h.Point.FamilyName} {h.Point.HookName}");
+        var foreign = _hookTables.TryGetValue(h.Point, out var entries) ? entries.Where(e => !e.IsOwn).ToList() : [];
+        if (foreign.Count == 1 && culprit.Kind == Culprit.NetfilterHook)
+        {
+            evidence.Add($"the only foreign hook registered at {h.Point.HookName}: {Describe(foreign[0])} (priority {foreign[0].Priority})");
+            return FromHook(foreign[0], h.Point, evidence, Culprit.Inferred);
+        }
+        if (foreign.Count > 1)
+            evidence.Add($"hooks registered at {h.Point.HookName}: " + string.Join(", ", foreign.Select(e => $"{Describe(e)} (priority {e.Priority})")));
         return culprit with { Family = h.Point.FamilyName, Hook = h.Point.HookName, Summary = $"{culprit.Summary} (at {h.Point.HookName})" };
     }
 
@@ -365,7 +401,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         return new Culprit
         {
             Kind = Culprit.NetfilterHook, Confidence = Culprit.Inferred, Evidence = evidence,
-            Summary = "a netfilter hook returned NF_DROP; no sentinel bracketed it yet",
+            Summary = "a netfilter hook returned NF_DROP; neither a sentinel nor a verdict observer saw which",
         };
     }
 
@@ -375,7 +411,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         if (guide.Lookup(reason) is not { } entry)
             return new Culprit
             {
-                Kind = reason == "UNKNOWN" ? Culprit.Unknown : Culprit.KernelStack, Confidence = Culprit.Inferred, Evidence = evidence,
+                Kind = reason == DropReasons.Unknown ? Culprit.Unknown : Culprit.KernelStack, Confidence = Culprit.Inferred, Evidence = evidence,
                 Summary = $"dropped by the kernel{where} (reason {reason})",
             };
         return new Culprit
@@ -386,11 +422,11 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         };
     }
 
-    private static string Describe(HookEntry hook) => hook.Kind switch
+    private string Describe(HookEntry hook) => hook.Kind switch
     {
         Native.hook_entry_kind.HOOK_ENTRY_BPF => $"BPF program {hook.Name} (id {hook.BpfProgramId})",
         Native.hook_entry_kind.HOOK_ENTRY_NFTABLES => $"nftables chain {hook.Table}/{hook.Name}",
-        _ => $"function at 0x{hook.Function:x}",
+        _ => $"function {symbols.Describe(hook.Function)}",
     };
 
     /// <summary>Taint letters of a loaded module ('O' out-of-tree, 'E' unsigned), or null if unknown.</summary>

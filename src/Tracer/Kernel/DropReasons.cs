@@ -21,6 +21,9 @@ internal sealed class DropReasons
             _names.TryAdd((uint)value, name.StartsWith(Prefix, StringComparison.Ordinal) ? name[Prefix.Length..] : name);
     }
 
+    /// <summary>The name given to every drop where the kernel reports no reasons.</summary>
+    public const string Unknown = "UNKNOWN";
+
     /// <summary>False on kernels before 5.17, where kfree_skb carries no reason.</summary>
     public bool Available => _names.Count > 0;
 
@@ -33,7 +36,7 @@ internal sealed class DropReasons
         if (_names.TryGetValue(reason, out var name))
             return name;
         if (!Available)
-            return "UNKNOWN";
+            return Unknown;
         return reason >> SubsystemShift != 0
             ? $"SUBSYSTEM_{reason >> SubsystemShift}_{reason & 0xffff}"
             : $"REASON_{reason}";

@@ -22,7 +22,8 @@ internal sealed record NftVerdict(string Family, string Table, string Chain, ulo
 /// network namespace. Tracer adds one table of its own, <c>inet tracer</c>, with rules that only mark
 /// packets of watched addresses for tracing (rate-limited, so a flood costs little); the table is
 /// owned by this process's netlink socket, so the kernel removes it when Tracer exits, even after
-/// kill -9. Its chains accept everything: no verdict of anyone else changes. Trace events are read
+/// kill -9. Kernels before 5.12 have no owned tables: there Tracer deletes its table on exit, and a
+/// table left by a killed Tracer at the next start. Its chains accept everything: no verdict of anyone else changes. Trace events are read
 /// on a thread of their own (each is a netlink message of several KB, so bursts need draining);
 /// those that end in a drop are kept per flow, so the attributor can name the exact rule or policy.
 /// </summary>
@@ -46,11 +47,13 @@ internal sealed unsafe class NftablesTrace : IDisposable
     private readonly Thread _reader;
     private GCHandle _self;
     private volatile bool _stopping;
+    private readonly bool _ownedByKernel;
 
-    private NftablesTrace(NftContextHandle nft, MnlSocketHandle events)
+    private NftablesTrace(NftContextHandle nft, MnlSocketHandle events, bool ownedByKernel)
     {
         _nft = nft;
         _events = events;
+        _ownedByKernel = ownedByKernel;
         _self = GCHandle.Alloc(this);
         _reader = new Thread(ReadEvents) { IsBackground = true, Name = "nftrace" };
         _reader.Start();
@@ -67,8 +70,30 @@ internal sealed unsafe class NftablesTrace : IDisposable
             Proxy.mnl_socket_join_group(events, Mnl.NFNLGRP_NFTRACE);
             Proxy.setsockopt_receive_timeout(events, TimeSpan.FromMilliseconds(100));
             Proxy.setsockopt_receive_buffer(events, 8 << 20);
-            Proxy.nft_run_cmd_from_buffer(nft, TableDefinition(watched.ToList()));
-            return new NftablesTrace(nft, events);
+            var owned = AddOwnedTable(nft);
+            if (!owned)
+            {
+                // No NFT_TABLE_F_OWNER (before 5.12): a plain table, replacing one a killed Tracer left.
+                try
+                {
+                    Proxy.nft_run_cmd_from_buffer(nft, $"delete table inet {TableName}");
+                }
+                catch (NativeException)
+                {
+                    // none was left
+                }
+                Proxy.nft_run_cmd_from_buffer(nft, $"add table inet {TableName}");
+            }
+            try
+            {
+                Proxy.nft_run_cmd_from_buffer(nft, TableContents(watched.ToList()));
+            }
+            catch when (!owned)
+            {
+                Proxy.nft_run_cmd_from_buffer(nft, $"delete table inet {TableName}");
+                throw;
+            }
+            return new NftablesTrace(nft, events, owned);
         }
         catch
         {
@@ -78,8 +103,22 @@ internal sealed unsafe class NftablesTrace : IDisposable
         }
     }
 
-    /// <summary>Tracer's table: sets of watched addresses, and the earliest chains that mark their packets.</summary>
-    internal static string TableDefinition(IReadOnlyList<IPNetwork> watched)
+    /// <summary>Adds Tracer's table owned by this context's netlink socket; false where the kernel has no owned tables.</summary>
+    private static bool AddOwnedTable(NftContextHandle nft)
+    {
+        try
+        {
+            Proxy.nft_run_cmd_from_buffer(nft, $"add table inet {TableName} {{ flags owner; }}");
+            return true;
+        }
+        catch (NativeException e) when (e.Message.Contains("Invalid argument", StringComparison.Ordinal))
+        {
+            return false;
+        }
+    }
+
+    /// <summary>What goes in Tracer's table: sets of watched addresses, and the earliest chains that mark their packets.</summary>
+    internal static string TableContents(IReadOnlyList<IPNetwork> watched)
     {
         static string Elements(IEnumerable<IPNetwork> networks) => string.Join(", ", networks.Select(n =>
             n.PrefixLength == (n.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128) ? n.BaseAddress.ToString() : n.ToString()));
@@ -88,7 +127,6 @@ internal sealed unsafe class NftablesTrace : IDisposable
         var v6 = watched.Where(n => n.BaseAddress.AddressFamily == AddressFamily.InterNetworkV6).ToList();
         var commands = new List<string>
         {
-            $"add table inet {TableName} {{ flags owner; }}",
             $"add set inet {TableName} watched4 {{ type ipv4_addr; flags interval; }}",
             $"add set inet {TableName} watched6 {{ type ipv6_addr; flags interval; }}",
         };
@@ -241,6 +279,8 @@ internal sealed unsafe class NftablesTrace : IDisposable
         _stopping = true;
         _reader.Join();
         _events.Dispose();
+        if (!_ownedByKernel)
+            Proxy.nft_run_cmd_from_buffer(_nft, $"delete table inet {TableName}");
         _nft.Dispose(); // closes the socket that owns the table: the kernel deletes it
         if (_self.IsAllocated)
             _self.Free();

@@ -28,4 +28,24 @@ public sealed class DropReasonGuideTests
         Assert.NotNull(entry);
         Assert.Contains(mentioned, entry.Value.Check + entry.Value.Explanation, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void EveryReasonImpliedByALocationIsExplained()
+    {
+        var guide = DropReasonGuide.Embedded();
+
+        Assert.NotEmpty(guide.ImpliedReasons);
+        Assert.All(guide.ImpliedReasons, reason => Assert.NotNull(guide.Lookup(reason)));
+    }
+
+    /// <summary>5.10 has no reasons: the kernel matrix's bullseye guest is where this happens for real.</summary>
+    [Fact]
+    public void WithoutReasonsANetfilterDropIsRecognisedByItsLocation()
+    {
+        var guide = DropReasonGuide.Embedded();
+
+        Assert.Equal("NETFILTER_DROP", guide.ImpliedBy("nf_hook_slow"));
+        Assert.Equal("NO_SOCKET", guide.ImpliedBy("__udp4_lib_rcv"));
+        Assert.Null(guide.ImpliedBy("kfree_skb_list"));
+    }
 }

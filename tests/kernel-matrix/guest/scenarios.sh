@@ -31,6 +31,8 @@ setup_network() {
 	ip -n pod1 route add default via 169.254.1.1 dev eth0
 	ip link set cali1 up
 	echo 1 > /proc/sys/net/ipv4/conf/cali1/proxy_arp
+	echo 0 > /proc/sys/net/ipv4/neigh/cali1/proxy_delay   # as Calico sets it
+	echo 1 > /proc/sys/net/ipv4/ip_forward   # as on every node; proxy ARP answers only when forwarding
 	ip route add "$POD_IP/32" dev cali1
 }
 
@@ -113,7 +115,7 @@ scenario_bpf_lsm() {
 	if ! grep -q bpf /sys/kernel/security/lsm; then
 		unsupported bpf-lsm "BPF-LSM is not active (lsm=$(cat /sys/kernel/security/lsm))"; return
 	fi
-	ip netns exec pod1 nc -u -l -p 8886 > /dev/null &
+	ip netns exec pod1 udp_sink 8886 &
 	listener=$!
 	bpf_load /matrix/lsm_deny.bpf.o > /tmp/lsm.out 2>&1 &
 	loader=$!

@@ -1,0 +1,150 @@
+using System.Text.Json;
+using Tracer.Tests.Infrastructure;
+using Xunit;
+
+namespace Tracer.Tests.KernelMatrix;
+
+/// <summary>
+/// Tracer on Debian's 5.10, 6.1 and 6.12 cloud kernels, booted in QEMU by tests/kernel-matrix: the
+/// same scenarios on each (guest/scenarios.sh), with what this machine's kernel cannot do — an
+/// out-of-tree module dropping packets, kprobes, BPF-LSM — done for real inside the guests.
+/// </summary>
+public sealed class KernelMatrixTests(KernelMatrixResults matrix) : IClassFixture<KernelMatrixResults>
+{
+    public static TheoryData<string> Suites => [.. KernelMatrixResults.Suites];
+
+    [Theory, MemberData(nameof(Suites))]
+    public void TheGuestBootsAndRunsEveryScenario(string suite)
+    {
+        var guest = Completed(suite);
+        Assert.Equal(guest.Kernel, guest.Done!.Value.GetProperty("kernel").GetString());
+        Assert.Equal(guest.Kernel, guest.Doctor.GetProperty("kernel").GetString());
+        foreach (var scenario in new[] { "no-socket", "nft-rule", "nft-policy", "edr-module", "bpf-lsm" })
+        {
+            var status = guest.Status(scenario);
+            Assert.True(status.Str("setup") == "ok", $"{suite} {scenario}: {status.Str("setup")}");
+            Assert.True(status.Num("tracer_exit") == 0, $"{suite} {scenario}: tracer exited {status.Num("tracer_exit")}: {status.Str("stderr")}");
+        }
+    }
+
+    [Theory, MemberData(nameof(Suites))]
+    public void AnNftablesRuleIsNamedExactly(string suite)
+    {
+        var guest = Completed(suite);
+        var drops = guest.Records("nft-rule").Where(r => r.Num("dport") == 8887).ToList();
+        Assert.Equal(guest.Status("nft-rule").Num("refused"), drops.Sum(r => r.Num("count")));
+        Assert.Equal(20, drops.Sum(r => r.Num("count")));
+        Assert.All(drops, r =>
+        {
+            var culprit = r.Culprit();
+            Assert.Equal("nftables-rule", culprit.Str("kind"));
+            Assert.Equal("exact", culprit.Str("confidence"));
+            Assert.Equal("matrix", culprit.Str("table"));
+            Assert.Equal("out", culprit.Str("chain"));
+            Assert.Contains("udp dport 8887", culprit.Str("rule"));
+        });
+    }
+
+    [Theory, MemberData(nameof(Suites))]
+    public void AChainPolicyIsNamedAsThePolicy(string suite)
+    {
+        var guest = Completed(suite);
+        var drops = guest.Records("nft-policy").Where(r => r.Num("dport") == 8884).ToList();
+        Assert.Equal(20, drops.Sum(r => r.Num("count")));
+        Assert.All(drops, r =>
+        {
+            Assert.Equal("nftables-policy", r.Culprit().Str("kind"));
+            Assert.Equal("exact", r.Culprit().Str("confidence"));
+            Assert.Equal("out", r.Culprit().Str("chain"));
+        });
+    }
+
+    /// <summary>The mission's case: an out-of-tree module's netfilter hooks drop node→pod and pod→node traffic.</summary>
+    [Theory, MemberData(nameof(Suites))]
+    public void TheOutOfTreeModulesHookIsNamedExactlyInBothDirections(string suite)
+    {
+        var guest = Completed(suite);
+        var records = guest.Records("edr-module");
+        var nodeToPod = records.Where(r => r.Culprit().Str("function") == "edr_local_out").ToList();
+        var podToNode = records.Where(r => r.Culprit().Str("function") == "edr_pre_routing").ToList();
+
+        // threshold=10 per second: of 40 datagrams the last 30 are refused at LOCAL_OUT; all 10 replies die at PRE_ROUTING.
+        Assert.Equal(guest.Status("edr-module").Num("refused"), nodeToPod.Sum(r => r.Num("count")));
+        Assert.Equal(30, nodeToPod.Sum(r => r.Num("count")));
+        Assert.Equal(10, podToNode.Sum(r => r.Num("count")));
+        foreach (var (drops, hook, priority) in new[] { (nodeToPod, "OUTPUT", -75), (podToNode, "PREROUTING", -120) })
+            Assert.All(drops, r =>
+            {
+                var culprit = r.Culprit();
+                Assert.Equal("NETFILTER_DROP", r.Str("reason") ?? "NETFILTER_DROP");
+                Assert.Equal("kernel-module", culprit.Str("kind"));
+                Assert.Equal("edr_agent", culprit.Str("module"));
+                Assert.True(culprit.GetProperty("out_of_tree").GetBoolean());
+                Assert.Equal(hook, culprit.Str("hook"));
+                Assert.Equal(priority, culprit.Num("priority"));
+                Assert.Equal("exact", culprit.Str("confidence"));
+            });
+    }
+
+    [Theory, MemberData(nameof(Suites))]
+    public void ABpfLsmProgramThatDeniesIsNamed(string suite)
+    {
+        var guest = Completed(suite);
+        var drops = guest.Records("bpf-lsm").Where(r => r.Num("dport") == 8886).ToList();
+        Assert.Equal(20, drops.Sum(r => r.Num("count")));
+        Assert.All(drops, r =>
+        {
+            Assert.Equal("lsm", r.Culprit().Str("kind"));
+            Assert.Equal("deny_rcv", r.Culprit().Str("program_name"));
+            Assert.Equal("lsm", r.Culprit().Str("attach"));
+        });
+    }
+
+    /// <summary>BPF netfilter programs exist from 6.4: trixie runs the host tests' EDR program, older kernels refuse it (and doctor says so).</summary>
+    [Theory]
+    [InlineData("bullseye", false)]
+    [InlineData("bookworm", false)]
+    [InlineData("trixie", true)]
+    public void ABpfNetfilterProgramIsNamedWhereTheKernelHasThem(string suite, bool kernelHasThem)
+    {
+        var guest = Completed(suite);
+        var status = guest.Status("bpf-netfilter");
+        Assert.Equal(kernelHasThem, guest.Doctor.GetProperty("features").GetProperty("netfilter_link").GetProperty("works").GetBoolean());
+        if (!kernelHasThem)
+        {
+            Assert.StartsWith("unsupported", status.Str("setup"));
+            return;
+        }
+        var drops = guest.Records("bpf-netfilter").Where(r => r.Num("dport") == 8885).ToList();
+        Assert.Equal(20, drops.Sum(r => r.Num("count")));
+        Assert.All(drops, r =>
+        {
+            var culprit = r.Culprit();
+            Assert.Equal("bpf-program", culprit.Str("kind"));
+            Assert.Equal("edr_drop", culprit.Str("program_name"));
+            Assert.Equal("OUTPUT", culprit.Str("hook"));
+            Assert.Equal(-75, culprit.Num("priority"));
+        });
+    }
+
+    [Theory, MemberData(nameof(Suites))]
+    public void APlainStackDropIsExplained(string suite)
+    {
+        var guest = Completed(suite);
+        var drops = guest.Records("no-socket").Where(r => r.Num("dport") == 7).ToList();
+        Assert.Equal(20, drops.Sum(r => r.Num("count")));
+        Assert.All(drops, r =>
+        {
+            Assert.Equal("kernel-stack", r.Culprit().Str("kind"));
+            Assert.Contains("udp", r.Str("location"), StringComparison.OrdinalIgnoreCase);
+        });
+    }
+
+    private GuestResults Completed(string suite)
+    {
+        var guest = matrix[suite];
+        Assert.True(guest.Outcome == "completed",
+            $"{suite} ({guest.Kernel}): {guest.Outcome}; console: out/kernel-matrix/{suite}/console.log");
+        return guest;
+    }
+}

@@ -50,6 +50,21 @@ wrap_newer_tools() {
     done
 }
 
+# The kernel image's ELF (vmlinux) from its compressed payload, as the kernel's extract-vmlinux does:
+# the headers need it as the BTF base of modules built with BTF.
+extract_vmlinux() { # $1: vmlinuz, $2: output
+    local pair tool magic offset
+    for pair in 'lz4 -dc:\x02\x21\x4c\x18' 'zstd -dcq:\x28\xb5\x2f\xfd' 'xz -dc:\xfd7zXZ\x00' 'gzip -dc:\x1f\x8b\x08'; do
+        tool=${pair%%:*}; magic=${pair#*:}
+        for offset in $(LC_ALL=C grep -aboP "$magic" "$1" | cut -d: -f1 | head -n5); do
+            tail -c +$((offset + 1)) "$1" | $tool > "$2" 2>/dev/null || true
+            [[ $(head -c4 "$2") == $'\x7fELF' ]] && return 0
+        done
+    done
+    echo "fetch-kernel.sh: could not extract vmlinux from $1" >&2
+    return 1
+}
+
 stamp=$dir/root/.fetched
 if [[ ! -f $stamp ]]; then
     apt-get "${apt_options[@]}" update -qq >&2
@@ -68,6 +83,7 @@ if [[ ! -f $stamp ]]; then
     [[ -e $dir/root/lib ]] || ln -s usr/lib "$dir/root/lib"
     depmod -b "$dir/root" "$abi"
     wrap_newer_tools "$abi"
+    extract_vmlinux "$dir/root/boot/vmlinuz-$abi" "$dir/root/usr/src/linux-headers-$abi/vmlinux"
     echo "$abi" > "$stamp"
 fi
 echo "$dir/root"

@@ -20,7 +20,7 @@ results=$repo/out/kernel-matrix
 guest_timeout=${TRACER_GUEST_TIMEOUT:-900}
 [[ -x out/tracer ]] || { echo "matrix.sh: build first (./build.sh): out/tracer is missing" >&2; exit 1; }
 
-packages=(qemu-system-x86 busybox-static cpio xz-utils zstd kmod)
+packages=(qemu-system-x86 busybox-static cpio xz-utils zstd lz4 kmod dwarves)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -93,13 +93,19 @@ for suite in "${suites[@]}"; do
     abi=$(cat "$root/.fetched")
     modules=$(ls -d "$root"/lib/modules/"$abi" "$root"/usr/lib/modules/"$abi" 2>/dev/null | head -n1 || true)
 
-    # The EDR stand-in, built with this machine's gcc against the suite's headers. The two
-    # overrides drop what this gcc or machine lacks (gcc 14's -fmin-function-alignment; pahole
-    # for module BTF): the module has no BTF, as out-of-tree modules usually do not.
-    cp -r tests/kernel-matrix/edr_agent "$work/edr-$suite"
-    make -s -C "$root/usr/src/linux-headers-$abi" M="$work/edr-$suite" CC=gcc \
-        CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT= CONFIG_DEBUG_INFO_BTF_MODULES= modules >"$work/edr-$suite.log" 2>&1 ||
-        { cat "$work/edr-$suite.log" >&2; echo "matrix.sh: the EDR module does not build for $abi" >&2; exit 1; }
+    # The EDR stand-in, built twice with this machine's gcc against the suite's headers: without BTF,
+    # as out-of-tree modules usually come (only kprobes can observe it), and with BTF (fexit can).
+    # The overrides drop what this gcc lacks (gcc 14's -fmin-function-alignment) and resolve_btfids,
+    # which bookworm's kbuild lacks and the module (no BTF ids) does not need; pahole's flags are
+    # chosen for this machine's pahole, not the one the kernel was built with.
+    for variant in plain btf; do
+        build=$work/edr-$suite-$variant
+        cp -r tests/kernel-matrix/edr_agent "$build"
+        [[ $variant == btf ]] && btf=(RESOLVE_BTFIDS=true "CONFIG_PAHOLE_VERSION=$(pahole --version | tr -dc 0-9)") ||
+            btf=(CONFIG_DEBUG_INFO_BTF_MODULES=)
+        make -s -C "$root/usr/src/linux-headers-$abi" M="$build" CC=gcc CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT= "${btf[@]}" \
+            modules >"$build.log" 2>&1 || { cat "$build.log" >&2; echo "matrix.sh: the EDR module does not build for $abi" >&2; exit 1; }
+    done
 
     stage=$work/stage-$suite
     mkdir -p "$stage"/{bin,sbin,usr/bin,proc,sys,dev,tmp,run,etc,matrix,var/run}
@@ -110,7 +116,9 @@ for suite in "${suites[@]}"; do
         /lib/x86_64-linux-gnu/libmnl.so.0 /lib/x86_64-linux-gnu/libnftnl.so.11   # dlopen'ed by out/tracer
     mv "$stage$repo/out/tracer" "$stage/usr/bin/tracer"
     mv "$stage$work/udp_send" "$stage$work/udp_sink" "$stage$work/bpf_load" "$stage/usr/bin/"
-    cp "$work"/*.bpf.o "$work/edr-$suite/edr_agent.ko" "$stage/matrix/"
+    cp "$work"/*.bpf.o "$stage/matrix/"
+    cp "$work/edr-$suite-plain/edr_agent.ko" "$stage/matrix/edr_agent.ko"
+    cp "$work/edr-$suite-btf/edr_agent.ko" "$stage/matrix/edr_agent_btf.ko"
     cp tests/kernel-matrix/guest/init "$stage/init"
     cp tests/kernel-matrix/guest/scenarios.sh "$stage/matrix/"
     add_modules "$stage" "$modules" veth nf_tables nft_limit nft_counter

@@ -33,7 +33,10 @@ internal sealed class AttributionPipeline : IDisposable
         _nftables = nftables;
         _symbols = symbols;
         _logger = logger;
-        Attributor = new Attributor(symbols, DropReasonGuide.Embedded()) { Nftables = nftables, OwnNetns = NetworkNamespace.CurrentInode() };
+        Attributor = new Attributor(symbols, DropReasonGuide.Embedded())
+        {
+            Nftables = nftables, OwnNetns = NetworkNamespace.CurrentInode(), VerdictMethod = verdicts.MethodOf,
+        };
     }
 
     public Attributor Attributor { get; }
@@ -60,7 +63,7 @@ internal sealed class AttributionPipeline : IDisposable
     public string Tier => (_hookTables, _sentinels, _verdicts) switch
     {
         (null, _, _) => "location",
-        (_, _, { Observed: > 0 }) => $"exact (verdicts of {_verdicts.Observed} foreign hook functions observed{(_sentinels is null ? "" : "; others bracketed by sentinels")})",
+        (_, _, { Observed: > 0 }) => $"exact (verdicts of foreign hook functions observed: {_verdicts.Methods}{(_sentinels is null ? "" : "; others bracketed by sentinels")})",
         (_, not null, _) => $"sentinels ({(_sentinelsEverywhere ? "every" : "on demand, at each")} netfilter hook point with drops, bracketed by accept-only sentinels)",
         _ => "hook tables (netfilter drops named from the hooks registered at their hook point)",
     };

@@ -38,6 +38,9 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     /// <summary>Tracer's own network namespace: the one whose devices and hooks it can inspect.</summary>
     public uint OwnNetns { get; init; }
 
+    /// <summary>How the exact tier observes a hook function ("fexit", "kprobes"), for the evidence.</summary>
+    public Func<ulong, string?> VerdictMethod { get; init; } = _ => null;
+
     private static readonly HashSet<string> IptablesTables = ["filter", "nat", "mangle", "raw", "security"];
 
     private readonly Func<string, string?> _moduleTaint = moduleTaint ?? ReadModuleTaint;
@@ -229,7 +232,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             .Where(t => t.Key.Netns == flow.Netns && (flow.HookPoint is not { } p || t.Key == p))
             .SelectMany(t => t.Value.Where(e => e.Function == function).Select(e => (Point: t.Key, Entry: e)))
             .ToList();
-        evidence.Add($"observed {symbols.Describe(function)} return NF_DROP for the packet (fexit/kprobe)");
+        evidence.Add($"observed {symbols.Describe(function)} return NF_DROP for the packet ({VerdictMethod(function) ?? "fexit/kprobes"})");
         if (registered.Count == 1)
             return FromHook(registered[0].Entry, registered[0].Point, evidence, Culprit.Exact);
         var hook = new HookEntry(0, function, Native.hook_entry_kind.HOOK_ENTRY_FUNCTION, 0, "", "", false, false);

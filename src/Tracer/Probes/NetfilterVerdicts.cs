@@ -12,13 +12,19 @@ namespace Tracer.Probes;
 internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : IDisposable
 {
     private const string ObjectFile = "netfilter_verdicts.bpf.o";
-    private readonly Dictionary<ulong, (BpfObject Object, BpfLink[] Links)> _observed = [];
+    private readonly Dictionary<ulong, (BpfObject Object, BpfLink[] Links, string Method)> _observed = [];
     private readonly HashSet<ulong> _failed = [];
 
     /// <summary>Why the exact tier is not running, once the kernel refused it; null while it may.</summary>
     public string? Unavailable { get; private set; }
 
     public int Observed => _observed.Count;
+
+    /// <summary>How the hook function at <paramref name="address"/> is observed: "fexit" or "kprobes"; null if it is not.</summary>
+    public string? MethodOf(ulong address) => _observed.TryGetValue(address, out var observed) ? observed.Method : null;
+
+    /// <summary>Observed functions per method, e.g. "fexit on 1, kprobes on 2".</summary>
+    public string Methods => string.Join(", ", _observed.Values.GroupBy(o => o.Method).Select(g => $"{g.Key} on {g.Count()}"));
 
     /// <summary>Starts observing the given hook functions (address, kallsyms name) not observed yet.</summary>
     public void Observe(IEnumerable<(ulong Address, string Name)> functions)
@@ -36,7 +42,7 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
         }
     }
 
-    private (BpfObject, BpfLink[])? TryAttach(ulong address, string function, bool fexit)
+    private (BpfObject, BpfLink[], string)? TryAttach(ulong address, string function, bool fexit)
     {
         var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "nf_verdicts");
         try
@@ -52,7 +58,7 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
                 ? [obj.Program("hook_exit").Attach()]
                 : [obj.Program("hook_entry").AttachKprobe(function, returnProbe: false), obj.Program("hook_return").AttachKprobe(function, returnProbe: true)];
             logger.LogInformation("observing the verdicts of {Function} with {Method}", function, fexit ? "fexit" : "kprobes");
-            return (obj, links);
+            return (obj, links, fexit ? "fexit" : "kprobes");
         }
         catch (NativeException e)
         {
@@ -65,7 +71,7 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
 
     public void Dispose()
     {
-        foreach (var (obj, links) in _observed.Values)
+        foreach (var (obj, links, _) in _observed.Values)
         {
             foreach (var link in links)
                 link.Dispose();

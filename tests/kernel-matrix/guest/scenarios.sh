@@ -60,8 +60,8 @@ finish() {
 	while read -r line; do
 		printf '{"scenario":"%s","kind":"record","data":%s}\n' "$1" "$line" >&3
 	done < "/tmp/$1.json"
-	sent=$(echo "$3" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
-	refused=$(echo "$3" | sed -n 's/.*refused=\([0-9]*\).*/\1/p')
+	sent=$(echo "$3" | grep -o 'sent=[0-9]*' | head -n1 | cut -d= -f2)       # the first sender's
+	refused=$(echo "$3" | grep -o 'refused=[0-9]*' | head -n1 | cut -d= -f2)
 	printf '{"scenario":"%s","kind":"status","data":{"setup":%s,"tracer_exit":%d,"sent":%d,"refused":%d,"stderr":%s}}\n' \
 		"$1" "$(json_string "$2")" "$exit_code" "${sent:-0}" "${refused:-0}" "$(json_string "$(head -c 2000 "/tmp/$1.err")")" >&3
 }
@@ -99,14 +99,15 @@ scenario_nft_policy() {
 }
 
 # The out-of-tree EDR stand-in: node→pod blocked at LOCAL_OUT after a burst, pod→node at PRE_ROUTING.
+# scenario_edr_module NAME MODULE_FILE: without BTF (kprobes observe it) or with BTF (fexit does).
 scenario_edr_module() {
-	if ! insmod /matrix/edr_agent.ko node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
-		unsupported edr-module "insmod edr_agent.ko failed"; return
+	if ! insmod "$2" node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
+		unsupported "$1" "insmod $2 failed"; return
 	fi
-	start_tracer edr-module || { finish edr-module "tracer did not start" ""; rmmod edr_agent; return; }
+	start_tracer "$1" || { finish "$1" "tracer did not start" ""; rmmod edr_agent; return; }
 	out=$(udp_send "$POD_IP" 8888 40 1000)
 	back=$(ip netns exec pod1 udp_send "$NODE_IP" 8889 10 1000)
-	finish edr-module ok "$out; pod->node $back"
+	finish "$1" ok "$out; pod->node $back"
 	rmmod edr_agent
 }
 
@@ -149,7 +150,8 @@ setup_network
 scenario_no_socket
 scenario_nft_rule
 scenario_nft_policy
-scenario_edr_module
+scenario_edr_module edr-module /matrix/edr_agent.ko
+scenario_edr_module edr-module-btf /matrix/edr_agent_btf.ko
 scenario_bpf_lsm
 scenario_bpf_netfilter
 printf '{"scenario":"guest","kind":"done","data":{"kernel":"%s","boot_seconds":%s,"suite_seconds":%s}}\n' "$(uname -r)" \

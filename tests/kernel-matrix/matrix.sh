@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The kernel matrix: runs Tracer's scenarios on Debian's cloud kernels under QEMU.
 #   tests/kernel-matrix/matrix.sh [SUITE...]      (default: bullseye bookworm trixie; needs root, out/tracer)
+# Environment: TRACER_KERNEL_CACHE, TRACER_MATRIX_OUTPUT (default out/kernel-matrix), TRACER_GUEST_TIMEOUT.
 # For each suite: fetch the kernel and its headers (cached in $TRACER_KERNEL_CACHE, default
 # ~/.cache/tracer/kernels), build the EDR stand-in module against those headers, pack an initramfs
 # (busybox, out/tracer, ip/tc/nft, the test programs, the libraries ldd names, the kernel modules
@@ -16,8 +17,8 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 suites=("$@"); ((${#suites[@]})) || suites=(bullseye bookworm trixie)
 cache=${TRACER_KERNEL_CACHE:-$HOME/.cache/tracer/kernels}
-results=$repo/out/kernel-matrix
-guest_timeout=${TRACER_GUEST_TIMEOUT:-900}
+results=${TRACER_MATRIX_OUTPUT:-$repo/out/kernel-matrix}
+guest_timeout=${TRACER_GUEST_TIMEOUT:-900}   # seconds a guest may take from boot to power-off
 [[ -x out/tracer ]] || { echo "matrix.sh: build first (./build.sh): out/tracer is missing" >&2; exit 1; }
 
 packages=(qemu-system-x86 busybox-static cpio xz-utils zstd lz4 kmod dwarves)
@@ -151,7 +152,7 @@ for suite in "${suites[@]}"; do
 done
 
 # The support matrix in docs/ is generated from a full run, never written by hand.
-if ((overall == 0)) && [[ "${suites[*]}" == "bullseye bookworm trixie" ]]; then
+if ((overall == 0)) && [[ "${suites[*]}" == "bullseye bookworm trixie" && $results == "$repo/out/kernel-matrix" ]]; then
     dotnet run tests/kernel-matrix/support-matrix.cs -- "$results" docs/kernel-matrix.md "${suites[@]}"
 fi
 exit $overall

@@ -38,7 +38,7 @@ trap 'rm -rf "$work"' EXIT
 # Guest tools that do not depend on the kernel.
 gcc -O2 -Wall -o "$work/udp_send" tests/kernel-matrix/guest/udp_send.c
 gcc -O2 -Wall -o "$work/udp_sink" tests/kernel-matrix/guest/udp_sink.c
-gcc -O2 -Wall -o "$work/bpf_load" tests/kernel-matrix/guest/bpf_load.c -lbpf
+gcc -O2 -Wall -o "$work/bpf_load" tests/tools/bpf_load.c -lbpf
 for program in tests/kernel-matrix/guest/lsm_deny.bpf.c tests/Tracer.Tests/Infrastructure/Programs/edr_drop.bpf.c; do
     clang-19 -target bpf -g -O2 -D__TARGET_ARCH_x86 -Ibpf/include -idirafter /usr/include/x86_64-linux-gnu \
         -c "$program" -o "$work/$(basename "${program%.c}").o"

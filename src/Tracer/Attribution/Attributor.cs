@@ -188,7 +188,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         if (programs.Count == 0)
             return null;
         var first = programs[0];
-        var what = first.Attach == "xdp" ? "XDP" : $"tc {direction}";
+        var what = first.Attach == "xdp" ? "XDP" : $"{first.Attach} {direction}";
         evidence.Add($"{what} BPF programs on {first.Interface}: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
         return new Culprit
         {

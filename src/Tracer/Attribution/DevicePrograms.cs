@@ -1,23 +1,52 @@
 using System.Text.Json;
+using Tracer.Native;
 
 namespace Tracer.Attribution;
 
-/// <summary>A BPF program attached to a network device (tc filter or XDP).</summary>
+/// <summary>A BPF program attached to a network device (tc filter, tcx link or XDP).</summary>
 internal sealed record DeviceProgram(uint Id, string Name, string Interface, string Attach);
 
 /// <summary>
 /// The BPF programs a device runs, as iproute2 reports them in JSON (<c>tc -j filter show</c>,
 /// <c>ip -j link show</c>) in the namespace Tracer runs in. iproute2 decodes the netlink attributes
 /// (cls_bpf options, IFLA_XDP) for us, where hand-written RTM_GETTFILTER/RTM_GETLINK parsing would
-/// duplicate it; tcx links (6.6+) are not listed by Debian 12's iproute2.
+/// duplicate it. tcx links (6.6+), which Debian 12's iproute2 does not list, come from the kernel itself
+/// (BPF_PROG_QUERY on the device).
 /// </summary>
 internal static class DevicePrograms
 {
-    /// <summary>The BPF filters tc runs on the device in <paramref name="direction"/> (egress or ingress).</summary>
-    public static IReadOnlyList<DeviceProgram> Tc(uint ifindex, string direction) =>
-        InterfaceName(ifindex) is { } name && NodeTools.Run("tc", "-j", "filter", "show", "dev", name, direction) is { } json
-            ? ParseTc(json, name, direction)
-            : [];
+    // bpf_attach_type's tcx values from the kernel's BTF: null before 6.6.
+    private static readonly Lazy<IReadOnlyDictionary<long, string>?> AttachTypes = new(() =>
+    {
+        using var btf = KernelBtf.Load();
+        return btf.EnumValues("bpf_attach_type");
+    });
+
+    /// <summary>The BPF programs tc runs on the device in <paramref name="direction"/> (egress or ingress): tcx links, then cls_bpf filters.</summary>
+    public static IReadOnlyList<DeviceProgram> Tc(uint ifindex, string direction)
+    {
+        if (InterfaceName(ifindex) is not { } name)
+            return [];
+        var filters = NodeTools.Run("tc", "-j", "filter", "show", "dev", name, direction) is { } json ? ParseTc(json, name, direction) : [];
+        return [.. Tcx(ifindex, name, direction), .. filters];
+    }
+
+    private static IEnumerable<DeviceProgram> Tcx(uint ifindex, string device, string direction)
+    {
+        var wanted = direction == "ingress" ? "BPF_TCX_INGRESS" : "BPF_TCX_EGRESS";
+        if (AttachTypes.Value?.FirstOrDefault(t => t.Value == wanted) is not { Value: not null } type)
+            return [];
+        try
+        {
+            return Proxy.bpf_prog_query_ifindex(ifindex, (bpf_attach_type)type.Key)
+                .Select(id => new DeviceProgram(id, Proxy.bpf_prog_name_by_id(id) ?? "", device, "tcx"))
+                .ToList();
+        }
+        catch (NativeException)
+        {
+            return []; // the device went away, or the kernel refuses the query
+        }
+    }
 
     /// <summary>The XDP program of the device, if any.</summary>
     public static IReadOnlyList<DeviceProgram> Xdp(uint ifindex) =>

@@ -257,12 +257,18 @@ internal static unsafe class Proxy
     }
 
     /// <summary>Ids of the programs attached to a cgroup (or other target) for one attach type.</summary>
-    public static uint[] bpf_prog_query(SafeFileHandle target, bpf_attach_type type)
+    public static uint[] bpf_prog_query(SafeFileHandle target, bpf_attach_type type) =>
+        bpf_prog_query((int)target.DangerousGetHandle(), type);
+
+    /// <summary>Ids of the programs attached to a device (tcx: the target is an ifindex, not a descriptor).</summary>
+    public static uint[] bpf_prog_query_ifindex(uint ifindex, bpf_attach_type type) => bpf_prog_query((int)ifindex, type);
+
+    private static uint[] bpf_prog_query(int target, bpf_attach_type type)
     {
         var ids = new uint[64];
         uint count = (uint)ids.Length, flags = 0;
         fixed (uint* buffer = ids)
-            Ensure.Success(Libbpf.bpf_prog_query((int)target.DangerousGetHandle(), type, 0, &flags, buffer, &count), "bpf_prog_query");
+            Ensure.Success(Libbpf.bpf_prog_query(target, type, 0, &flags, buffer, &count), "bpf_prog_query");
         return ids[..(int)count];
     }
 

@@ -212,6 +212,15 @@ public sealed class AttributionScenarioTests : IDisposable
         AssertBpfProgram(ProbeDrops(_pod.IPv4), "TC_EGRESS", "tc", "tc_drop", id);
     }
 
+    /// <summary>tcx links (6.6+): Debian 12's iproute2 neither makes nor lists them; Tracer asks the kernel.</summary>
+    [Fact]
+    public void ATcxEgressProgramOnThePodsVethIsNamed()
+    {
+        using var tcx = BpfLoader.Start(_network.NodeNamespace, TestPrograms.Compile("tc_drop"), "tcx", _pod.HostInterface, "egress");
+
+        AssertBpfProgram(ProbeDrops(_pod.IPv4), "TC_EGRESS", "tcx", "tc_drop", tcx.ProgramIds.Single());
+    }
+
     [Fact]
     public void AnXdpProgramOnTheNodesVethIsNamed()
     {

@@ -131,7 +131,7 @@ scenario_bpf_lsm() {
 
 # A BPF netfilter program (the host tests' EDR stand-in) at LOCAL_OUT priority -75.
 scenario_bpf_netfilter() {
-	bpf_load /matrix/edr_drop.bpf.o 2 3 -75 > /tmp/nfbpf.out 2>&1 &
+	bpf_load /matrix/edr_drop.bpf.o netfilter 2 3 -75 > /tmp/nfbpf.out 2>&1 &
 	loader=$!
 	for _ in $(seq 100); do grep -q attached /tmp/nfbpf.out && break; kill -0 $loader 2>/dev/null || break; sleep 0.2; done
 	if ! grep -q attached /tmp/nfbpf.out; then

@@ -20,22 +20,27 @@ internal sealed class AttributionPipeline : IDisposable
     private readonly NetfilterHookTables? _hookTables;
     private readonly NetfilterSentinels? _sentinels;
     private readonly NetfilterVerdicts _verdicts;
-    private readonly NftablesTrace? _nftables;
+    // nftables' trace per namespace: Tracer's own from the start, a pod's once netfilter drops happen there
+    // (null where the kernel or nftables refused it).
+    private readonly Dictionary<uint, NftablesTrace?> _nftables = [];
+    private readonly IReadOnlyList<IPNetwork> _watched;
     private readonly KernelSymbols _symbols;
     private readonly ILogger _logger;
 
     private AttributionPipeline(NetfilterHookTables? hookTables, NetfilterSentinels? sentinels, NetfilterVerdicts verdicts,
-                                NftablesTrace? nftables, KernelSymbols symbols, ILogger logger)
+                                NftablesTrace? nftables, IReadOnlyList<IPNetwork> watched, KernelSymbols symbols, ILogger logger)
     {
         _hookTables = hookTables;
         _sentinels = sentinels;
+        _watched = watched;
         _verdicts = verdicts;
-        _nftables = nftables;
+        _nftables[NetworkNamespace.CurrentInode()] = nftables;
         _symbols = symbols;
         _logger = logger;
         Attributor = new Attributor(symbols, DropReasonGuide.Embedded())
         {
-            Nftables = nftables, OwnNetns = NetworkNamespace.CurrentInode(), VerdictMethod = verdicts.MethodOf,
+            NftablesIn = netns => _nftables.GetValueOrDefault(netns), OwnNetns = NetworkNamespace.CurrentInode(),
+            VerdictMethod = verdicts.MethodOf,
         };
     }
 
@@ -53,7 +58,8 @@ internal sealed class AttributionPipeline : IDisposable
                                  "netfilter sentinels unavailable ({Error}); hooks are bracketed only where their verdicts can be observed");
         var nftables = Optional(() => NftablesTrace.Start(watched), logger,
                                 "nftables tracing unavailable ({Error}); nftables drops are attributed to their chain only");
-        var pipeline = new AttributionPipeline(hookTables, sentinels, new NetfilterVerdicts(probe.HookVerdict, logger), nftables, symbols, logger);
+        var pipeline = new AttributionPipeline(hookTables, sentinels, new NetfilterVerdicts(probe.HookVerdict, logger), nftables, watched,
+                                               symbols, logger);
         pipeline.RefreshHooks();
         pipeline.ObserveForeignFunctions();
         return pipeline;
@@ -109,7 +115,8 @@ internal sealed class AttributionPipeline : IDisposable
         var bracketNew = false;
         foreach (var (point, _) in hints.Values)
         {
-            _hookTables?.Track(point.Netns);
+            if (_hookTables?.Track(point.Netns) == true && !_nftables.ContainsKey(point.Netns))
+                _nftables[point.Netns] = TraceNftablesIn(point.Netns);
             bracketNew |= _sentinels?.EnsureAt(point) == true;
         }
         if (bracketNew)
@@ -120,9 +127,15 @@ internal sealed class AttributionPipeline : IDisposable
         ObserveForeignFunctions();
     }
 
+    /// <summary>nftables' trace inside another namespace (a pod's firewall): its own table and netlink sockets there.</summary>
+    private NftablesTrace? TraceNftablesIn(uint netns) =>
+        Optional(() => _hookTables!.InNamespace(netns, () => NftablesTrace.Start(_watched)), _logger,
+                 $"nftables tracing unavailable in netns {netns} ({{Error}}); its nftables drops are attributed to their chain only");
+
     private void RefreshHooks()
     {
-        _nftables?.CatchUp();
+        foreach (var nftables in _nftables.Values)
+            nftables?.CatchUp();
         if (_hookTables is null)
             return;
         var sentinelPrograms = _sentinels?.ProgramIds ?? NoPrograms;
@@ -151,7 +164,8 @@ internal sealed class AttributionPipeline : IDisposable
     public void Dispose()
     {
         _verdicts.Dispose();
-        _nftables?.Dispose();
+        foreach (var nftables in _nftables.Values)
+            nftables?.Dispose();
         _sentinels?.Dispose();
         _hookTables?.Dispose();
     }

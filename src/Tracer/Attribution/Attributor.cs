@@ -47,7 +47,8 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     private IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> _hookTables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>();
 
     /// <summary>nftables' own trace of drop verdicts in Tracer's namespace, when it could be set up.</summary>
-    public NftablesTrace? Nftables { get; init; }
+    /// <summary>nftables' trace in a namespace, where Tracer runs one.</summary>
+    public Func<uint, NftablesTrace?> NftablesIn { get; init; } = _ => null;
 
     private IReadOnlyDictionary<DropFlow, (HookPoint Point, string Caller)> _hookHints = new Dictionary<DropFlow, (HookPoint, string)>();
 
@@ -77,10 +78,10 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         if (flow.SentinelsPassed == Native.DropEvent.TRACER_NF_EXACT && _exactVerdicts.TryGetValue(flow, out var function))
             return ExactHook(flow, function, evidence);
         var bracketed = flow.HookPoint is { } point ? Bracket(point, flow.SentinelsPassed, evidence) : null;
-        if (reason == "NETFILTER_DROP" && Nftables?.VerdictFor(flow) is { } verdict &&
+        if (reason == "NETFILTER_DROP" && NftablesIn(flow.Netns) is { } nftables && nftables.VerdictFor(flow) is { } verdict &&
             (bracketed is null ? location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
                                : bracketed.Table == verdict.Table && bracketed.Chain == verdict.Chain))
-            return FromVerdict(flow, verdict, bracketed, evidence);
+            return FromVerdict(flow, verdict, nftables.RuleText(verdict), bracketed, evidence);
         if (bracketed is not null)
             return bracketed;
         if (location is { IsModule: true } module)
@@ -284,10 +285,9 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     }
 
     /// <summary>nftables reported the verdict itself: the exact rule (or chain policy) that dropped the flow.</summary>
-    private Culprit FromVerdict(DropFlow flow, NftVerdict verdict, Culprit? bracketed, List<string> evidence)
+    private static Culprit FromVerdict(DropFlow flow, NftVerdict verdict, string? rule, Culprit? bracketed, List<string> evidence)
     {
         var iptables = verdict.Family is "ip" or "ip6" && IptablesTables.Contains(verdict.Table) && verdict.Chain.All(c => !char.IsLower(c));
-        var rule = Nftables!.RuleText(verdict);
         evidence.Add(verdict.Policy
             ? $"nftrace: policy drop of chain {verdict.Family} {verdict.Table} {verdict.Chain}"
             : $"nftrace: verdict drop by rule handle {verdict.Handle} of chain {verdict.Family} {verdict.Table} {verdict.Chain}");

@@ -88,13 +88,10 @@ internal sealed class NetfilterHookTables : IDisposable
     }
 
     /// <summary>Runs <paramref name="action"/> where links and test runs reach tracked namespace <paramref name="netns"/>.</summary>
-    public void InNamespace(uint netns, Action action)
-    {
-        if (_namespaces[netns] is { } path)
-            NetworkNamespace.RunIn(path, () => { action(); return true; });
-        else
-            action();
-    }
+    public void InNamespace(uint netns, Action action) => InNamespace(netns, () => { action(); return true; });
+
+    public T InNamespace<T>(uint netns, Func<T> action) =>
+        _namespaces[netns] is { } path ? NetworkNamespace.RunIn(path, action) : action();
 
     /// <summary>Copies every IPv4 and IPv6 hook table of each tracked namespace now, without waiting for traffic.</summary>
     public void CopyNow()

@@ -71,7 +71,7 @@ public sealed class AttributionScenarioTests : IDisposable
     }
 
     [Fact]
-    public void ADropInsideThePodsNamespaceIsBracketedThere()
+    public void ADropInsideThePodsNamespaceIsNamedThereExactly()
     {
         // A firewall inside the pod (as some network policy implementations do): the drop is in the pod's namespace.
         Shell.Check("ip", "netns", "exec", _pod.Namespace, "nft",
@@ -82,7 +82,7 @@ public sealed class AttributionScenarioTests : IDisposable
         CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
         tracer.WaitForDrops(Flow, Packets, TimeSpan.FromSeconds(15));
         var first = tracer.JsonLines().Where(Flow).ToList();
-        Thread.Sleep(TimeSpan.FromSeconds(1.5)); // sentinels go into the pod's namespace at the interval that saw the drops
+        Thread.Sleep(TimeSpan.FromSeconds(1.5)); // sentinels and nftrace go into the pod's namespace at the interval that saw the drops
         CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
         tracer.WaitForDrops(Flow, 2 * Packets, TimeSpan.FromSeconds(15));
         Assert.Equal(0, tracer.Stop());
@@ -91,14 +91,20 @@ public sealed class AttributionScenarioTests : IDisposable
         Assert.Equal(2 * Packets, first.Concat(later).Sum(l => l.Num("count")));
         Assert.All(first.Concat(later), l => Assert.Equal(CalicoNetwork.Inode(_pod.Namespace), (uint)l.Num("netns")));
         Assert.Contains(first, l => l.Culprit().Str("hook") == "INPUT");
+        var handle = JsonDocument.Parse(Shell.Check("ip", "netns", "exec", _pod.Namespace, "nft", "-j", "-a", "list", "chain", "inet", "podfw", "in"))
+            .RootElement.GetProperty("nftables").EnumerateArray().Single(e => e.TryGetProperty("rule", out _)).GetProperty("rule").GetProperty("handle").GetInt64();
         Assert.All(later, l =>
         {
             var culprit = l.Culprit();
-            Assert.Equal("bracketed", culprit.Str("confidence"));
+            Assert.Equal("exact", culprit.Str("confidence"));
             Assert.Equal("nftables-rule", culprit.Str("kind"));
             Assert.Equal("podfw", culprit.Str("table"));
+            Assert.Equal("in", culprit.Str("chain"));
+            Assert.Equal(handle, culprit.Num("handle"));
             Assert.Equal("INPUT", culprit.Str("hook"));
         });
+        // Tracer's table in the pod's namespace went with it.
+        Assert.DoesNotContain("tracer", Shell.Check("ip", "netns", "exec", _pod.Namespace, "nft", "list", "tables"));
     }
 
     [Fact]

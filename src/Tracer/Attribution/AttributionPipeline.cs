@@ -66,13 +66,20 @@ internal sealed class AttributionPipeline : IDisposable
     }
 
     /// <summary>What netfilter attribution rests on here, for the status line.</summary>
-    public string Tier => (_hookTables, _sentinels, _verdicts) switch
-    {
-        (null, _, _) => "location",
-        (_, _, { Observed: > 0 }) => $"exact (verdicts of foreign hook functions observed: {_verdicts.Methods}{(_sentinels is null ? "" : "; others bracketed by sentinels")})",
-        (_, not null, _) => $"sentinels ({(_sentinelsEverywhere ? "every" : "on demand, at each")} netfilter hook point with drops, bracketed by accept-only sentinels)",
-        _ => "hook tables (netfilter drops named from the hooks registered at their hook point)",
-    };
+    public string Tier => DescribeTier(_hookTables is not null, _sentinels is not null, _sentinelsEverywhere, _verdicts.Methods);
+
+    /// <summary>
+    /// The strongest tier the kernel allowed: observed verdicts (exact), else sentinels (bracketed), else
+    /// the hook tables, else the drop's location alone. <paramref name="observedWith"/>: e.g. "fexit on 2", or "".
+    /// </summary>
+    internal static string DescribeTier(bool hookTables, bool sentinels, bool sentinelsEverywhere, string observedWith) =>
+        (hookTables, sentinels, observedWith.Length > 0) switch
+        {
+            (false, _, _) => "location",
+            (_, _, true) => $"exact (verdicts of foreign hook functions observed: {observedWith}{(sentinels ? "; others bracketed by sentinels" : "")})",
+            (_, true, _) => $"sentinels ({(sentinelsEverywhere ? "every" : "on demand, at each")} netfilter hook point with drops, bracketed by accept-only sentinels)",
+            _ => "hook tables (netfilter drops named from the hooks registered at their hook point)",
+        };
 
     private bool _sentinelsEverywhere;
 

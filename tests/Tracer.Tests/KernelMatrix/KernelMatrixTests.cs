@@ -80,6 +80,8 @@ public sealed class KernelMatrixTests(KernelMatrixResults matrix) : IClassFixtur
     {
         var guest = Completed(suite);
         var records = guest.Records(scenario);
+        // Tier selection on this kernel: verdict observers attached before tracing was announced.
+        Assert.Contains($"tier: exact (verdicts of foreign hook functions observed: {observedWith} on 2", guest.Status(scenario).Str("stderr"));
         var nodeToPod = records.Where(r => r.Culprit().Str("function") == "edr_local_out").ToList();
         var podToNode = records.Where(r => r.Culprit().Str("function") == "edr_pre_routing").ToList();
 

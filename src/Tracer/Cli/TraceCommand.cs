@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Tracer.Doctor;
 using Tracer.Output;
+using Tracer.Telemetry;
 using Tracer.Tracing;
 
 namespace Tracer.Cli;
@@ -9,16 +10,22 @@ namespace Tracer.Cli;
 /// <summary><c>tracer trace</c>: checks the node can run it, runs a session, prints the summary.</summary>
 internal sealed class TraceCommand(ILogger logger)
 {
-    public async Task<int> RunAsync(TraceOptions options, bool json, CancellationToken cancellationToken)
+    public async Task<int> RunAsync(TraceOptions options, bool json, OtlpTarget? otlp, CancellationToken cancellationToken)
     {
         Preflight();
-        using IDropOutput output = json
+        using IDropOutput console = json
             ? new JsonLinesOutput(Console.OpenStandardOutput())
             : Console.IsOutputRedirected || !AnsiConsoleSupported()
                 ? new PlainTextOutput(Console.Out)
                 : new LiveTableOutput();
+        using var telemetry = otlp is null ? null : new TelemetryOutput(otlp, SessionAttributes(options));
+        var output = telemetry is null ? console : new TeeOutput(console, telemetry);
         var session = new TraceSession(options, output, logger);
-        var summary = await session.RunAsync(status => Console.Error.WriteLine(status), cancellationToken).ConfigureAwait(false);
+        var summary = await session.RunAsync(status =>
+        {
+            Console.Error.WriteLine(status);
+            telemetry?.Started(status);
+        }, cancellationToken).ConfigureAwait(false);
         PrintSummary(summary);
         return ExitCodes.Success;
     }
@@ -37,6 +44,14 @@ internal sealed class TraceCommand(ILogger logger)
                 $"This kernel exposes no BTF ({SystemFacts.BtfPath}), which Tracer's CO-RE programs need.",
                 "Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions' kernels since 5.4 are).",
                 ExitCodes.MissingPrivilegeOrFeature);
+    }
+
+    private static IEnumerable<KeyValuePair<string, object?>> SessionAttributes(TraceOptions options)
+    {
+        yield return new("tracer.session.watch_all", options.WatchAll);
+        yield return new("tracer.session.watched", options.ExtraWatched.Select(n => n.ToString()).ToArray());
+        if (options.Duration is { } duration)
+            yield return new("tracer.session.duration_s", duration.TotalSeconds);
     }
 
     private static bool AnsiConsoleSupported() => Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive;

@@ -100,15 +100,33 @@ internal static class TracerCommandLine
             DefaultValueFactory = _ => "on-demand",
         };
         sentinels.AcceptOnlyFromAmong("on-demand", "all");
+        var otlpEndpoint = new Option<Uri?>("--otlp-endpoint")
+        {
+            Description = "Export drop episodes (spans) and drop metrics over OTLP to this collector, Jaeger or Tempo, e.g. http://jaeger:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no export.",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+                    return uri;
+                result.AddError($"--otlp-endpoint '{text}' is not an http:// or https:// URL");
+                return null;
+            },
+        };
+        var otlpProtocol = new Option<string?>("--otlp-protocol")
+        {
+            Description = "grpc (port 4317) or http/protobuf (port 4318). Default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.",
+        };
+        otlpProtocol.AcceptOnlyFromAmong("grpc", "http/protobuf");
 
         var command = new Command("trace", "Trace packet drops of local pods (and --ip addresses) until Ctrl-C or --duration.")
         {
-            ip, all, duration, output, stack, sentinels,
+            ip, all, duration, output, stack, sentinels, otlpEndpoint, otlpProtocol,
         };
         command.SetAction((parse, token) => Run(parse, logger => new TraceCommand(logger).RunAsync(
             new Tracing.TraceOptions(parse.GetValue(ip) ?? [], parse.GetValue(all), parse.GetValue(duration), parse.GetValue(stack),
                                      parse.GetValue(sentinels) == "all"),
             parse.GetValue(output) == "json",
+            Telemetry.OtlpTarget.From(parse.GetValue(otlpEndpoint), parse.GetValue(otlpProtocol)),
             token)));
         return command;
     }

@@ -1,0 +1,212 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using OpenTelemetry;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Tracer.Output;
+
+namespace Tracer.Telemetry;
+
+/// <summary>Where to send OTLP: the endpoint and protocol (grpc or http/protobuf).</summary>
+internal sealed record OtlpTarget(Uri Endpoint, OtlpExportProtocol Protocol)
+{
+    /// <summary>
+    /// From <c>--otlp-endpoint</c>/<c>--otlp-protocol</c>, else the standard OTEL_EXPORTER_OTLP_* variables;
+    /// null when neither names an endpoint (then nothing is exported).
+    /// </summary>
+    public static OtlpTarget? From(Uri? endpoint, string? protocol)
+    {
+        endpoint ??= Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } variable
+            ? new Uri(variable) : null;
+        if (endpoint is null)
+            return null;
+        protocol ??= Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL") ?? "grpc";
+        return new OtlpTarget(endpoint, protocol == "http/protobuf" ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc);
+    }
+}
+
+/// <summary>
+/// The OpenTelemetry output: a trace session is a root span, each <see cref="DropEpisode"/> a child span
+/// with the kernel's drop times, and drops are counted on a meter; all exported over OTLP.
+/// Attribute names: docs/opentelemetry.md.
+/// </summary>
+internal sealed class TelemetryOutput : IDropOutput
+{
+    public const string SourceName = "Tracer";
+
+    private static readonly string Version = typeof(TelemetryOutput).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    private readonly ActivitySource _source = new(SourceName, Version);
+    private readonly Meter _meter = new(SourceName, Version);
+    private readonly Counter<long> _drops;
+    private readonly Counter<long> _bytes;
+    private readonly Counter<long> _overflow;
+    private readonly TracerProvider _tracing;
+    private readonly MeterProvider _metrics;
+    private readonly DropEpisodes _episodes = new();
+    private readonly Activity? _session;
+
+    public TelemetryOutput(OtlpTarget target, IEnumerable<KeyValuePair<string, object?>> sessionAttributes)
+    {
+        var resource = ResourceBuilder.CreateEmpty()
+            .AddService(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") ?? "tracer", serviceVersion: Version)
+            .AddAttributes(NodeAttributes())
+            .AddEnvironmentVariableDetector();
+        // Over HTTP each signal has its own path under the base endpoint (the SDK appends it only for the variable).
+        void Configure(OtlpExporterOptions options, string signalPath)
+        {
+            options.Protocol = target.Protocol;
+            options.Endpoint = target.Protocol == OtlpExportProtocol.HttpProtobuf
+                ? new Uri(target.Endpoint.ToString().TrimEnd('/') + "/" + signalPath)
+                : target.Endpoint;
+        }
+        _tracing = Sdk.CreateTracerProviderBuilder().SetResourceBuilder(resource).AddSource(SourceName)
+            .AddOtlpExporter(options => Configure(options, "v1/traces")).Build();
+        _metrics = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(SourceName)
+            .AddOtlpExporter((options, reader) =>
+            {
+                Configure(options, "v1/metrics");
+                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 10_000;
+            }).Build();
+        _drops = _meter.CreateCounter<long>("tracer.drops", "{packet}", "Packets the kernel dropped, by reason and culprit");
+        _bytes = _meter.CreateCounter<long>("tracer.dropped_bytes", "By", "Bytes of the dropped packets");
+        _overflow = _meter.CreateCounter<long>("tracer.aggregate_overflow", "{packet}", "Drops counted without their flow: the kernel's aggregate map was full");
+        _session = _source.StartActivity("trace session", ActivityKind.Internal, parentContext: default, tags: sessionAttributes);
+    }
+
+    /// <summary>The status line once every probe is attached: the session span carries the tier it names.</summary>
+    public void Started(string status) => _session?.SetTag("tracer.session.status", status);
+
+    public void Write(IReadOnlyList<DropRecord> records)
+    {
+        foreach (var record in records)
+        {
+            if (record.Overflow)
+            {
+                _overflow.Add((long)record.Count);
+                continue;
+            }
+            var tags = new TagList
+            {
+                { "tracer.drop.reason", record.Reason },
+                { "tracer.culprit.kind", record.Culprit?.Kind ?? "unknown" },
+                { "tracer.culprit.name", CulpritName(record.Culprit) },
+            };
+            _drops.Add((long)record.Count, tags);
+            _bytes.Add((long)record.Bytes, tags);
+        }
+        foreach (var episode in _episodes.Add(records, DateTimeOffset.UtcNow))
+            Emit(episode);
+    }
+
+    public void Complete(TraceSummary summary)
+    {
+        foreach (var episode in _episodes.CloseAll())
+            Emit(episode);
+        if (_session is not null)
+        {
+            _session.SetTag("tracer.session.drops", (long)summary.Drops);
+            _session.SetTag("tracer.session.samples_lost", (long)summary.Counters.SamplesLost);
+            _session.Stop();
+        }
+        _tracing.ForceFlush(5_000);
+        _metrics.ForceFlush(5_000);
+    }
+
+    private void Emit(DropEpisode episode)
+    {
+        var end = episode.Last > episode.Start ? episode.Last : episode.Start.AddTicks(1);
+        using var span = _source.StartActivity(ActivityKind.Internal, _session?.Context ?? default,
+                                               EpisodeAttributes(episode), startTime: episode.Start,
+                                               name: $"drop by {episode.Culprit?.Kind ?? "unknown"}");
+        if (span is null)
+            return;
+        foreach (var sample in episode.Samples)
+            span.AddEvent(new ActivityEvent("drop", sample.Time, new ActivityTagsCollection
+            {
+                ["tracer.drop.count"] = (long)sample.Count,
+                ["source.port"] = (long)sample.Flow!.SourcePort,
+            }));
+        span.SetStatus(ActivityStatusCode.Error, episode.Culprit?.Summary ?? $"dropped: {episode.First.Reason}");
+        span.SetEndTime(end.UtcDateTime);
+    }
+
+    internal static List<KeyValuePair<string, object?>> EpisodeAttributes(DropEpisode episode)
+    {
+        var flow = episode.First.Flow!;
+        var c = episode.Culprit;
+        var attributes = new List<KeyValuePair<string, object?>>
+        {
+            new("tracer.drop.count", (long)episode.Count),
+            new("tracer.drop.bytes", (long)episode.Bytes),
+            new("tracer.drop.reason", episode.First.Reason),
+            new("tracer.drop.location", episode.First.Location),
+            new("tracer.netns", (long)flow.Netns),
+            new("tracer.ifindex", (long)flow.Ifindex),
+            new("network.type", flow.L3Protocol == 0x86DD ? "ipv6" : "ipv4"),
+            new("network.transport", flow.ProtocolName),
+            new("source.address", flow.Source?.ToString()),
+            new("destination.address", flow.Destination?.ToString()),
+        };
+        if (!flow.IsIcmp)
+        {
+            attributes.Add(new("destination.port", (long)flow.DestinationPort));
+            if (episode.SourcePorts.Count == 1)
+                attributes.Add(new("source.port", (long)flow.SourcePort));
+        }
+        if (c is null)
+            return attributes;
+        attributes.AddRange(new KeyValuePair<string, object?>[]
+        {
+            new("tracer.culprit.kind", c.Kind),
+            new("tracer.culprit.summary", c.Summary),
+            new("tracer.culprit.confidence", c.Confidence),
+            new("tracer.culprit.evidence", c.Evidence.ToArray()),
+            new("tracer.culprit.family", c.Family),
+            new("tracer.culprit.hook", c.Hook),
+            new("tracer.culprit.priority", c.Priority is { } priority ? (long)priority : null),
+            new("tracer.culprit.table", c.Table),
+            new("tracer.culprit.chain", c.Chain),
+            new("tracer.culprit.handle", c.Handle is { } handle ? (long)handle : null),
+            new("tracer.culprit.rule", c.Rule),
+            new("tracer.culprit.function", c.Function),
+            new("tracer.culprit.module", c.Module),
+            new("tracer.culprit.out_of_tree", c.OutOfTree),
+            new("tracer.culprit.program_id", c.ProgramId is { } id ? (long)id : null),
+            new("tracer.culprit.program_name", c.ProgramName),
+            new("tracer.culprit.attach", c.Attach),
+            new("tracer.culprit.lsm", c.LsmName),
+        });
+        return [.. attributes.Where(a => a.Value is not null)];
+    }
+
+    /// <summary>A bounded name for the metric: the rule's chain, the function, the program, the module — never an address or port.</summary>
+    private static string CulpritName(Attribution.Culprit? c) => c switch
+    {
+        null => "unknown",
+        { Table: { } table, Chain: { } chain } => $"{table}/{chain}",
+        { ProgramName: { } program } => program,
+        { Function: { } function } => c.Module is { } module ? $"{function} [{module}]" : function,
+        { Module: { } module } => module,
+        { LsmName: { } lsm } => lsm,
+        _ => c.Kind,
+    };
+
+    private static IEnumerable<KeyValuePair<string, object>> NodeAttributes()
+    {
+        yield return new("host.name", Environment.MachineName);
+        if (Environment.GetEnvironmentVariable("NODE_NAME") is { Length: > 0 } node)
+            yield return new("k8s.node.name", node);
+    }
+
+    public void Dispose()
+    {
+        _tracing.Dispose();
+        _metrics.Dispose();
+        _source.Dispose();
+        _meter.Dispose();
+    }
+}

@@ -1,0 +1,88 @@
+using System.Text.Json;
+using OpenTelemetry.Proto.Common.V1;
+using OpenTelemetry.Proto.Trace.V1;
+using Tracer.Tests.Infrastructure;
+
+namespace Tracer.Tests.Telemetry;
+
+/// <summary>
+/// A real drop (an nft rule in the node namespace of a Calico-style network) traced by out/tracer,
+/// exported over OTLP to a real receiver in that namespace, over gRPC and over HTTP/protobuf.
+/// </summary>
+public sealed class OtlpExportTests : IDisposable
+{
+    private const int Packets = 25;
+    private const int ProbePort = 8885;
+    private readonly CalicoNetwork _network = new();
+    private readonly Pod _pod;
+
+    public OtlpExportTests() => _pod = _network.AddPod();
+
+    public void Dispose() => _network.Dispose();
+
+    [Theory]
+    [InlineData("grpc")]
+    [InlineData("http/protobuf")]
+    public async Task ADropEpisodeReachesTheCollectorAsOneSpanWithItsCulpritAndCount(string protocol)
+    {
+        await using var receiver = await OtlpReceiver.StartIn($"/run/netns/{_network.NodeNamespace}");
+        var port = protocol == "grpc" ? receiver.GrpcPort : receiver.HttpPort;
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 10; }}; " +
+                     $"add rule inet edr out ip daddr {_pod.IPv4} udp dport {ProbePort} counter drop");
+        bool Flow(JsonElement l) => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort;
+        var before = DateTimeOffset.UtcNow;
+
+        using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json",
+                                                        "--otlp-endpoint", $"http://127.0.0.1:{port}", "--otlp-protocol", protocol))
+        {
+            CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+            tracer.WaitForDrops(Flow, Packets, TimeSpan.FromSeconds(15));
+            Assert.Equal(0, tracer.Stop()); // ends the open episode and flushes both signals
+        }
+        var after = DateTimeOffset.UtcNow;
+
+        var resource = Assert.Single(receiver.Spans.Select(s => s.Resource).DistinctBy(r => r.ToString()));
+        Assert.Equal("tracer", Attribute(resource.Attributes, "service.name"));
+        Assert.False(string.IsNullOrEmpty(Attribute(resource.Attributes, "host.name")));
+        var spans = receiver.Spans.SelectMany(s => s.ScopeSpans).SelectMany(s => s.Spans).ToList();
+        var session = Assert.Single(spans, s => s.Name == "trace session");
+        var episodes = spans.Where(s => Attribute(s.Attributes, "destination.port") == ProbePort.ToString()).ToList();
+        var episode = Assert.Single(episodes);
+
+        Assert.Equal("drop by nftables-rule", episode.Name);
+        Assert.Equal(session.SpanId, episode.ParentSpanId);
+        Assert.Equal(session.TraceId, episode.TraceId);
+        Assert.Equal(Packets.ToString(), Attribute(episode.Attributes, "tracer.drop.count"));
+        Assert.Equal("nftables-rule", Attribute(episode.Attributes, "tracer.culprit.kind"));
+        Assert.Equal("edr", Attribute(episode.Attributes, "tracer.culprit.table"));
+        Assert.Equal("exact", Attribute(episode.Attributes, "tracer.culprit.confidence"));
+        Assert.Equal(_pod.IPv4.ToString(), Attribute(episode.Attributes, "destination.address"));
+        Assert.Equal("udp", Attribute(episode.Attributes, "network.transport"));
+        Assert.Equal(Status.Types.StatusCode.Error, episode.Status.Code);
+        Assert.Contains("nftables rule", episode.Status.Message);
+        Assert.NotEmpty(episode.Events);
+        // The kernel's drop times, not the export's: inside the run, and the episode inside the session.
+        Assert.InRange(ToTime(episode.StartTimeUnixNano), before, after);
+        Assert.InRange(ToTime(episode.EndTimeUnixNano), ToTime(episode.StartTimeUnixNano), after);
+        Assert.InRange(episode.StartTimeUnixNano, session.StartTimeUnixNano, session.EndTimeUnixNano);
+
+        var drops = receiver.Metrics.SelectMany(m => m.ScopeMetrics).SelectMany(s => s.Metrics).Where(m => m.Name == "tracer.drops")
+            .SelectMany(m => m.Sum.DataPoints)
+            .Where(p => Attribute(p.Attributes, "tracer.culprit.name") == "edr/out")
+            .ToList();
+        Assert.NotEmpty(drops);
+        Assert.Equal(Packets, drops.Max(p => p.AsInt)); // cumulative: the last point holds the total
+    }
+
+    private static string? Attribute(IEnumerable<KeyValue> attributes, string key) =>
+        attributes.FirstOrDefault(a => a.Key == key)?.Value switch
+        {
+            null => null,
+            { ValueCase: AnyValue.ValueOneofCase.StringValue } v => v.StringValue,
+            { ValueCase: AnyValue.ValueOneofCase.IntValue } v => v.IntValue.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            { ValueCase: AnyValue.ValueOneofCase.BoolValue } v => v.BoolValue ? "true" : "false",
+            var v => v.ToString(),
+        };
+
+    private static DateTimeOffset ToTime(ulong unixNanos) => DateTimeOffset.UnixEpoch.AddTicks((long)(unixNanos / 100));
+}

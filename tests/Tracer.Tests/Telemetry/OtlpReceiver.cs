@@ -1,0 +1,122 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Proto.Collector.Metrics.V1;
+using OpenTelemetry.Proto.Collector.Trace.V1;
+using OpenTelemetry.Proto.Metrics.V1;
+using OpenTelemetry.Proto.Trace.V1;
+using Tracer.Kernel;
+
+namespace Tracer.Tests.Telemetry;
+
+/// <summary>
+/// A real OTLP receiver: gRPC (TraceService, MetricsService) on one port, HTTP/protobuf (/v1/traces,
+/// /v1/metrics) on another, on the loopback of a test's network namespace — its listening sockets
+/// are made inside that namespace, so a Tracer running there reaches it and nothing else can.
+/// </summary>
+internal sealed class OtlpReceiver : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly Socket[] _listeners;
+
+    public ConcurrentQueue<ResourceSpans> Spans { get; } = new();
+    public ConcurrentQueue<ResourceMetrics> Metrics { get; } = new();
+    public int GrpcPort { get; }
+    public int HttpPort { get; }
+
+    private OtlpReceiver(WebApplication app, Socket[] listeners)
+    {
+        _app = app;
+        _listeners = listeners;
+        GrpcPort = ((IPEndPoint)listeners[0].LocalEndPoint!).Port;
+        HttpPort = ((IPEndPoint)listeners[1].LocalEndPoint!).Port;
+    }
+
+    public static async Task<OtlpReceiver> StartIn(string namespacePath)
+    {
+        var grpc = ListenIn(namespacePath);
+        var http = ListenIn(namespacePath);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddGrpc();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.ListenHandle((ulong)grpc.Handle, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.ListenHandle((ulong)http.Handle, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+        OtlpReceiver? receiver = null;
+        builder.Services.AddSingleton(_ => receiver!);
+        var app = builder.Build();
+        receiver = new OtlpReceiver(app, [grpc, http]);
+        app.MapGrpcService<TraceReceiver>();
+        app.MapGrpcService<MetricsReceiver>();
+        app.MapPost("/v1/traces", async (HttpContext context) =>
+        {
+            var request = ExportTraceServiceRequest.Parser.ParseFrom(await Body(context));
+            foreach (var spans in request.ResourceSpans)
+                receiver.Spans.Enqueue(spans);
+            return Results.Bytes(new ExportTraceServiceResponse().ToByteArray(), "application/x-protobuf");
+        });
+        app.MapPost("/v1/metrics", async (HttpContext context) =>
+        {
+            var request = ExportMetricsServiceRequest.Parser.ParseFrom(await Body(context));
+            foreach (var metrics in request.ResourceMetrics)
+                receiver.Metrics.Enqueue(metrics);
+            return Results.Bytes(new ExportMetricsServiceResponse().ToByteArray(), "application/x-protobuf");
+        });
+        await app.StartAsync();
+        return receiver;
+    }
+
+    private static async Task<byte[]> Body(HttpContext context)
+    {
+        using var buffer = new MemoryStream();
+        await context.Request.Body.CopyToAsync(buffer);
+        return buffer.ToArray();
+    }
+
+    /// <summary>A listening TCP socket on 127.0.0.1 of the namespace, on a free port.</summary>
+    private static Socket ListenIn(string namespacePath) => NetworkNamespace.RunIn(namespacePath, () =>
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.Listen(64);
+        return socket;
+    });
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        foreach (var listener in _listeners)
+            listener.Dispose();
+    }
+
+    private sealed class TraceReceiver(OtlpReceiver receiver) : TraceService.TraceServiceBase
+    {
+        public override Task<ExportTraceServiceResponse> Export(ExportTraceServiceRequest request, ServerCallContext context)
+        {
+            foreach (var spans in request.ResourceSpans)
+                receiver.Spans.Enqueue(spans);
+            return Task.FromResult(new ExportTraceServiceResponse());
+        }
+    }
+
+    private sealed class MetricsReceiver(OtlpReceiver receiver) : MetricsService.MetricsServiceBase
+    {
+        public override Task<ExportMetricsServiceResponse> Export(ExportMetricsServiceRequest request, ServerCallContext context)
+        {
+            foreach (var metrics in request.ResourceMetrics)
+                receiver.Metrics.Enqueue(metrics);
+            return Task.FromResult(new ExportMetricsServiceResponse());
+        }
+    }
+}

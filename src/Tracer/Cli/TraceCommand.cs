@@ -18,7 +18,7 @@ internal sealed class TraceCommand(ILogger logger)
             : Console.IsOutputRedirected || !AnsiConsoleSupported()
                 ? new PlainTextOutput(Console.Out)
                 : new LiveTableOutput();
-        using var telemetry = otlp is null ? null : new TelemetryOutput(otlp, SessionAttributes(options));
+        using var telemetry = otlp is null ? null : new TelemetryOutput(otlp, SessionAttributes(options), logger);
         var output = telemetry is null ? console : new TeeOutput(console, telemetry);
         var session = new TraceSession(options, output, logger);
         var summary = await session.RunAsync(status =>

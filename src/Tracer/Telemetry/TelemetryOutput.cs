@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Globalization;
+using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
@@ -49,28 +49,28 @@ internal sealed class TelemetryOutput : IDropOutput
     private readonly DropEpisodes _episodes = new();
     private readonly Activity? _session;
 
-    public TelemetryOutput(OtlpTarget target, IEnumerable<KeyValuePair<string, object?>> sessionAttributes)
+    public TelemetryOutput(OtlpTarget target, IEnumerable<KeyValuePair<string, object?>> sessionAttributes, ILogger logger)
     {
         var resource = ResourceBuilder.CreateEmpty()
             .AddService(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") ?? "tracer", serviceVersion: Version)
             .AddAttributes(NodeAttributes())
             .AddEnvironmentVariableDetector();
         // Over HTTP each signal has its own path under the base endpoint (the SDK appends it only for the variable).
-        void Configure(OtlpExporterOptions options, string signalPath)
+        OtlpExporterOptions Options(string signalPath) => new()
         {
-            options.Protocol = target.Protocol;
-            options.Endpoint = target.Protocol == OtlpExportProtocol.HttpProtobuf
+            Protocol = target.Protocol,
+            Endpoint = target.Protocol == OtlpExportProtocol.HttpProtobuf
                 ? new Uri(target.Endpoint.ToString().TrimEnd('/') + "/" + signalPath)
-                : target.Endpoint;
-        }
+                : target.Endpoint,
+        };
+        var watch = new ExportWatch(target.Endpoint.ToString(), logger,
+                                    _meter.CreateCounter<long>("tracer.export_failures", "{batch}", "OTLP export batches that failed"));
         _tracing = Sdk.CreateTracerProviderBuilder().SetResourceBuilder(resource).AddSource(SourceName)
-            .AddOtlpExporter(options => Configure(options, "v1/traces")).Build();
+            .AddProcessor(new BatchActivityExportProcessor(new WatchedTraceExporter(Options("v1/traces"), watch)))
+            .Build();
         _metrics = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(SourceName)
-            .AddOtlpExporter((options, reader) =>
-            {
-                Configure(options, "v1/metrics");
-                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 10_000;
-            }).Build();
+            .AddReader(new PeriodicExportingMetricReader(new WatchedMetricExporter(Options("v1/metrics"), watch), exportIntervalMilliseconds: 10_000))
+            .Build();
         _drops = _meter.CreateCounter<long>("tracer.drops", "{packet}", "Packets the kernel dropped, by reason and culprit");
         _bytes = _meter.CreateCounter<long>("tracer.dropped_bytes", "By", "Bytes of the dropped packets");
         _overflow = _meter.CreateCounter<long>("tracer.aggregate_overflow", "{packet}", "Drops counted without their flow: the kernel's aggregate map was full");

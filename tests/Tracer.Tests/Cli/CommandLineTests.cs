@@ -13,6 +13,8 @@ public sealed class CommandLineTests
     [InlineData("--duration", "soon", "'soon' is not a duration")]
     [InlineData("--output", "xml", "xml")]
     [InlineData("--frobnicate", "1", "--frobnicate")]
+    [InlineData("--otlp-endpoint", "jaeger:4317", "'jaeger:4317' is not an http:// or https:// URL")]
+    [InlineData("--otlp-protocol", "thrift", "thrift")]
     public void MalformedArgumentsAreUsageErrors(string option, string value, string expected)
     {
         var result = Shell.Run(RepositoryPaths.TracerExecutable, "trace", option, value);

@@ -74,6 +74,41 @@ public sealed class OtlpExportTests : IDisposable
         Assert.Equal(Packets, drops.Max(p => p.AsInt)); // cumulative: the last point holds the total
     }
 
+    /// <summary>
+    /// The collector is down when Tracer starts: tracing goes on, one warning (not one per batch), and
+    /// once the collector is up the next episodes and the failure count arrive.
+    /// </summary>
+    [Fact]
+    public async Task AnEndpointThatIsDownCostsOneWarningAndExportResumesWhenItReturns()
+    {
+        var ns = $"/run/netns/{_network.NodeNamespace}";
+        var port = OtlpReceiver.FreePortIn(ns);
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 10; }}; " +
+                     $"add rule inet edr out ip daddr {_pod.IPv4} udp dport {{ {ProbePort}, {ProbePort + 1} }} counter drop");
+        using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json",
+                                                       "--otlp-endpoint", $"http://127.0.0.1:{port}");
+
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+        tracer.WaitForDrops(l => l.Num("dport") == ProbePort, Packets, TimeSpan.FromSeconds(15));
+        // The episode ends after 5 s idle and its batch fails; metrics fail every 10 s.
+        var deadline = DateTime.UtcNow.AddSeconds(25);
+        while (!tracer.Stderr.Contains("OTLP export", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            await Task.Delay(200);
+        await using var receiver = await OtlpReceiver.StartIn(ns, port);
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort + 1, Packets);
+        tracer.WaitForDrops(l => l.Num("dport") == ProbePort + 1, Packets, TimeSpan.FromSeconds(15));
+        Assert.Equal(0, tracer.Stop());
+
+        Assert.Equal(2 * Packets, tracer.JsonLines().Sum(l => l.Num("count")));
+        Assert.Single(tracer.Stderr.Split('\n'), l => l.Contains("OTLP export", StringComparison.Ordinal) && l.Contains("failed", StringComparison.Ordinal));
+        var spans = receiver.Spans.SelectMany(s => s.ScopeSpans).SelectMany(s => s.Spans).ToList();
+        var later = Assert.Single(spans, s => Attribute(s.Attributes, "destination.port") == (ProbePort + 1).ToString());
+        Assert.Equal(Packets.ToString(), Attribute(later.Attributes, "tracer.drop.count"));
+        var failures = receiver.Metrics.SelectMany(m => m.ScopeMetrics).SelectMany(s => s.Metrics)
+            .Where(m => m.Name == "tracer.export_failures").SelectMany(m => m.Sum.DataPoints).ToList();
+        Assert.Contains(failures, p => p.AsInt >= 1);
+    }
+
     private static string? Attribute(IEnumerable<KeyValue> attributes, string key) =>
         attributes.FirstOrDefault(a => a.Key == key)?.Value switch
         {

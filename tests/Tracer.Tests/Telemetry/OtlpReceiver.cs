@@ -40,10 +40,11 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         HttpPort = ((IPEndPoint)listeners[1].LocalEndPoint!).Port;
     }
 
-    public static async Task<OtlpReceiver> StartIn(string namespacePath)
+    /// <summary>Starts listening in the namespace, on free ports or on <paramref name="grpcPort"/> for gRPC.</summary>
+    public static async Task<OtlpReceiver> StartIn(string namespacePath, int grpcPort = 0)
     {
-        var grpc = ListenIn(namespacePath);
-        var http = ListenIn(namespacePath);
+        var grpc = ListenIn(namespacePath, grpcPort);
+        var http = ListenIn(namespacePath, 0);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddGrpc();
@@ -83,14 +84,21 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         return buffer.ToArray();
     }
 
-    /// <summary>A listening TCP socket on 127.0.0.1 of the namespace, on a free port.</summary>
-    private static Socket ListenIn(string namespacePath) => NetworkNamespace.RunIn(namespacePath, () =>
+    /// <summary>A listening TCP socket on 127.0.0.1 of the namespace (port 0: a free one).</summary>
+    private static Socket ListenIn(string namespacePath, int port) => NetworkNamespace.RunIn(namespacePath, () =>
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
         socket.Listen(64);
         return socket;
     });
+
+    /// <summary>A port on the namespace's loopback that nothing listens on (yet).</summary>
+    public static int FreePortIn(string namespacePath)
+    {
+        using var socket = ListenIn(namespacePath, 0);
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -39,12 +39,14 @@ internal sealed class DropEpisode(DropRecord first)
 /// <summary>
 /// Groups records into <see cref="DropEpisode"/>s: an episode ends when its culprit has dropped
 /// nothing of that flow for <see cref="IdleTimeout"/>, when it has lasted <see cref="MaxLength"/>, or
-/// when the session ends.
+/// when the session ends. At most <see cref="MaxOpen"/> are open (a port scan opens one per port):
+/// beyond, the longest idle ones end early, so memory stays bounded.
 /// </summary>
 internal sealed class DropEpisodes
 {
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(5);
     public static readonly TimeSpan MaxLength = TimeSpan.FromMinutes(1);
+    public const int MaxOpen = 4096;
 
     private readonly Dictionary<(IPAddress?, IPAddress?, byte, ushort, string), DropEpisode> _open = [];
 
@@ -59,7 +61,13 @@ internal sealed class DropEpisodes
                 _open[key] = episode = new DropEpisode(record);
             episode.Add(record);
         }
-        return Close(e => now - e.Last >= IdleTimeout || now - e.Start >= MaxLength);
+        var ended = Close(e => now - e.Last >= IdleTimeout || now - e.Start >= MaxLength);
+        if (_open.Count > MaxOpen)
+        {
+            var oldest = _open.Values.OrderBy(e => e.Last).Take(_open.Count - MaxOpen).ToHashSet();
+            ended.AddRange(Close(oldest.Contains));
+        }
+        return ended;
     }
 
     /// <summary>Ends every open episode (the session is over).</summary>

@@ -10,7 +10,8 @@
 #   - the flood rate.
 # Writes the table to benchmarks/results.md as well.
 #
-# Usage: sudo benchmarks/drop-flood.sh        (env: N=drops per flood, RUNS=rounds)
+# Usage: sudo benchmarks/drop-flood.sh        (env: N=drops per flood, RUNS=rounds,
+#        TRACER_ARGS=extra arguments for tracer trace, e.g. "--otlp-endpoint http://127.0.0.1:4317")
 # Everything it creates (namespaces, processes, tracefs mount, sysctl) is undone on exit.
 set -euo pipefail
 
@@ -203,7 +204,8 @@ RUNS_FILE=$WORK/runs.txt
 # --- one flood under Tracer -------------------------------------------------------------
 run_tracer() {
     local round=$1 out=$WORK/tracer-$1.json err=$WORK/tracer-$1.err i prog
-    start_bg "$out" "$err" ip netns exec "$NODE_NS" "$TRACER" trace --output json
+    # shellcheck disable=SC2086  # TRACER_ARGS is a list of arguments
+    start_bg "$out" "$err" ip netns exec "$NODE_NS" "$TRACER" trace --output json ${TRACER_ARGS:-}
     local pid=$BG_PID   # python3 and ip netns exec both exec, so this is Tracer's own pid
     for i in $(seq 300); do
         grep -q '^tracing:' "$err" && break

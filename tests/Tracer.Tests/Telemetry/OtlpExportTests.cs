@@ -109,6 +109,64 @@ public sealed class OtlpExportTests : IDisposable
         Assert.Contains(failures, p => p.AsInt >= 1);
     }
 
+    /// <summary>The collector goes away mid-run and comes back: one warning, and export resumes.</summary>
+    [Fact]
+    public async Task ACollectorThatGoesDownMidRunCostsOneWarningAndExportResumes()
+    {
+        var ns = $"/run/netns/{_network.NodeNamespace}";
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 10; }}; " +
+                     $"add rule inet edr out ip daddr {_pod.IPv4} udp dport {{ {ProbePort}, {ProbePort + 1}, {ProbePort + 2} }} counter drop");
+        var first = await OtlpReceiver.StartIn(ns);
+        var port = first.GrpcPort;
+        using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json",
+                                                       "--otlp-endpoint", $"http://127.0.0.1:{port}");
+
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+        await Until(() => first.Spans.SelectMany(s => s.ScopeSpans).SelectMany(s => s.Spans).Any(s => s.Name.StartsWith("drop", StringComparison.Ordinal)));
+        await first.DisposeAsync();
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort + 1, Packets);
+        await Until(() => tracer.Stderr.Contains("OTLP export", StringComparison.Ordinal));
+        await using var second = await OtlpReceiver.StartIn(ns, port);
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort + 2, Packets);
+        tracer.WaitForDrops(l => l.Num("dport") == ProbePort + 2, Packets, TimeSpan.FromSeconds(15));
+        Assert.Equal(0, tracer.Stop());
+
+        Assert.Equal(3 * Packets, tracer.JsonLines().Sum(l => l.Num("count")));
+        Assert.Single(tracer.Stderr.Split('\n'), l => l.Contains("OTLP export", StringComparison.Ordinal) && l.Contains("failed", StringComparison.Ordinal));
+        var resumed = second.Spans.SelectMany(s => s.ScopeSpans).SelectMany(s => s.Spans).ToList();
+        Assert.Contains(resumed, s => Attribute(s.Attributes, "destination.port") == (ProbePort + 2).ToString());
+    }
+
+    /// <summary>A collector that takes 10 s per export: drops are still reported every interval.</summary>
+    [Fact]
+    public async Task ASlowCollectorNeverHoldsUpTracing()
+    {
+        await using var receiver = await OtlpReceiver.StartIn($"/run/netns/{_network.NodeNamespace}", delay: TimeSpan.FromSeconds(10));
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 10; }}; " +
+                     $"add rule inet edr out ip daddr {_pod.IPv4} udp dport {ProbePort} counter drop");
+        using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json",
+                                                       "--otlp-endpoint", $"http://127.0.0.1:{receiver.GrpcPort}");
+
+        for (var round = 1; round <= 3; round++)
+        {
+            CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+            // Within a few intervals, while exports are still waiting on the collector.
+            tracer.WaitForDrops(l => l.Num("dport") == ProbePort, round * Packets, TimeSpan.FromSeconds(3));
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
+        Assert.Equal(0, tracer.Stop());
+    }
+
+    private static async Task Until(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(200);
+        }
+    }
+
     private static string? Attribute(IEnumerable<KeyValue> attributes, string key) =>
         attributes.FirstOrDefault(a => a.Key == key)?.Value switch
         {

@@ -40,8 +40,11 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         HttpPort = ((IPEndPoint)listeners[1].LocalEndPoint!).Port;
     }
 
-    /// <summary>Starts listening in the namespace, on free ports or on <paramref name="grpcPort"/> for gRPC.</summary>
-    public static async Task<OtlpReceiver> StartIn(string namespacePath, int grpcPort = 0)
+    /// <summary>
+    /// Starts listening in the namespace, on free ports or on <paramref name="grpcPort"/> for gRPC;
+    /// <paramref name="delay"/> makes every export wait that long for its answer (a slow collector).
+    /// </summary>
+    public static async Task<OtlpReceiver> StartIn(string namespacePath, int grpcPort = 0, TimeSpan delay = default)
     {
         var grpc = ListenIn(namespacePath, grpcPort);
         var http = ListenIn(namespacePath, 0);
@@ -54,6 +57,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
             kestrel.ListenHandle((ulong)http.Handle, listen => listen.Protocols = HttpProtocols.Http1);
         });
         OtlpReceiver? receiver = null;
+        builder.Services.AddSingleton(new ExportDelay(delay));
         builder.Services.AddSingleton(_ => receiver!);
         var app = builder.Build();
         receiver = new OtlpReceiver(app, [grpc, http]);
@@ -61,6 +65,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         app.MapGrpcService<MetricsReceiver>();
         app.MapPost("/v1/traces", async (HttpContext context) =>
         {
+            await Task.Delay(delay);
             var request = ExportTraceServiceRequest.Parser.ParseFrom(await Body(context));
             foreach (var spans in request.ResourceSpans)
                 receiver.Spans.Enqueue(spans);
@@ -68,6 +73,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         });
         app.MapPost("/v1/metrics", async (HttpContext context) =>
         {
+            await Task.Delay(delay);
             var request = ExportMetricsServiceRequest.Parser.ParseFrom(await Body(context));
             foreach (var metrics in request.ResourceMetrics)
                 receiver.Metrics.Enqueue(metrics);
@@ -108,23 +114,27 @@ internal sealed class OtlpReceiver : IAsyncDisposable
             listener.Dispose();
     }
 
-    private sealed class TraceReceiver(OtlpReceiver receiver) : TraceService.TraceServiceBase
+    private sealed record ExportDelay(TimeSpan Value);
+
+    private sealed class TraceReceiver(OtlpReceiver receiver, ExportDelay delay) : TraceService.TraceServiceBase
     {
-        public override Task<ExportTraceServiceResponse> Export(ExportTraceServiceRequest request, ServerCallContext context)
+        public override async Task<ExportTraceServiceResponse> Export(ExportTraceServiceRequest request, ServerCallContext context)
         {
+            await Task.Delay(delay.Value);
             foreach (var spans in request.ResourceSpans)
                 receiver.Spans.Enqueue(spans);
-            return Task.FromResult(new ExportTraceServiceResponse());
+            return new ExportTraceServiceResponse();
         }
     }
 
-    private sealed class MetricsReceiver(OtlpReceiver receiver) : MetricsService.MetricsServiceBase
+    private sealed class MetricsReceiver(OtlpReceiver receiver, ExportDelay delay) : MetricsService.MetricsServiceBase
     {
-        public override Task<ExportMetricsServiceResponse> Export(ExportMetricsServiceRequest request, ServerCallContext context)
+        public override async Task<ExportMetricsServiceResponse> Export(ExportMetricsServiceRequest request, ServerCallContext context)
         {
+            await Task.Delay(delay.Value);
             foreach (var metrics in request.ResourceMetrics)
                 receiver.Metrics.Enqueue(metrics);
-            return Task.FromResult(new ExportMetricsServiceResponse());
+            return new ExportMetricsServiceResponse();
         }
     }
 }

@@ -96,7 +96,6 @@ int copy_hook_table(struct bpf_raw_tracepoint_args *ctx)
 		bpf_map_update_elem(&hook_entries, &key, &entry, BPF_ANY);
 	}
 	table.count = count;
-	table.read_ns = bpf_ktime_get_boot_ns();
 	bpf_map_update_elem(&hook_tables, &point, &table, BPF_ANY);
 	return 0;
 }

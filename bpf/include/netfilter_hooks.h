@@ -31,10 +31,9 @@ struct hook_point {
 	__u16 pad0;
 };
 
-/* A hook point's table: how many entries, and when they were copied. */
+/* A hook point's table: how many entries the kernel has there. */
 struct hook_table {
-	__u64 read_ns;  /* CLOCK_BOOTTIME */
-	__u32 count;    /* entries in the kernel, possibly more than TRACER_MAX_HOOK_ENTRIES */
+	__u32 count;    /* possibly more than TRACER_MAX_HOOK_ENTRIES */
 	__u32 pad0;
 };
 

@@ -65,7 +65,7 @@ extract_vmlinux() { # $1: vmlinuz, $2: output
     return 1
 }
 
-stamp=$dir/root/.fetched
+stamp=$dir/root/.ready   # written last: an unpack without it is redone
 if [[ ! -f $stamp ]]; then
     apt-get "${apt_options[@]}" update -qq >&2
     # The cloud flavour's meta package names the current ABI: linux-image-<abi>-cloud-amd64[-unsigned].
@@ -82,7 +82,7 @@ if [[ ! -f $stamp ]]; then
     # Module dependencies are computed at install time, which a plain unpack skips.
     [[ -e $dir/root/lib ]] || ln -s usr/lib "$dir/root/lib"
     depmod -b "$dir/root" "$abi"
-    wrap_newer_tools "$abi"
+    wrap_newer_tools
     extract_vmlinux "$dir/root/boot/vmlinuz-$abi" "$dir/root/usr/src/linux-headers-$abi/vmlinux"
     echo "$abi" > "$stamp"
 fi

@@ -91,8 +91,9 @@ for suite in "${suites[@]}"; do
     out=$results/$suite
     rm -rf "$out" && mkdir -p "$out"
     root=$(tests/kernel-matrix/fetch-kernel.sh "$suite" "$cache")
-    abi=$(cat "$root/.fetched")
+    abi=$(cat "$root/.ready")
     modules=$(ls -d "$root"/lib/modules/"$abi" "$root"/usr/lib/modules/"$abi" 2>/dev/null | head -n1 || true)
+    [[ -f $modules/modules.dep ]] || { echo "matrix.sh: no modules.dep for $abi in $root" >&2; exit 1; }
 
     # The EDR stand-in, built twice with this machine's gcc against the suite's headers: without BTF,
     # as out-of-tree modules usually come (only kprobes can observe it), and with BTF (fexit can).
@@ -102,8 +103,11 @@ for suite in "${suites[@]}"; do
     for variant in plain btf; do
         build=$work/edr-$suite-$variant
         cp -r tests/kernel-matrix/edr_agent "$build"
-        [[ $variant == btf ]] && btf=(RESOLVE_BTFIDS=true "CONFIG_PAHOLE_VERSION=$(pahole --version | tr -dc 0-9)") ||
+        if [[ $variant == btf ]]; then
+            btf=(RESOLVE_BTFIDS=true "CONFIG_PAHOLE_VERSION=$(pahole --version | tr -dc 0-9)")
+        else
             btf=(CONFIG_DEBUG_INFO_BTF_MODULES=)
+        fi
         make -s -C "$root/usr/src/linux-headers-$abi" M="$build" CC=gcc CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT= "${btf[@]}" \
             modules >"$build.log" 2>&1 || { cat "$build.log" >&2; echo "matrix.sh: the EDR module does not build for $abi" >&2; exit 1; }
     done

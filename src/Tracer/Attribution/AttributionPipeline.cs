@@ -135,9 +135,27 @@ internal sealed class AttributionPipeline : IDisposable
     }
 
     /// <summary>nftables' trace inside another namespace (a pod's firewall): its own table and netlink sockets there.</summary>
-    private NftablesTrace? TraceNftablesIn(uint netns) =>
-        Optional(() => _hookTables!.InNamespace(netns, () => NftablesTrace.Start(_watched)), _logger,
-                 $"nftables tracing unavailable in netns {netns} ({{Error}}); its nftables drops are attributed to their chain only");
+    private NftablesTrace? TraceNftablesIn(uint netns)
+    {
+        try
+        {
+            return Optional(() => _hookTables!.InNamespace(netns, () => NftablesTrace.Start(_watched)), _logger,
+                            $"nftables tracing unavailable in netns {netns} ({{Error}}); its nftables drops are attributed to their chain only");
+        }
+        catch (NamespaceGoneException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A pod's namespace is gone: what Tracer had there goes too.</summary>
+    private void Forget(uint netns)
+    {
+        if (_nftables.Remove(netns, out var nftables))
+            nftables?.Dispose();
+        _sentinels?.Forget(netns);
+        _logger.LogInformation("network namespace {Netns} is gone; stopped tracing hooks there", netns);
+    }
 
     private void RefreshHooks()
     {
@@ -146,12 +164,14 @@ internal sealed class AttributionPipeline : IDisposable
         if (_hookTables is null)
             return;
         var sentinelPrograms = _sentinels?.ProgramIds ?? NoPrograms;
-        _hookTables.CopyNow();
+        foreach (var netns in _hookTables.CopyNow())
+            Forget(netns);
         var tables = _hookTables.Read(sentinelPrograms);
         Attributor.UpdateHookTables(tables);
         if (_sentinels?.Rebalance(tables) == true)
         {
-            _hookTables.CopyNow();
+            foreach (var netns in _hookTables.CopyNow())
+                Forget(netns);
             Attributor.UpdateHookTables(_hookTables.Read(sentinelPrograms));
         }
     }

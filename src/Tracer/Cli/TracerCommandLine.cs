@@ -106,7 +106,7 @@ internal static class TracerCommandLine
             CustomParser = result =>
             {
                 var text = result.Tokens.Single().Value;
-                if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+                if (Telemetry.OtlpTarget.ParseEndpoint(text) is { } uri)
                     return uri;
                 result.AddError($"--otlp-endpoint '{text}' is not an http:// or https:// URL");
                 return null;

@@ -21,6 +21,12 @@ internal readonly record struct HookPoint(uint Netns, byte Family, byte Hook)
 /// <param name="IsOwn">Tracer's own: a sentinel or a chain of Tracer's nftables table; never a culprit.</param>
 internal sealed record HookEntry(int Priority, ulong Function, hook_entry_kind Kind, uint BpfProgramId, string Name, string Table, bool IsSentinel, bool IsOwn);
 
+/// <summary>A tracked namespace is gone (its pod was deleted), or its path now leads elsewhere (a reused pid).</summary>
+internal sealed class NamespaceGoneException(uint netns) : Exception($"network namespace {netns} is gone")
+{
+    public uint Netns { get; } = netns;
+}
+
 /// <summary>
 /// User-space half of bpf/netfilter_hook_tables.bpf.c: copies the netfilter hook tables of the
 /// namespaces it tracks (Tracer's own, and those where netfilter drops happen) by test-running the
@@ -87,28 +93,73 @@ internal sealed class NetfilterHookTables : IDisposable
         return true;
     }
 
-    /// <summary>Runs <paramref name="action"/> where links and test runs reach tracked namespace <paramref name="netns"/>.</summary>
+    /// <summary>
+    /// Runs <paramref name="action"/> where links and test runs reach tracked namespace <paramref name="netns"/>;
+    /// throws <see cref="NamespaceGoneException"/> (and forgets it) when that namespace no longer exists there.
+    /// </summary>
     public void InNamespace(uint netns, Action action) => InNamespace(netns, () => { action(); return true; });
 
-    public T InNamespace<T>(uint netns, Func<T> action) =>
-        _namespaces[netns] is { } path ? NetworkNamespace.RunIn(path, action) : action();
-
-    /// <summary>Copies every IPv4 and IPv6 hook table of each tracked namespace now, without waiting for traffic.</summary>
-    public void CopyNow()
+    public T InNamespace<T>(uint netns, Func<T> action)
     {
-        foreach (var netns in _namespaces.Keys)
-            InNamespace(netns, () =>
-            {
-                Span<byte> args = stackalloc byte[2 * sizeof(ulong)];
-                foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
-                    for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
-                    {
-                        BitConverter.TryWriteBytes(args, (ulong)family);
-                        BitConverter.TryWriteBytes(args[sizeof(ulong)..], (ulong)hook);
-                        _reader.TestRun(args, []);
-                    }
-            });
+        if (_namespaces[netns] is not { } path)
+            return action();
+        try
+        {
+            return NetworkNamespace.RunIn(path, () =>
+                NetworkNamespace.CurrentInode() == netns ? action() : throw new NamespaceGoneException(netns));
+        }
+        catch (Exception e) when (e is IOException or NamespaceGoneException)
+        {
+            Forget(netns);
+            throw new NamespaceGoneException(netns);
+        }
     }
+
+    /// <summary>Stops tracking a namespace that is gone, and drops its copied tables.</summary>
+    private void Forget(uint netns)
+    {
+        _namespaces.Remove(netns);
+        _unfound.Add(netns);
+        foreach (var point in _tables.Keys<hook_point>().Where(p => p.netns == netns).ToList())
+        {
+            for (var i = 0u; i < NetfilterHooks.TRACER_MAX_HOOK_ENTRIES; i++)
+                _entries.Delete(new hook_entry_key { point = point, index = i });
+            _tables.Delete(point);
+        }
+    }
+
+    /// <summary>
+    /// Copies every IPv4 and IPv6 hook table of each tracked namespace now, without waiting for traffic.
+    /// Returns the namespaces found gone meanwhile (no longer tracked).
+    /// </summary>
+    public List<uint> CopyNow()
+    {
+        var gone = new List<uint>();
+        foreach (var netns in _namespaces.Keys.ToList())
+        {
+            try
+            {
+                CopyIn(netns);
+            }
+            catch (NamespaceGoneException)
+            {
+                gone.Add(netns);
+            }
+        }
+        return gone;
+    }
+
+    private void CopyIn(uint netns) => InNamespace(netns, () =>
+    {
+        Span<byte> args = stackalloc byte[2 * sizeof(ulong)];
+        foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
+            for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
+            {
+                BitConverter.TryWriteBytes(args, (ulong)family);
+                BitConverter.TryWriteBytes(args[sizeof(ulong)..], (ulong)hook);
+                _reader.TestRun(args, []);
+            }
+    });
 
     /// <summary>The tables last copied, keyed by hook point; entries of <paramref name="ownPrograms"/> are Tracer's sentinels.</summary>
     public Dictionary<HookPoint, IReadOnlyList<HookEntry>> Read(IReadOnlySet<uint> ownPrograms)

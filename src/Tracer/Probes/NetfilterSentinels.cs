@@ -1,4 +1,3 @@
-using Tracer.Kernel;
 using Tracer.Native;
 
 namespace Tracer.Probes;
@@ -72,8 +71,27 @@ internal sealed class NetfilterSentinels : IDisposable
     {
         if (_firstPriority.ContainsKey(point) || !_tables.Track(point.Netns))
             return false;
-        _tables.InNamespace(point.Netns, () => AttachFirst(point));
-        return true;
+        try
+        {
+            _tables.InNamespace(point.Netns, () => AttachFirst(point));
+            return true;
+        }
+        catch (NamespaceGoneException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Drops the links of a namespace that is gone (its hooks went with it).</summary>
+    public void Forget(uint netns)
+    {
+        foreach (var key in _links.Keys.Where(k => k.Point.Netns == netns).ToList())
+        {
+            _links[key].Dispose();
+            _links.Remove(key);
+        }
+        foreach (var point in _firstPriority.Keys.Where(p => p.Netns == netns).ToList())
+            _firstPriority.Remove(point);
     }
 
     /// <summary>
@@ -120,11 +138,18 @@ internal sealed class NetfilterSentinels : IDisposable
             var missing = wanted.Where(p => !_links.ContainsKey((point, p))).ToList();
             if (missing.Count == 0)
                 continue;
-            _tables.InNamespace(point.Netns, () =>
+            try
             {
-                foreach (var priority in missing)
-                    _links[(point, priority)] = _behind.AttachNetfilter(point.Family, point.Hook, priority);
-            });
+                _tables.InNamespace(point.Netns, () =>
+                {
+                    foreach (var priority in missing)
+                        _links[(point, priority)] = _behind.AttachNetfilter(point.Family, point.Hook, priority);
+                });
+            }
+            catch (NamespaceGoneException)
+            {
+                Forget(point.Netns);
+            }
             changed = true;
         }
         return changed;

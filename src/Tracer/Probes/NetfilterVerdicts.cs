@@ -5,7 +5,7 @@ namespace Tracer.Probes;
 
 /// <summary>
 /// The exact tier (bpf/netfilter_verdicts.bpf.c): observes the verdict of each foreign netfilter
-/// hook function the sentinels found, with fexit where the kernel allows it, else kprobe + kretprobe.
+/// hook function in the hook tables, with fexit where the kernel allows it, else kprobe + kretprobe.
 /// A kernel that refuses both (as this project's CI kernel does) is noted once; sentinels remain.
 /// fexit needs the function's BTF, which out-of-tree modules rarely carry: kprobes then take over.
 /// </summary>

@@ -280,7 +280,16 @@ internal sealed unsafe class NftablesTrace : IDisposable
         _reader.Join();
         _events.Dispose();
         if (!_ownedByKernel)
-            Proxy.nft_run_cmd_from_buffer(_nft, $"delete table inet {TableName}");
+        {
+            try
+            {
+                Proxy.nft_run_cmd_from_buffer(_nft, $"delete table inet {TableName}");
+            }
+            catch (NativeException)
+            {
+                // already gone (a flush of the ruleset, or the namespace itself)
+            }
+        }
         _nft.Dispose(); // closes the socket that owns the table: the kernel deletes it
         if (_self.IsAllocated)
             _self.Free();

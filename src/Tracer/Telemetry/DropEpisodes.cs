@@ -18,7 +18,9 @@ internal sealed class DropEpisode(DropRecord first)
     public Culprit? Culprit { get; } = first.Culprit;
     public ulong Count { get; private set; }
     public ulong Bytes { get; private set; }
-    public HashSet<ushort> SourcePorts { get; } = [];
+
+    /// <summary>The flow's client used more than one source port (only then is none of them reported).</summary>
+    public bool SeveralSourcePorts { get; private set; }
 
     /// <summary>The first few records of the episode, kept as span events.</summary>
     public List<DropRecord> Samples { get; } = [];
@@ -29,8 +31,8 @@ internal sealed class DropEpisode(DropRecord first)
         Bytes += record.Bytes;
         if (record.Last > Last)
             Last = record.Last;
-        if (record.Flow is { } flow)
-            SourcePorts.Add(flow.SourcePort);
+        if (record.Flow is { } flow && flow.SourcePort != First.Flow!.SourcePort)
+            SeveralSourcePorts = true;
         if (Samples.Count < SampledRecords)
             Samples.Add(record);
     }
@@ -48,7 +50,7 @@ internal sealed class DropEpisodes
     public static readonly TimeSpan MaxLength = TimeSpan.FromMinutes(1);
     public const int MaxOpen = 4096;
 
-    private readonly Dictionary<(IPAddress?, IPAddress?, byte, ushort, string), DropEpisode> _open = [];
+    private readonly Dictionary<(uint, IPAddress?, IPAddress?, byte, ushort, string), DropEpisode> _open = [];
 
     /// <summary>Adds an interval's records; returns the episodes that ended by <paramref name="now"/>.</summary>
     public List<DropEpisode> Add(IReadOnlyList<DropRecord> records, DateTimeOffset now)
@@ -56,7 +58,8 @@ internal sealed class DropEpisodes
         foreach (var record in records.Where(r => !r.Overflow))
         {
             var flow = record.Flow!;
-            var key = (flow.Source, flow.Destination, flow.L4Protocol, flow.DestinationPort, CulpritKey(record.Culprit));
+            var key = (flow.Netns, flow.Source, flow.Destination, flow.L4Protocol, flow.DestinationPort,
+                       record.Culprit is null ? record.Reason ?? "" : CulpritKey(record.Culprit));
             if (!_open.TryGetValue(key, out var episode))
                 _open[key] = episode = new DropEpisode(record);
             episode.Add(record);

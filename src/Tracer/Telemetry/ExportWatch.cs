@@ -8,20 +8,21 @@ using OpenTelemetry.Metrics;
 namespace Tracer.Telemetry;
 
 /// <summary>
-/// Watches one OTLP exporter's results: the first failure of a run of failures is one warning (not one
-/// per batch), the return is one note, every failed batch counts in <c>tracer.export_failures</c>.
+/// Watches one OTLP exporter's results (one per signal: a backend may take spans and refuse metrics, as
+/// Jaeger and Tempo do): the first failure of a run of failures is one warning (not one per batch), the
+/// return is one more, every failed batch counts in <c>tracer.export_failures</c>.
 /// Tracing never waits for the collector: exports run on the SDK's own threads with bounded queues.
 /// </summary>
-internal sealed class ExportWatch(string endpoint, ILogger logger, Counter<long> failures)
+internal sealed class ExportWatch(string signal, string endpoint, ILogger logger, Counter<long> failures)
 {
     private int _failing;
 
-    public void Observe(string signal, ExportResult result)
+    public void Observe(ExportResult result)
     {
         if (result == ExportResult.Success)
         {
             if (Interlocked.Exchange(ref _failing, 0) == 1)
-                logger.LogInformation("OTLP export to {Endpoint} works again", endpoint);
+                logger.LogWarning("OTLP export of {Signal} to {Endpoint} works again", signal, endpoint);
             return;
         }
         failures.Add(1, new KeyValuePair<string, object?>("tracer.signal", signal));
@@ -36,7 +37,7 @@ internal sealed class WatchedTraceExporter(OtlpExporterOptions options, ExportWa
     public override ExportResult Export(in Batch<Activity> batch)
     {
         var result = base.Export(batch);
-        watch.Observe("spans", result);
+        watch.Observe(result);
         return result;
     }
 }
@@ -47,7 +48,7 @@ internal sealed class WatchedMetricExporter(OtlpExporterOptions options, ExportW
     public override ExportResult Export(in Batch<Metric> batch)
     {
         var result = base.Export(batch);
-        watch.Observe("metrics", result);
+        watch.Observe(result);
         return result;
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry;
+using Tracer.Cli;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -19,13 +20,27 @@ internal sealed record OtlpTarget(Uri Endpoint, OtlpExportProtocol Protocol)
     /// </summary>
     public static OtlpTarget? From(Uri? endpoint, string? protocol)
     {
-        endpoint ??= Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } variable
-            ? new Uri(variable) : null;
+        if (endpoint is null && Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } variable)
+            endpoint = ParseEndpoint(variable) ?? throw new UserError(
+                $"OTEL_EXPORTER_OTLP_ENDPOINT '{variable}' is not an http:// or https:// URL.",
+                "Set it to the collector's OTLP address, e.g. http://jaeger:4317, or unset it.", ExitCodes.Usage);
         if (endpoint is null)
-            return null;
-        protocol ??= Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL") ?? "grpc";
-        return new OtlpTarget(endpoint, protocol == "http/protobuf" ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc);
+            return protocol is null ? null : throw new UserError(
+                "--otlp-protocol needs an endpoint to export to.",
+                "Add --otlp-endpoint URL (or set OTEL_EXPORTER_OTLP_ENDPOINT).", ExitCodes.Usage);
+        protocol ??= Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL") is { Length: > 0 } p ? p : "grpc";
+        return protocol switch
+        {
+            "grpc" => new OtlpTarget(endpoint, OtlpExportProtocol.Grpc),
+            "http/protobuf" => new OtlpTarget(endpoint, OtlpExportProtocol.HttpProtobuf),
+            _ => throw new UserError($"OTLP protocol '{protocol}' is not supported.",
+                                     "Use grpc or http/protobuf (OTEL_EXPORTER_OTLP_PROTOCOL or --otlp-protocol).", ExitCodes.Usage),
+        };
     }
+
+    /// <summary>An absolute http(s) URL, or null.</summary>
+    public static Uri? ParseEndpoint(string text) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : null;
 }
 
 /// <summary>
@@ -63,13 +78,16 @@ internal sealed class TelemetryOutput : IDropOutput
                 ? new Uri(target.Endpoint.ToString().TrimEnd('/') + "/" + signalPath)
                 : target.Endpoint,
         };
-        var watch = new ExportWatch(target.Endpoint.ToString(), logger,
-                                    _meter.CreateCounter<long>("tracer.export_failures", "{batch}", "OTLP export batches that failed"));
+        var failures = _meter.CreateCounter<long>("tracer.export_failures", "{batch}", "OTLP export batches that failed");
+        var endpoint = target.Endpoint.ToString();
         _tracing = Sdk.CreateTracerProviderBuilder().SetResourceBuilder(resource).AddSource(SourceName)
-            .AddProcessor(new BatchActivityExportProcessor(new WatchedTraceExporter(Options("v1/traces"), watch)))
+            .AddProcessor(new BatchActivityExportProcessor(
+                new WatchedTraceExporter(Options("v1/traces"), new ExportWatch("spans", endpoint, logger, failures))))
             .Build();
         _metrics = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(SourceName)
-            .AddReader(new PeriodicExportingMetricReader(new WatchedMetricExporter(Options("v1/metrics"), watch), exportIntervalMilliseconds: 10_000))
+            .AddReader(new PeriodicExportingMetricReader(
+                new WatchedMetricExporter(Options("v1/metrics"), new ExportWatch("metrics", endpoint, logger, failures)),
+                exportIntervalMilliseconds: 10_000))
             .Build();
         _drops = _meter.CreateCounter<long>("tracer.drops", "{packet}", "Packets the kernel dropped, by reason and culprit");
         _bytes = _meter.CreateCounter<long>("tracer.dropped_bytes", "By", "Bytes of the dropped packets");
@@ -104,16 +122,21 @@ internal sealed class TelemetryOutput : IDropOutput
 
     public void Complete(TraceSummary summary)
     {
+        _session?.SetTag("tracer.session.drops", (long)summary.Drops);
+        _session?.SetTag("tracer.session.samples_lost", (long)summary.Counters.SamplesLost);
+        End(failure: null);
+    }
+
+    /// <summary>Ends the open episodes and the session span; disposing the providers then exports them (after the summary is printed).</summary>
+    private void End(string? failure)
+    {
         foreach (var episode in _episodes.CloseAll())
             Emit(episode);
-        if (_session is not null)
-        {
-            _session.SetTag("tracer.session.drops", (long)summary.Drops);
-            _session.SetTag("tracer.session.samples_lost", (long)summary.Counters.SamplesLost);
-            _session.Stop();
-        }
-        _tracing.ForceFlush(5_000);
-        _metrics.ForceFlush(5_000);
+        if (_session is null || _session.IsStopped)
+            return;
+        if (failure is not null)
+            _session.SetStatus(ActivityStatusCode.Error, failure);
+        _session.Stop();
     }
 
     private void Emit(DropEpisode episode)
@@ -154,7 +177,7 @@ internal sealed class TelemetryOutput : IDropOutput
         if (!flow.IsIcmp)
         {
             attributes.Add(new("destination.port", (long)flow.DestinationPort));
-            if (episode.SourcePorts.Count == 1)
+            if (!episode.SeveralSourcePorts)
                 attributes.Add(new("source.port", (long)flow.SourcePort));
         }
         if (c is null)
@@ -204,6 +227,7 @@ internal sealed class TelemetryOutput : IDropOutput
 
     public void Dispose()
     {
+        End(failure: "the trace session ended with an error");
         _tracing.Dispose();
         _metrics.Dispose();
         _source.Dispose();

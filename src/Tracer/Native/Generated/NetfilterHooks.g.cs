@@ -48,12 +48,11 @@ internal unsafe struct hook_point
 }
 
 [NativeTypeName("struct hook_table")]
-[StructLayout(LayoutKind.Explicit, Size = 16)]
+[StructLayout(LayoutKind.Explicit, Size = 8)]
 internal unsafe struct hook_table
 {
-    [FieldOffset(0)] public ulong read_ns;
-    [FieldOffset(8)] public uint count;
-    [FieldOffset(12)] public uint pad0;
+    [FieldOffset(0)] public uint count;
+    [FieldOffset(4)] public uint pad0;
 }
 
 [NativeTypeName("struct hook_table_config")]

@@ -159,8 +159,7 @@ internal sealed class AttributionPipeline : IDisposable
 
     private void RefreshHooks()
     {
-        foreach (var nftables in _nftables.Values)
-            nftables?.CatchUp();
+        NftablesTrace.CatchUp([.. _nftables.Values.OfType<NftablesTrace>()]);
         if (_hookTables is null)
             return;
         var sentinelPrograms = _sentinels?.ProgramIds ?? NoPrograms;

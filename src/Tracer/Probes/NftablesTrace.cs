@@ -159,14 +159,16 @@ internal sealed unsafe class NftablesTrace : IDisposable
         }
     }
 
-    /// <summary>Returns once every trace event already queued on the socket has been read.</summary>
-    public void CatchUp()
+    /// <summary>Returns once every trace event already queued on these traces' sockets has been read.</summary>
+    public static void CatchUp(IReadOnlyCollection<NftablesTrace> traces)
     {
-        // Events are queued synchronously as packets traverse nftables; the reader drains them within
-        // its receive timeout. Waiting for one more round trip of the reader covers what is queued now.
-        var round = Volatile.Read(ref _rounds);
+        // Events are queued synchronously as packets traverse nftables; each reader drains them within
+        // its receive timeout. Waiting for one more round trip of every reader (together, not one after
+        // another: one per traced namespace) covers what is queued now.
+        var rounds = traces.Select(t => (Trace: t, Round: Volatile.Read(ref t._rounds))).ToList();
         var deadline = Environment.TickCount64 + 500;
-        while (Volatile.Read(ref _rounds) < round + 2 && Environment.TickCount64 < deadline && _reader.IsAlive)
+        while (rounds.Any(r => Volatile.Read(ref r.Trace._rounds) < r.Round + 2 && r.Trace._reader.IsAlive) &&
+               Environment.TickCount64 < deadline)
             Thread.Sleep(5);
     }
 

@@ -1,3 +1,5 @@
+using Tracer.Probes;
+
 namespace Tracer.Output;
 
 /// <summary>Where a trace session's records go: a terminal table, plain text, JSON lines, later OpenTelemetry.</summary>
@@ -5,6 +7,11 @@ internal interface IDropOutput : IDisposable
 {
     /// <summary>The records of one interval; called once per interval, also when there are none.</summary>
     void Write(IReadOnlyList<DropRecord> records);
+
+    /// <summary>The probe's loss counters since the session started, after each interval.</summary>
+    void Observe(ProbeCounters totals)
+    {
+    }
 
     /// <summary>The session ended; everything counted has been written.</summary>
     void Complete(TraceSummary summary);

@@ -1,3 +1,5 @@
+using Tracer.Probes;
+
 namespace Tracer.Output;
 
 /// <summary>Hands every interval to several outputs (the console, and OpenTelemetry when configured); owns none of them.</summary>
@@ -7,6 +9,12 @@ internal sealed class TeeOutput(params IDropOutput[] outputs) : IDropOutput
     {
         foreach (var output in outputs)
             output.Write(records);
+    }
+
+    public void Observe(ProbeCounters totals)
+    {
+        foreach (var output in outputs)
+            output.Observe(totals);
     }
 
     public void Complete(TraceSummary summary)

@@ -8,6 +8,7 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Tracer.Output;
+using Tracer.Probes;
 
 namespace Tracer.Telemetry;
 
@@ -63,6 +64,8 @@ internal sealed class TelemetryOutput : IDropOutput
     private readonly MeterProvider _metrics;
     private readonly DropEpisodes _episodes = new();
     private readonly Activity? _session;
+    private readonly Lock _totalsGate = new(); // written by the session, read by the metric reader's thread
+    private ProbeCounters _totals;
 
     public TelemetryOutput(OtlpTarget target, IEnumerable<KeyValuePair<string, object?>> sessionAttributes, ILogger logger)
     {
@@ -92,6 +95,11 @@ internal sealed class TelemetryOutput : IDropOutput
         _drops = _meter.CreateCounter<long>("tracer.drops", "{packet}", "Packets the kernel dropped, by reason and culprit");
         _bytes = _meter.CreateCounter<long>("tracer.dropped_bytes", "By", "Bytes of the dropped packets");
         _overflow = _meter.CreateCounter<long>("tracer.aggregate_overflow", "{packet}", "Drops counted without their flow: the kernel's aggregate map was full");
+        _meter.CreateObservableCounter("tracer.samples_lost", () => (long)Totals.SamplesLost, "{sample}",
+                                       "Drop samples the ring buffer had no room for (counts stay exact)");
+        _meter.CreateObservableCounter("tracer.stacks_lost", () => (long)Totals.StacksLost, "{stack}", "Kernel stacks that could not be kept");
+        _meter.CreateObservableCounter("tracer.missed_runs", () => (long)Totals.MissedRuns, "{run}",
+                                       "Drops the kernel did not show the probe (it was already running on that CPU)");
         _session = _source.StartActivity("trace session", ActivityKind.Internal, parentContext: default, tags: sessionAttributes);
     }
 
@@ -120,8 +128,25 @@ internal sealed class TelemetryOutput : IDropOutput
             Emit(episode);
     }
 
+    private ProbeCounters Totals
+    {
+        get
+        {
+            lock (_totalsGate)
+                return _totals;
+        }
+        set
+        {
+            lock (_totalsGate)
+                _totals = value;
+        }
+    }
+
+    public void Observe(ProbeCounters totals) => Totals = totals;
+
     public void Complete(TraceSummary summary)
     {
+        Totals = summary.Counters;
         _session?.SetTag("tracer.session.drops", (long)summary.Drops);
         _session?.SetTag("tracer.session.samples_lost", (long)summary.Counters.SamplesLost);
         End(failure: null);

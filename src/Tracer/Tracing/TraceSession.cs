@@ -93,6 +93,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         var records = builder.Build(interval);
         summary.Add(interval, records);
         output.Write(records);
+        output.Observe(summary.Counters);
     }
 
     private string Status(DropProbe probe, IReadOnlyList<PodRoute> pods, DropReasons reasons, string netfilterTier)
@@ -135,6 +136,8 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
                 _byReason[reason] = _byReason.GetValueOrDefault(reason) + record.Count;
             }
         }
+
+        public ProbeCounters Counters => _counters;
 
         public TraceSummary Build(TimeSpan duration) => new(duration, _drops, _bytes, _counters, _byReason);
     }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Trace.V1;
 using Tracer.Tests.Infrastructure;
@@ -31,6 +32,7 @@ public sealed class OtlpExportTests : IDisposable
                      $"add rule inet edr out ip daddr {_pod.IPv4} udp dport {ProbePort} counter drop");
         bool Flow(JsonElement l) => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort;
         var before = DateTimeOffset.UtcNow;
+        string stderr;
 
         using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json",
                                                         "--otlp-endpoint", $"http://127.0.0.1:{port}", "--otlp-protocol", protocol))
@@ -38,6 +40,7 @@ public sealed class OtlpExportTests : IDisposable
             CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
             tracer.WaitForDrops(Flow, Packets, TimeSpan.FromSeconds(15));
             Assert.Equal(0, tracer.Stop()); // ends the open episode and flushes both signals
+            stderr = tracer.Stderr;
         }
         var after = DateTimeOffset.UtcNow;
 
@@ -72,6 +75,10 @@ public sealed class OtlpExportTests : IDisposable
             .ToList();
         Assert.NotEmpty(drops);
         Assert.Equal(Packets, drops.Max(p => p.AsInt)); // cumulative: the last point holds the total
+        var lost = receiver.Metrics.SelectMany(m => m.ScopeMetrics).SelectMany(s => s.Metrics).Where(m => m.Name == "tracer.samples_lost")
+            .SelectMany(m => m.Sum.DataPoints).ToList();
+        Assert.NotEmpty(lost);
+        Assert.Equal(long.Parse(Regex.Match(stderr, @"samples lost (\d+)").Groups[1].Value), lost.Max(p => p.AsInt));
     }
 
     /// <summary>

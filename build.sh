@@ -5,19 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the build and the tests need. Mirrors come from the machine's own apt sources.
-packages=(clang-19 llvm-19 libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev make gcc
-          libnftables-dev libnftables1 libmnl-dev libmnl0 libnftnl-dev libnftnl11
-          iproute2 nftables iptables iputils-ping bpftrace)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    echo "build.sh: installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# Debian packages the build and the tests need.
+scripts/install-packages.sh clang-19 llvm-19 libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev make gcc \
+    libnftables-dev libnftables1 libmnl-dev libmnl0 libnftnl-dev libnftnl11 \
+    iproute2 nftables iptables iputils-ping bpftrace
 command -v dotnet >/dev/null || { echo "build.sh: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

@@ -21,16 +21,7 @@ results=${TRACER_MATRIX_OUTPUT:-$repo/out/kernel-matrix}
 guest_timeout=${TRACER_GUEST_TIMEOUT:-900}   # seconds a guest may take from boot to power-off
 [[ -x out/tracer ]] || { echo "matrix.sh: build first (./build.sh): out/tracer is missing" >&2; exit 1; }
 
-packages=(qemu-system-x86 busybox-static cpio xz-utils zstd lz4 kmod dwarves)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    echo "matrix.sh: installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/install-packages.sh qemu-system-x86 busybox-static cpio xz-utils zstd lz4 kmod dwarves
 
 work=$(mktemp -d /tmp/tracer-matrix.XXXXXX)
 trap 'rm -rf "$work"' EXIT

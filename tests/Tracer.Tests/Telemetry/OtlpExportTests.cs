@@ -47,7 +47,7 @@ public sealed class OtlpExportTests : IDisposable
         var resource = Assert.Single(receiver.Spans.Select(s => s.Resource).DistinctBy(r => r.ToString()));
         Assert.Equal("tracer", Attribute(resource.Attributes, "service.name"));
         Assert.False(string.IsNullOrEmpty(Attribute(resource.Attributes, "host.name")));
-        var spans = receiver.Spans.SelectMany(s => s.ScopeSpans).SelectMany(s => s.Spans).ToList();
+        var spans = receiver.AllSpans;
         var session = Assert.Single(spans, s => s.Name == "trace session");
         var episodes = spans.Where(s => Attribute(s.Attributes, "destination.port") == ProbePort.ToString()).ToList();
         var episode = Assert.Single(episodes);
@@ -69,14 +69,12 @@ public sealed class OtlpExportTests : IDisposable
         Assert.InRange(ToTime(episode.EndTimeUnixNano), ToTime(episode.StartTimeUnixNano), after);
         Assert.InRange(episode.StartTimeUnixNano, session.StartTimeUnixNano, session.EndTimeUnixNano);
 
-        var drops = receiver.Metrics.SelectMany(m => m.ScopeMetrics).SelectMany(s => s.Metrics).Where(m => m.Name == "tracer.drops")
-            .SelectMany(m => m.Sum.DataPoints)
+        var drops = receiver.SumPoints("tracer.drops")
             .Where(p => Attribute(p.Attributes, "tracer.culprit.name") == "edr/out")
             .ToList();
         Assert.NotEmpty(drops);
         Assert.Equal(Packets, drops.Max(p => p.AsInt)); // cumulative: the last point holds the total
-        var lost = receiver.Metrics.SelectMany(m => m.ScopeMetrics).SelectMany(s => s.Metrics).Where(m => m.Name == "tracer.samples_lost")
-            .SelectMany(m => m.Sum.DataPoints).ToList();
+        var lost = receiver.SumPoints("tracer.samples_lost");
         Assert.NotEmpty(lost);
         Assert.Equal(long.Parse(Regex.Match(stderr, @"samples lost (\d+)").Groups[1].Value), lost.Max(p => p.AsInt));
     }
@@ -109,11 +107,10 @@ public sealed class OtlpExportTests : IDisposable
         Assert.Equal(2 * Packets, tracer.JsonLines().Sum(l => l.Num("count")));
         AssertOneWarningPerSignal(tracer.Stderr, spansFailed: true);
         Assert.Contains(tracer.Stderr.Split('\n'), l => l.Contains("OTLP export of spans", StringComparison.Ordinal) && l.Contains("works again", StringComparison.Ordinal));
-        var spans = receiver.Spans.SelectMany(s => s.ScopeSpans).SelectMany(s => s.Spans).ToList();
+        var spans = receiver.AllSpans;
         var later = Assert.Single(spans, s => Attribute(s.Attributes, "destination.port") == (ProbePort + 1).ToString());
         Assert.Equal(Packets.ToString(), Attribute(later.Attributes, "tracer.drop.count"));
-        var failures = receiver.Metrics.SelectMany(m => m.ScopeMetrics).SelectMany(s => s.Metrics)
-            .Where(m => m.Name == "tracer.export_failures").SelectMany(m => m.Sum.DataPoints).ToList();
+        var failures = receiver.SumPoints("tracer.export_failures");
         Assert.Contains(failures, p => p.AsInt >= 1);
     }
 
@@ -130,7 +127,7 @@ public sealed class OtlpExportTests : IDisposable
                                                        "--otlp-endpoint", $"http://127.0.0.1:{port}");
 
         CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
-        await Until(() => first.Spans.SelectMany(s => s.ScopeSpans).SelectMany(s => s.Spans).Any(s => s.Name.StartsWith("drop", StringComparison.Ordinal)));
+        await Until(() => first.AllSpans.Any(s => s.Name.StartsWith("drop", StringComparison.Ordinal)));
         await first.DisposeAsync();
         CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort + 1, Packets);
         await Until(() => tracer.Stderr.Contains("OTLP export", StringComparison.Ordinal));
@@ -141,7 +138,7 @@ public sealed class OtlpExportTests : IDisposable
 
         Assert.Equal(3 * Packets, tracer.JsonLines().Sum(l => l.Num("count")));
         AssertOneWarningPerSignal(tracer.Stderr, spansFailed: false);
-        var resumed = second.Spans.SelectMany(s => s.ScopeSpans).SelectMany(s => s.Spans).ToList();
+        var resumed = second.AllSpans;
         Assert.Contains(resumed, s => Attribute(s.Attributes, "destination.port") == (ProbePort + 2).ToString());
     }
 

@@ -29,6 +29,13 @@ internal sealed class OtlpReceiver : IAsyncDisposable
 
     public ConcurrentQueue<ResourceSpans> Spans { get; } = new();
     public ConcurrentQueue<ResourceMetrics> Metrics { get; } = new();
+    /// <summary>Every span received so far, whatever resource and scope it came with.</summary>
+    public List<Span> AllSpans => [.. Spans.SelectMany(s => s.ScopeSpans).SelectMany(s => s.Spans)];
+
+    /// <summary>The data points of one sum metric received so far.</summary>
+    public List<NumberDataPoint> SumPoints(string metric) =>
+        [.. Metrics.SelectMany(m => m.ScopeMetrics).SelectMany(s => s.Metrics).Where(m => m.Name == metric).SelectMany(m => m.Sum.DataPoints)];
+
     public int GrpcPort { get; }
     public int HttpPort { get; }
 

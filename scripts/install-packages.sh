@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages named on the command line that are not installed yet (as root).
+# Mirrors come from the machine's own apt sources. Used by build.sh and tests/kernel-matrix/matrix.sh.
+set -euo pipefail
+missing=()
+for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -222,24 +222,32 @@ static __always_inline bool parse_packet(const struct skb_fields *f, struct drop
 	return true;
 }
 
-/* Exact addresses (a pod's /32 or /128) are a hash lookup; only prefixes need the trie. */
-static __always_inline bool is_watched(const struct drop_key *key)
+/* The watch level of a key: the higher of its two addresses'. Exact addresses (a pod's /32 or
+ * /128) are a hash lookup; only prefixes need the trie. 0: not watched. */
+static __always_inline __u8 watch_level(const struct drop_key *key)
 {
 	struct watch_key lookup = { .prefixlen = TRACER_ADDR_LEN * 8 };
+	__u8 *dst = bpf_map_lookup_elem(&watched_hosts, key->daddr);
+	__u8 *src = bpf_map_lookup_elem(&watched_hosts, key->saddr);
+	__u8 level = 0;
 
-	if (bpf_map_lookup_elem(&watched_hosts, key->daddr) || bpf_map_lookup_elem(&watched_hosts, key->saddr))
-		return true;
-	if (!watched_prefix_count)
-		return false;
+	if (dst)
+		level = *dst;
+	if (src && *src > level)
+		level = *src;
+	if (level || !watched_prefix_count)
+		return level;
 	__builtin_memcpy(lookup.addr, key->daddr, TRACER_ADDR_LEN);
-	if (bpf_map_lookup_elem(&watched_prefixes, &lookup))
-		return true;
+	dst = bpf_map_lookup_elem(&watched_prefixes, &lookup);
+	if (dst)
+		return *dst;
 	__builtin_memcpy(lookup.addr, key->saddr, TRACER_ADDR_LEN);
-	return bpf_map_lookup_elem(&watched_prefixes, &lookup) != 0;
+	src = bpf_map_lookup_elem(&watched_prefixes, &lookup);
+	return src ? *src : 0;
 }
 
 /* Netfilter drops always carry their stack: it tells user space which hook point to bracket. */
-static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len, bool netfilter,
+static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len, bool with_stack,
 					__u64 nf_function)
 {
 	struct drop_sample *sample = bpf_ringbuf_reserve(&samples, sizeof(*sample), 0);
@@ -255,7 +263,7 @@ static __always_inline void emit_sample(void *ctx, const struct drop_key *key, _
 	sample->pad0 = 0;
 	sample->nf_function = nf_function;
 	sample->stack_id = -1;
-	if (config.capture_stack || netfilter) {
+	if (with_stack) {
 		sample->stack_id = bpf_get_stackid(ctx, &stacks, 0);
 		if (sample->stack_id < 0)
 			count(TRACER_COUNTER_STACKS_LOST, 1);
@@ -330,6 +338,8 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	void *aggregate, *caches;
 	__u64 nf_function = 0;
 	__u32 zero = 0;
+	__u8 level = TRACER_WATCH_COUNTED;
+	bool detailed;
 	__u64 now;
 
 	__builtin_memset(&key, 0, sizeof(key));
@@ -348,15 +358,19 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	cache = bpf_map_lookup_elem(caches, &zero);
 	if (!cache)
 		return 0;
-	/* Only watched keys enter the cache, so a hit needs no watched-set lookup either. */
+	/* Only counted (not detailed) watched keys enter the cache, so a hit needs no watched-set lookup either. */
 	if (cache->valid && same_key(&cache->key, &key)) {
 		cache->packets++;
 		cache->bytes += f->len;
 		cache->last_ns = bpf_ktime_get_boot_ns();
 		return 0;
 	}
-	if (!config.watch_all && !is_watched(&key))
-		return 0;
+	if (!config.watch_all) {
+		level = watch_level(&key);
+		if (!level)
+			return 0;
+	}
+	detailed = level >= TRACER_WATCH_DETAILED;
 
 	now = bpf_ktime_get_boot_ns();
 	aggregate = bpf_map_lookup_elem(&active_aggregate, &zero);
@@ -375,7 +389,7 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	cache->packets = 0;
 	cache->bytes = 0;
 	cache->last_ns = 0;
-	cache->valid = 1;
+	cache->valid = !detailed; /* every drop of a detailed key goes past the cache, to be sampled */
 
 	stats = bucket(aggregate, &key, 1, f->len);
 	if (!stats)
@@ -385,9 +399,9 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	stats->last_ns = now;
 	stats->packets++;
 	stats->bytes += f->len;
-	if (stats->sampled < config.samples_per_key) {
+	if (detailed || stats->sampled < config.samples_per_key) {
 		stats->sampled++;
-		emit_sample(ctx, &key, now, f->len, is_netfilter_drop(reason), nf_function);
+		emit_sample(ctx, &key, now, f->len, config.capture_stack || detailed || is_netfilter_drop(reason), nf_function);
 	}
 	return 0;
 }

@@ -22,6 +22,15 @@
 /* Samples a key may emit per CPU before the aggregate maps are swapped. */
 #define TRACER_DEFAULT_SAMPLES_PER_KEY 4
 
+/*
+ * Value of both watched maps: how closely an address is watched. A detailed address (the pod of
+ * an on-demand session) has every drop sampled, with its kernel stack, instead of the first few.
+ */
+enum tracer_watch_level {
+	TRACER_WATCH_COUNTED = 1,
+	TRACER_WATCH_DETAILED = 2,
+};
+
 /* Key of the watched-hosts hash map: one address. */
 struct watch_addr {
 	__u8 addr[TRACER_ADDR_LEN];

@@ -23,7 +23,7 @@ internal sealed class AttributionPipeline : IDisposable
     // nftables' trace per namespace: Tracer's own from the start, a pod's once netfilter drops happen there
     // (null where the kernel or nftables refused it).
     private readonly Dictionary<uint, NftablesTrace?> _nftables = [];
-    private readonly IReadOnlyList<IPNetwork> _watched;
+    private IReadOnlyList<IPNetwork> _watched;
     private readonly KernelSymbols _symbols;
     private readonly ILogger _logger;
 
@@ -95,6 +95,23 @@ internal sealed class AttributionPipeline : IDisposable
             logger.LogWarning(warning, e.Message);
 #pragma warning restore CA2254
             return null;
+        }
+    }
+
+    /// <summary>
+    /// The watched addresses changed (pods came or went): nftables' trace in Tracer's namespace marks the new set.
+    /// A pod namespace's trace keeps the set it started with: what matters there is that pod's own address.
+    /// </summary>
+    public void Watch(IReadOnlyList<IPNetwork> watched)
+    {
+        _watched = watched;
+        try
+        {
+            _nftables.GetValueOrDefault(NetworkNamespace.CurrentInode())?.Watch(watched);
+        }
+        catch (NativeException e)
+        {
+            _logger.LogWarning("nftables trace could not follow the watched addresses ({Error}); rules are traced for the earlier set", e.Message);
         }
     }
 

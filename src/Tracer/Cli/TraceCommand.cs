@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using Tracer.Discovery;
 using Tracer.Doctor;
 using Tracer.Output;
 using Tracer.Telemetry;
@@ -18,9 +19,11 @@ internal sealed class TraceCommand(ILogger logger)
             : Console.IsOutputRedirected || !AnsiConsoleSupported()
                 ? new PlainTextOutput(Console.Out)
                 : new LiveTableOutput();
-        using var telemetry = otlp is null ? null : new TelemetryOutput(otlp, SessionAttributes(options), logger);
+        var pods = new RoutePodSource(TimeSpan.FromSeconds(5));
+        using var export = otlp is null ? null : new OtlpExport(otlp, logger);
+        using var telemetry = export is null ? null : new TelemetryOutput(export, SessionAttributes(options), countMetrics: true, pods);
         var output = telemetry is null ? console : new TeeOutput(console, telemetry);
-        var session = new TraceSession(options, output, logger);
+        var session = new TraceSession(options, pods, output, logger);
         var summary = await session.RunAsync(status =>
         {
             Console.Error.WriteLine(status);

@@ -31,18 +31,22 @@ internal sealed record TraceSummary(
     ProbeCounters Counters,
     IReadOnlyDictionary<string, ulong> DropsByReason);
 
-/// <summary>Turns the kernel's numbers of an interval into <see cref="DropRecord"/>s.</summary>
-internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reasons, Attributor attributor, Func<int, ulong[]>? readStack)
+/// <summary>
+/// Turns the kernel's numbers of an interval into <see cref="DropRecord"/>s; flows that
+/// <paramref name="showStack"/> accepts carry the kernel stack of their first sample.
+/// </summary>
+internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reasons, Attributor attributor,
+                                        Func<int, ulong[]> readStack, Func<DropFlow, bool> showStack)
 {
     public IReadOnlyList<DropRecord> Build(DropInterval interval)
     {
         var records = new List<DropRecord>(interval.Counts.Count + 1);
-        var stacks = readStack is null ? null : FirstStackOfEachFlow(interval);
+        var stacks = FirstStackOfEachFlow(interval);
         foreach (var count in interval.Counts.OrderBy(c => c.FirstNs))
         {
             IReadOnlyList<string>? stack = null;
-            if (stacks is not null && stacks.TryGetValue(count.Flow, out var stackId))
-                stack = FromDropSite(readStack!(stackId), count.Flow.Location).Select(symbols.Describe).ToList();
+            if (showStack(count.Flow) && stacks.TryGetValue(count.Flow, out var stackId))
+                stack = FromDropSite(readStack(stackId), count.Flow.Location).Select(symbols.Describe).ToList();
             var reason = reasons.Name(count.Flow.Reason);
             records.Add(new DropRecord(
                 BootClock.ToWallClock(count.FirstNs),

@@ -120,20 +120,12 @@ internal sealed unsafe class NftablesTrace : IDisposable
     /// <summary>What goes in Tracer's table: sets of watched addresses, and the earliest chains that mark their packets.</summary>
     internal static string TableContents(IReadOnlyList<IPNetwork> watched)
     {
-        static string Elements(IEnumerable<IPNetwork> networks) => string.Join(", ", networks.Select(n =>
-            n.PrefixLength == (n.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128) ? n.BaseAddress.ToString() : n.ToString()));
-
-        var v4 = watched.Where(n => n.BaseAddress.AddressFamily == AddressFamily.InterNetwork).ToList();
-        var v6 = watched.Where(n => n.BaseAddress.AddressFamily == AddressFamily.InterNetworkV6).ToList();
         var commands = new List<string>
         {
             $"add set inet {TableName} watched4 {{ type ipv4_addr; flags interval; }}",
             $"add set inet {TableName} watched6 {{ type ipv6_addr; flags interval; }}",
         };
-        if (v4.Count > 0)
-            commands.Add($"add element inet {TableName} watched4 {{ {Elements(v4)} }}");
-        if (v6.Count > 0)
-            commands.Add($"add element inet {TableName} watched6 {{ {Elements(v6)} }}");
+        commands.AddRange(SetElements(watched));
         // Right behind the lowest sentinel, so tracing starts before anyone else's chain.
         foreach (var (chain, hook) in new[] { ("pre", "prerouting"), ("out", "output") })
         {
@@ -144,6 +136,23 @@ internal sealed unsafe class NftablesTrace : IDisposable
             commands.Add($"add rule inet {TableName} {chain} ip6 saddr @watched6 limit rate {TracedPerSecond}/second burst {TracedPerSecond} packets meta nftrace set 1");
         }
         return string.Join('\n', commands);
+    }
+
+    /// <summary>Replaces the watched addresses (pods came or went) in one transaction: no packet sees an empty set.</summary>
+    public void Watch(IReadOnlyList<IPNetwork> watched) => Proxy.nft_run_cmd_from_buffer(_nft, string.Join('\n',
+        [$"flush set inet {TableName} watched4", $"flush set inet {TableName} watched6", .. SetElements(watched)]));
+
+    private static IEnumerable<string> SetElements(IReadOnlyList<IPNetwork> watched)
+    {
+        static string Elements(IEnumerable<IPNetwork> networks) => string.Join(", ", networks.Select(n =>
+            n.PrefixLength == (n.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128) ? n.BaseAddress.ToString() : n.ToString()));
+
+        var v4 = watched.Where(n => n.BaseAddress.AddressFamily == AddressFamily.InterNetwork).ToList();
+        var v6 = watched.Where(n => n.BaseAddress.AddressFamily == AddressFamily.InterNetworkV6).ToList();
+        if (v4.Count > 0)
+            yield return $"add element inet {TableName} watched4 {{ {Elements(v4)} }}";
+        if (v6.Count > 0)
+            yield return $"add element inet {TableName} watched6 {{ {Elements(v6)} }}";
     }
 
     private long _rounds;

@@ -7,6 +7,7 @@ using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Tracer.Discovery;
 using Tracer.Output;
 using Tracer.Probes;
 
@@ -45,29 +46,26 @@ internal sealed record OtlpTarget(Uri Endpoint, OtlpExportProtocol Protocol)
 }
 
 /// <summary>
-/// The OpenTelemetry output: a trace session is a root span, each <see cref="DropEpisode"/> a child span
-/// with the kernel's drop times, and drops are counted on a meter; all exported over OTLP.
+/// OTLP export for the whole process: the resource, one tracer and one meter provider, and the drop
+/// metrics. Spans come from the <see cref="TelemetryOutput"/>s that use <see cref="Source"/>.
 /// Attribute names: docs/opentelemetry.md.
 /// </summary>
-internal sealed class TelemetryOutput : IDropOutput
+internal sealed class OtlpExport : IDisposable
 {
     public const string SourceName = "Tracer";
 
-    private static readonly string Version = typeof(TelemetryOutput).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+    private static readonly string Version = typeof(OtlpExport).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
-    private readonly ActivitySource _source = new(SourceName, Version);
     private readonly Meter _meter = new(SourceName, Version);
     private readonly Counter<long> _drops;
     private readonly Counter<long> _bytes;
     private readonly Counter<long> _overflow;
     private readonly TracerProvider _tracing;
     private readonly MeterProvider _metrics;
-    private readonly DropEpisodes _episodes = new();
-    private readonly Activity? _session;
     private readonly Lock _totalsGate = new(); // written by the session, read by the metric reader's thread
     private ProbeCounters _totals;
 
-    public TelemetryOutput(OtlpTarget target, IEnumerable<KeyValuePair<string, object?>> sessionAttributes, ILogger logger)
+    public OtlpExport(OtlpTarget target, ILogger logger)
     {
         var resource = ResourceBuilder.CreateEmpty()
             .AddService(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") ?? "tracer", serviceVersion: Version)
@@ -100,13 +98,12 @@ internal sealed class TelemetryOutput : IDropOutput
         _meter.CreateObservableCounter("tracer.stacks_lost", () => (long)Totals.StacksLost, "{stack}", "Kernel stacks that could not be kept");
         _meter.CreateObservableCounter("tracer.missed_runs", () => (long)Totals.MissedRuns, "{run}",
                                        "Drops the kernel did not show the probe (it was already running on that CPU)");
-        _session = _source.StartActivity("trace session", ActivityKind.Internal, parentContext: default, tags: sessionAttributes);
     }
 
-    /// <summary>The status line once every probe is attached: the session span carries the tier it names.</summary>
-    public void Started(string status) => _session?.SetTag("tracer.session.status", status);
+    public ActivitySource Source { get; } = new(SourceName, Version);
 
-    public void Write(IReadOnlyList<DropRecord> records)
+    /// <summary>Counts an interval's drops, labelled with the local pod they concern where it is known.</summary>
+    public void Count(IReadOnlyList<DropRecord> records, PodSnapshot pods)
     {
         foreach (var record in records)
         {
@@ -121,12 +118,22 @@ internal sealed class TelemetryOutput : IDropOutput
                 { "tracer.culprit.kind", record.Culprit?.Kind ?? "unknown" },
                 { "tracer.culprit.name", CulpritName(record.Culprit) },
             };
+            if (LocalPodOf(record.Flow!, pods) is { } pod)
+            {
+                tags.Add("k8s.namespace.name", pod.Identity.Namespace);
+                tags.Add("k8s.pod.name", pod.Identity.Name);
+                tags.Add("tracer.pod.side", pod.Side);
+            }
             _drops.Add((long)record.Count, tags);
             _bytes.Add((long)record.Bytes, tags);
         }
-        foreach (var episode in _episodes.Add(records, DateTimeOffset.UtcNow))
-            Emit(episode);
     }
+
+    /// <summary>The pod a drop concerns: its destination when that is a known pod, else its source.</summary>
+    internal static (PodIdentity Identity, string Side)? LocalPodOf(DropFlow flow, PodSnapshot pods) =>
+        pods.Identify(flow.Destination) is { } destination ? (destination, "destination")
+        : pods.Identify(flow.Source) is { } source ? (source, "source")
+        : null;
 
     private ProbeCounters Totals
     {
@@ -142,21 +149,98 @@ internal sealed class TelemetryOutput : IDropOutput
         }
     }
 
+    /// <summary>The probe's loss counters since tracing started.</summary>
     public void Observe(ProbeCounters totals) => Totals = totals;
+
+    /// <summary>A bounded name for the metric: the rule's chain, the function, the program, the module — never an address or port.</summary>
+    private static string CulpritName(Attribution.Culprit? c) => c switch
+    {
+        null => "unknown",
+        { Table: { } table, Chain: { } chain } => $"{table}/{chain}",
+        { ProgramName: { } program } => program,
+        { Function: { } function } => c.Module is { } module ? $"{function} [{module}]" : function,
+        { Module: { } module } => module,
+        { LsmName: { } lsm } => lsm,
+        _ => c.Kind,
+    };
+
+    private static IEnumerable<KeyValuePair<string, object>> NodeAttributes()
+    {
+        yield return new("host.name", Environment.MachineName);
+        if (Environment.GetEnvironmentVariable("NODE_NAME") is { Length: > 0 } node)
+            yield return new("k8s.node.name", node);
+    }
+
+    /// <summary>Exports what is still queued, then stops.</summary>
+    public void Dispose()
+    {
+        _tracing.Dispose();
+        _metrics.Dispose();
+        Source.Dispose();
+        _meter.Dispose();
+    }
+}
+
+/// <summary>
+/// Drop episodes as spans. With session attributes, a trace session is a root span and each
+/// <see cref="DropEpisode"/> a child of it (<c>tracer trace</c>, and each on-demand session of the
+/// daemon); without, each episode is a root span of its own (the daemon's continuous tracing, which
+/// never ends, so has no span to hang them on). Spans carry the kernel's drop times.
+/// </summary>
+internal sealed class TelemetryOutput : IDropOutput
+{
+    private readonly OtlpExport _export;
+    private readonly IPodSource _pods;
+    private readonly bool _countMetrics;
+    private readonly DropEpisodes _episodes = new();
+    private readonly Activity? _session;
+
+    /// <param name="sessionAttributes">The session span's attributes; null: episodes are root spans.</param>
+    /// <param name="countMetrics">Whether this output's drops count in the metrics (not for a session the daemon also counts).</param>
+    public TelemetryOutput(OtlpExport export, IEnumerable<KeyValuePair<string, object?>>? sessionAttributes, bool countMetrics, IPodSource pods)
+    {
+        _export = export;
+        _pods = pods;
+        _countMetrics = countMetrics;
+        if (sessionAttributes is not null)
+            _session = export.Source.StartActivity("trace session", ActivityKind.Internal, parentContext: default, tags: sessionAttributes);
+    }
+
+    /// <summary>The session's trace id, when it has a span (what to search for in Jaeger or Tempo).</summary>
+    public string? TraceId => _session?.TraceId.ToHexString();
+
+    /// <summary>The status line once every probe is attached: the session span carries the tier it names.</summary>
+    public void Started(string status) => _session?.SetTag("tracer.session.status", status);
+
+    public void Write(IReadOnlyList<DropRecord> records)
+    {
+        var pods = _pods.Current;
+        if (_countMetrics)
+            _export.Count(records, pods);
+        foreach (var episode in _episodes.Add(records, DateTimeOffset.UtcNow))
+            Emit(episode, pods);
+    }
+
+    public void Observe(ProbeCounters totals)
+    {
+        if (_countMetrics)
+            _export.Observe(totals);
+    }
 
     public void Complete(TraceSummary summary)
     {
-        Totals = summary.Counters;
+        Observe(summary.Counters);
         _session?.SetTag("tracer.session.drops", (long)summary.Drops);
         _session?.SetTag("tracer.session.samples_lost", (long)summary.Counters.SamplesLost);
         End(failure: null);
     }
 
-    /// <summary>Ends the open episodes and the session span; disposing the providers then exports them (after the summary is printed).</summary>
+    /// <summary>Ends the open episodes and the session span; the export sends them (after the summary is printed).</summary>
     private void End(string? failure)
     {
+        var pods = _pods.Current;
         foreach (var episode in _episodes.CloseAll())
-            Emit(episode);
+            Emit(episode, pods);
         if (_session is null || _session.IsStopped)
             return;
         if (failure is not null)
@@ -164,12 +248,16 @@ internal sealed class TelemetryOutput : IDropOutput
         _session.Stop();
     }
 
-    private void Emit(DropEpisode episode)
+    private void Emit(DropEpisode episode, PodSnapshot pods)
     {
         var end = episode.Last > episode.Start ? episode.Last : episode.Start.AddTicks(1);
-        using var span = _source.StartActivity(ActivityKind.Internal, _session?.Context ?? default,
-                                               EpisodeAttributes(episode), startTime: episode.Start,
-                                               name: $"drop by {episode.Culprit?.Kind ?? "unknown"}");
+        // Without a session span, parentContext default and no current activity make the episode a root.
+        var previous = Activity.Current;
+        Activity.Current = null;
+        using var span = _export.Source.StartActivity(ActivityKind.Internal, _session?.Context ?? default,
+                                                      EpisodeAttributes(episode, pods), startTime: episode.Start,
+                                                      name: $"drop by {episode.Culprit?.Kind ?? "unknown"}");
+        Activity.Current = previous;
         if (span is null)
             return;
         foreach (var sample in episode.Samples)
@@ -182,7 +270,7 @@ internal sealed class TelemetryOutput : IDropOutput
         span.SetEndTime(end.UtcDateTime);
     }
 
-    internal static List<KeyValuePair<string, object?>> EpisodeAttributes(DropEpisode episode)
+    internal static List<KeyValuePair<string, object?>> EpisodeAttributes(DropEpisode episode, PodSnapshot pods)
     {
         var flow = episode.First.Flow!;
         var c = episode.Culprit;
@@ -205,6 +293,7 @@ internal sealed class TelemetryOutput : IDropOutput
             if (!episode.SeveralSourcePorts)
                 attributes.Add(new("source.port", (long)flow.SourcePort));
         }
+        AddPodAttributes(attributes, flow, pods);
         if (c is null)
             return attributes;
         attributes.AddRange(new KeyValuePair<string, object?>[]
@@ -231,31 +320,26 @@ internal sealed class TelemetryOutput : IDropOutput
         return [.. attributes.Where(a => a.Value is not null)];
     }
 
-    /// <summary>A bounded name for the metric: the rule's chain, the function, the program, the module — never an address or port.</summary>
-    private static string CulpritName(Attribution.Culprit? c) => c switch
+    /// <summary>
+    /// The local pod the drop concerns as <c>k8s.*</c> (semantic conventions), and each side that is a pod of
+    /// this node as <c>tracer.source.pod</c>/<c>tracer.destination.pod</c> (NAMESPACE/NAME).
+    /// </summary>
+    private static void AddPodAttributes(List<KeyValuePair<string, object?>> attributes, DropFlow flow, PodSnapshot pods)
     {
-        null => "unknown",
-        { Table: { } table, Chain: { } chain } => $"{table}/{chain}",
-        { ProgramName: { } program } => program,
-        { Function: { } function } => c.Module is { } module ? $"{function} [{module}]" : function,
-        { Module: { } module } => module,
-        { LsmName: { } lsm } => lsm,
-        _ => c.Kind,
-    };
-
-    private static IEnumerable<KeyValuePair<string, object>> NodeAttributes()
-    {
-        yield return new("host.name", Environment.MachineName);
-        if (Environment.GetEnvironmentVariable("NODE_NAME") is { Length: > 0 } node)
-            yield return new("k8s.node.name", node);
+        if (OtlpExport.LocalPodOf(flow, pods) is not { } local)
+            return;
+        var pod = local.Identity;
+        attributes.Add(new("k8s.namespace.name", pod.Namespace));
+        attributes.Add(new("k8s.pod.name", pod.Name));
+        attributes.Add(new("k8s.pod.uid", pod.Uid));
+        if (pod.WorkloadKind is { } kind && pod.WorkloadName is { } workload)
+            attributes.Add(new($"k8s.{kind.ToLowerInvariant()}.name", workload));
+        attributes.Add(new("tracer.pod.side", local.Side));
+        if (pods.Identify(flow.Source) is { } source)
+            attributes.Add(new("tracer.source.pod", source.ToString()));
+        if (pods.Identify(flow.Destination) is { } destination)
+            attributes.Add(new("tracer.destination.pod", destination.ToString()));
     }
 
-    public void Dispose()
-    {
-        End(failure: "the trace session ended with an error");
-        _tracing.Dispose();
-        _metrics.Dispose();
-        _source.Dispose();
-        _meter.Dispose();
-    }
+    public void Dispose() => End(failure: "the trace session ended with an error");
 }

@@ -21,12 +21,16 @@ internal sealed record TraceOptions(
 }
 
 /// <summary>
-/// One trace: discover what to watch, load and attach the drop probe, and hand every interval's
-/// records to the output until the duration ends or the token is cancelled. Whatever happens,
-/// the probe is detached and what it counted before detaching is still reported.
+/// One trace: load and attach the drop probe, watch what the pod source names (asked again every
+/// interval, so pods that come and go are followed), and hand every interval's records to the output
+/// until the duration ends or the token is cancelled. Whatever happens, the probe is detached and
+/// what it counted before detaching is still reported.
 /// </summary>
-internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILogger logger)
+internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropOutput output, ILogger logger)
 {
+    /// <summary>Addresses to watch in detail (every drop sampled, with its stack): the daemon's on-demand sessions.</summary>
+    public Func<IReadOnlyCollection<IPNetwork>> Detailed { get; init; } = () => [];
+
     /// <summary>Runs the session; <paramref name="onAttached"/> receives the status line once tracing.</summary>
     public async Task<TraceSummary> RunAsync(Action<string> onAttached, CancellationToken cancellationToken)
     {
@@ -34,20 +38,15 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         using (var btf = KernelBtf.Load())
             reasons = DropReasons.FromKernel(btf);
         var symbols = KernelSymbols.Load();
-        var pods = PodRouteDiscovery.Discover();
+        var snapshot = pods.Current;
 
         using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks), logger);
-        using var attribution = AttributionPipeline.Start(probe, symbols,
-            options.WatchAll ? [] : [.. pods.Select(p => p.Network), .. options.ExtraWatched], logger);
-        if (!options.WatchAll)
-        {
-            foreach (var pod in pods)
-                probe.Watched.Add(pod.Network);
-            foreach (var network in options.ExtraWatched)
-                probe.Watched.Add(network);
-        }
+        var wanted = Wanted(snapshot);
+        using var attribution = AttributionPipeline.Start(probe, symbols, options.WatchAll ? [] : [.. wanted.Keys], logger);
+        probe.Watched.Apply(wanted);
 
-        var builder = new DropRecordBuilder(symbols, reasons, attribution.Attributor, options.Stacks ? probe.Stack : null);
+        var builder = new DropRecordBuilder(symbols, reasons, attribution.Attributor, probe.Stack,
+                                            flow => options.Stacks || IsDetailed(flow, wanted));
         var summary = new SummaryBuilder();
         var clock = Stopwatch.StartNew();
         probe.Attach();
@@ -55,7 +54,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         {
             if (options.SentinelsEverywhere)
                 attribution.BracketEverywhere(); // every hook point is bracketed before tracing is announced
-            onAttached(Status(probe, pods, reasons, attribution.Tier));
+            onAttached(Status(probe, snapshot, reasons, attribution.Tier));
             while (!cancellationToken.IsCancellationRequested)
             {
                 var wait = options.Interval;
@@ -75,6 +74,8 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
                     break;
                 }
                 Report(probe.Drain(), probe, attribution, builder, summary);
+                if (!options.WatchAll)
+                    wanted = Follow(pods.Current, probe, attribution, wanted);
             }
         }
         finally
@@ -87,6 +88,40 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         return result;
     }
 
+    /// <summary>What the probe should watch now: the pods and --ip addresses, counted; the detailed ones, detailed.</summary>
+    private Dictionary<IPNetwork, tracer_watch_level> Wanted(PodSnapshot snapshot)
+    {
+        var wanted = new Dictionary<IPNetwork, tracer_watch_level>();
+        foreach (var network in snapshot.Pods.Select(p => p.Network).Concat(options.ExtraWatched))
+            wanted[network] = tracer_watch_level.TRACER_WATCH_COUNTED;
+        foreach (var network in Detailed())
+            wanted[network] = tracer_watch_level.TRACER_WATCH_DETAILED;
+        return wanted;
+    }
+
+    private static bool IsDetailed(DropFlow flow, Dictionary<IPNetwork, tracer_watch_level> wanted) =>
+        wanted.Any(w => w.Value == tracer_watch_level.TRACER_WATCH_DETAILED &&
+                        (Contains(w.Key, flow.Source) || Contains(w.Key, flow.Destination)));
+
+    private static bool Contains(IPNetwork network, IPAddress? address) =>
+        address is not null && network.Contains(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
+
+    /// <summary>Pods came or went, or a detailed session started or ended: the probe and nftables' trace follow.</summary>
+    private Dictionary<IPNetwork, tracer_watch_level> Follow(PodSnapshot snapshot, DropProbe probe, AttributionPipeline attribution,
+                                                            Dictionary<IPNetwork, tracer_watch_level> wanted)
+    {
+        var now = Wanted(snapshot);
+        if (now.Count == wanted.Count && now.All(w => wanted.TryGetValue(w.Key, out var level) && level == w.Value))
+            return wanted;
+        probe.Watched.Apply(now);
+        if (!now.Keys.ToHashSet().SetEquals(wanted.Keys))
+        {
+            logger.LogInformation("watching {Count} addresses ({Origin})", now.Count, snapshot.Origin);
+            attribution.Watch([.. now.Keys]);
+        }
+        return now;
+    }
+
     private void Report(DropInterval interval, DropProbe probe, AttributionPipeline attribution, DropRecordBuilder builder, SummaryBuilder summary)
     {
         attribution.Prepare(interval, probe.Stack);
@@ -96,7 +131,7 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         output.Observe(summary.Counters);
     }
 
-    private string Status(DropProbe probe, IReadOnlyList<PodRoute> pods, DropReasons reasons, string netfilterTier)
+    private string Status(DropProbe probe, PodSnapshot snapshot, DropReasons reasons, string netfilterTier)
     {
         string scope;
         if (options.WatchAll)
@@ -105,13 +140,14 @@ internal sealed class TraceSession(TraceOptions options, IDropOutput output, ILo
         }
         else
         {
-            var shown = probe.Watched.Entries.Take(6).Select(n => pods.FirstOrDefault(p => p.Network == n) is { } pod
-                ? $"{n} ({pod.Interface})"
+            var watched = probe.Watched.Entries;
+            var shown = watched.Take(6).Select(n => snapshot.Pods.FirstOrDefault(p => p.Network == n) is { } pod
+                ? $"{n} ({pod.Identity?.ToString() ?? pod.Interface})"
                 : n.ToString());
-            var more = probe.Watched.Entries.Count > 6 ? $", … {probe.Watched.Entries.Count - 6} more" : "";
-            scope = probe.Watched.Entries.Count == 0
-                ? "watching nothing: no local pod routes found (pass --ip ADDR|CIDR or --all)"
-                : $"watching {probe.Watched.Entries.Count} prefixes ({pods.Count} discovered from routes): {string.Join(", ", shown)}{more}";
+            var more = watched.Count > 6 ? $", … {watched.Count - 6} more" : "";
+            scope = watched.Count == 0
+                ? $"watching nothing: no local pods found ({snapshot.Origin}; pass --ip ADDR|CIDR or --all)"
+                : $"watching {watched.Count} prefixes ({snapshot.Pods.Count} discovered from {snapshot.Origin}): {string.Join(", ", shown)}{more}";
         }
         var reasonNote = reasons.Available ? $"{reasons.Count} drop reasons from BTF" : "this kernel reports no drop reasons";
         var fallback = probe.FallbackReason is null ? "" : $" [{probe.FallbackReason}]";

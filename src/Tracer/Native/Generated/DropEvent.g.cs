@@ -17,6 +17,13 @@ internal enum tracer_counter : uint
     TRACER_COUNTER_MAX = 4U,
 }
 
+[NativeTypeName("enum tracer_watch_level")]
+internal enum tracer_watch_level : uint
+{
+    TRACER_WATCH_COUNTED = 1U,
+    TRACER_WATCH_DETAILED = 2U,
+}
+
 [NativeTypeName("struct drop_key")]
 [StructLayout(LayoutKind.Explicit, Size = 64)]
 internal unsafe struct drop_key

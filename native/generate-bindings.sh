@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 clang_resource_dir=$(clang-19 -print-resource-dir)
 multiarch=$(gcc -print-multiarch)
 dotnet run --project native/BindingGenerator -c Release -- native/bindings.json . \
-    -Ibpf/include -Inative/include -isystem "$clang_resource_dir/include" -idirafter "/usr/include/$multiarch"
+    -D_GNU_SOURCE -Ibpf/include -Inative/include -isystem "$clang_resource_dir/include" -idirafter "/usr/include/$multiarch"

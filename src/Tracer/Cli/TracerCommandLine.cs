@@ -8,7 +8,7 @@ using Tracer.Native;
 
 namespace Tracer.Cli;
 
-/// <summary>The command line: <c>tracer trace</c> and <c>tracer doctor</c>. Documented in the README.</summary>
+/// <summary>The command line: <c>tracer trace</c>, <c>daemon</c>, <c>session</c>, <c>doctor</c>. Documented in the README.</summary>
 internal static class TracerCommandLine
 {
     private static readonly Option<bool> Verbose = new("--verbose", "-v")
@@ -22,6 +22,8 @@ internal static class TracerCommandLine
         var root = new RootCommand("Tracer: finds which packets bound for local pods the kernel drops, where, and why.")
         {
             TraceCommand(),
+            DaemonCommand(),
+            SessionCommands(),
             DoctorCommand(),
         };
         root.Options.Add(Verbose);
@@ -128,6 +130,87 @@ internal static class TracerCommandLine
             parse.GetValue(output) == "json",
             Telemetry.OtlpTarget.From(parse.GetValue(otlpEndpoint), parse.GetValue(otlpProtocol)),
             token)));
+        return command;
+    }
+
+    private static Command DaemonCommand()
+    {
+        var descriptions = new Dictionary<string, string>
+        {
+            ["--node-name"] = "This node's name (default: NODE_NAME): the pods with this spec.nodeName are watched.",
+            ["--kubernetes"] = "auto: pod names from the Kubernetes API when configured (in-cluster or a kubeconfig), else routes; off: routes only.",
+            ["--kubeconfig"] = "Kubeconfig file, outside a cluster (default: KUBECONFIG, then ~/.kube/config).",
+            ["--control-socket"] = "Unix socket for 'tracer session' (default /run/tracer/tracer.sock; root only).",
+            ["--health-port"] = "HTTP port of /healthz and /readyz (default 9099; 0: none).",
+            ["--interval"] = "How often counts are drained and exported (default 00:00:01).",
+            ["--otlp-endpoint"] = "OTLP collector, Jaeger or Tempo (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
+            ["--otlp-protocol"] = "grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc).",
+        };
+        var settings = Daemon.DaemonOptions.Switches.Select(s => (Option: new Option<string>(s.Key) { Description = descriptions[s.Key] }, Key: s.Value)).ToList();
+        var watch = new Option<string[]>("--watch") { Description = "Also watch this address or CIDR (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var command = new Command("daemon", $"Trace the node's pods continuously and export over OTLP; serve on-demand sessions. Settings: {Daemon.DaemonHost.SettingsFile}, TRACER_* variables, these options.");
+        foreach (var (option, _) in settings)
+            command.Options.Add(option);
+        command.Options.Add(watch);
+        command.SetAction((parse, token) => Run(parse, _ =>
+        {
+            Cli.TraceCommand.Preflight();
+            var overrides = new Dictionary<string, string?>();
+            foreach (var (option, key) in settings)
+            {
+                if (parse.GetValue(option) is { } value)
+                    overrides[key] = value;
+            }
+            var watched = parse.GetValue(watch) ?? [];
+            for (var i = 0; i < watched.Length; i++)
+                overrides[$"Watch:{i}"] = watched[i];
+            return Daemon.DaemonHost.RunAsync(overrides, parse.GetValue(Verbose), token);
+        }));
+        return command;
+    }
+
+    private static Command SessionCommands()
+    {
+        var socket = new Option<string>("--socket")
+        {
+            Description = "The daemon's control socket.",
+            DefaultValueFactory = _ => new Daemon.DaemonOptions().ControlSocket,
+            Recursive = true,
+        };
+        var pod = new Option<string?>("--pod") { Description = "The pod to trace in detail, as NAMESPACE/NAME." };
+        var ip = new Option<string?>("--ip") { Description = "Or an address or CIDR to trace in detail." };
+        var duration = new Option<TimeSpan?>("--duration")
+        {
+            Description = "End the session after this long (30s, 5m). Default: until Ctrl-C.",
+            CustomParser = result =>
+            {
+                var value = ArgumentParsers.ParseDuration(result.Tokens.Single().Value, out var error);
+                if (error is not null)
+                    result.AddError($"--duration {error}");
+                return value;
+            },
+        };
+        var stack = new Option<bool>("--stack") { Description = "Show the kernel stack of each flow's drops." };
+        var output = new Option<string>("--output", "-o") { Description = "json: one object per line; table: plain lines.", DefaultValueFactory = _ => "table" };
+        output.AcceptOnlyFromAmong("table", "json");
+        var start = new Command("start", "Trace one pod in detail (every drop sampled, kernel stacks, rule tracing), streamed here and exported as its own trace.")
+        {
+            pod, ip, duration, stack, output,
+        };
+        start.Validators.Add(result =>
+        {
+            if ((result.GetValue(pod) is null) == (result.GetValue(ip) is null))
+                result.AddError("Name the pod with --pod NAMESPACE/NAME, or give --ip ADDR (one of them).");
+        });
+        start.SetAction((parse, token) => Run(parse, _ => SessionCommand.RunAsync(parse.GetValue(socket)!, new Daemon.ControlRequest(
+            "start", parse.GetValue(pod), parse.GetValue(ip), parse.GetValue(duration)?.TotalSeconds, parse.GetValue(stack), parse.GetValue(output)!), token)));
+        var list = new Command("list", "The running sessions.");
+        list.SetAction((parse, token) => Run(parse, _ => SessionCommand.RunAsync(parse.GetValue(socket)!, new Daemon.ControlRequest("list"), token)));
+        var id = new Argument<string>("ID") { Description = "The session, as 'tracer session list' shows it." };
+        var stop = new Command("stop", "End a session.") { id };
+        stop.SetAction((parse, token) => Run(parse, _ => SessionCommand.RunAsync(parse.GetValue(socket)!, new Daemon.ControlRequest("stop", Id: parse.GetValue(id)), token)));
+        var command = new Command("session", "On-demand sessions of the node's Tracer daemon.") { start, list, stop };
+        command.Options.Add(socket);
         return command;
     }
 

@@ -23,6 +23,15 @@ internal unsafe struct timeval
     [FieldOffset(8)] public nint tv_usec;
 }
 
+[NativeTypeName("struct ucred")]
+[StructLayout(LayoutKind.Explicit, Size = 12)]
+internal unsafe struct ucred
+{
+    [FieldOffset(0)] public int pid;
+    [FieldOffset(4)] public uint uid;
+    [FieldOffset(8)] public uint gid;
+}
+
 internal static unsafe partial class Libc
 {
     public const string LibraryName = "libc";
@@ -36,6 +45,7 @@ internal static unsafe partial class Libc
     public const int SO_RCVTIMEO = 20;
     public const int EAGAIN = 11;
     public const int SO_RCVBUFFORCE = 33;
+    public const int SO_PEERCRED = 17;
     public const int O_RDONLY = 0;
     public const int O_DIRECTORY = 65536;
     public const int O_CLOEXEC = 524288;

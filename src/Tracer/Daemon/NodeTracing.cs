@@ -1,0 +1,156 @@
+using System.Net;
+using k8s;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tracer.Discovery;
+using Tracer.Native;
+using Tracer.Output;
+using Tracer.Probes;
+using Tracer.Telemetry;
+using Tracer.Tracing;
+
+namespace Tracer.Daemon;
+
+/// <summary>
+/// What the daemon's parts share: where pods come from (the Kubernetes API, else routes), the OTLP
+/// export (null when no endpoint is configured), and the status line of the running trace.
+/// </summary>
+internal sealed class DaemonServices : IDisposable
+{
+    public DaemonServices(IOptions<DaemonOptions> options, ILoggerFactory loggers)
+    {
+        var settings = options.Value;
+        var logger = loggers.CreateLogger("Tracer.Daemon");
+        var routes = new RoutePodSource(TimeSpan.FromSeconds(5));
+        Pods = routes;
+        if (KubernetesConfig(settings, out var why) is { } config)
+            Pods = Kubernetes = new KubernetesPodSource(config, settings.NodeName ?? Environment.GetEnvironmentVariable("NODE_NAME")!, routes,
+                                                        loggers.CreateLogger<KubernetesPodSource>());
+        else
+            logger.LogWarning("pods are found from the node's routes, without names: {Why}", why);
+        if (settings.Otlp() is { } target)
+        {
+            Export = new OtlpExport(target, logger);
+            logger.LogInformation("exporting drop episodes and metrics over OTLP ({Protocol}) to {Endpoint}", target.Protocol, target.Endpoint);
+        }
+        else
+        {
+            logger.LogWarning("no OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or OtlpEndpoint): drops are only logged");
+        }
+    }
+
+    public IPodSource Pods { get; }
+    public KubernetesPodSource? Kubernetes { get; }
+    public OtlpExport? Export { get; }
+    public string? Status { get; set; }
+
+    /// <summary>The API's configuration, or null and why not.</summary>
+    private static KubernetesClientConfiguration? KubernetesConfig(DaemonOptions settings, out string why)
+    {
+        why = "";
+        if (settings.Kubernetes == "off")
+        {
+            why = "Kubernetes is off in the settings";
+            return null;
+        }
+        if ((settings.NodeName ?? Environment.GetEnvironmentVariable("NODE_NAME")) is not { Length: > 0 })
+        {
+            why = "no node name (set NODE_NAME from the downward API's spec.nodeName, or NodeName)";
+            return null;
+        }
+        try
+        {
+            if (settings.Kubeconfig is { Length: > 0 } path)
+                return KubernetesClientConfiguration.BuildConfigFromConfigFile(path);
+            if (KubernetesClientConfiguration.IsInCluster())
+                return KubernetesClientConfiguration.InClusterConfig();
+            var home = Environment.GetEnvironmentVariable("KUBECONFIG") is { Length: > 0 } variable ? variable
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
+            if (File.Exists(home))
+                return KubernetesClientConfiguration.BuildConfigFromConfigFile(home);
+            why = "not in a cluster, and no kubeconfig (Kubeconfig, KUBECONFIG or ~/.kube/config)";
+            return null;
+        }
+        catch (Exception e) when (e is k8s.Exceptions.KubeConfigException or IOException)
+        {
+            why = $"the Kubernetes configuration is unusable: {e.Message}";
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        Kubernetes?.Dispose();
+        Export?.Dispose();
+    }
+}
+
+/// <summary>
+/// The daemon's continuous trace: every local pod watched, attributed, exported (each drop episode a
+/// root span: a trace that never ends has no span to hang them on), on-demand sessions fed from it.
+/// A failure to trace stops the daemon with the reason, after logging it.
+/// </summary>
+internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonServices services, OnDemandSessions sessions, DaemonHealth health,
+                                  IHostApplicationLifetime lifetime, ILogger<NodeTracing> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield(); // loading the programs takes a while: the host goes on starting
+        var watcher = services.Kubernetes?.RunAsync(stoppingToken) ?? Task.CompletedTask;
+        var settings = options.Value;
+        using var telemetry = services.Export is { } export ? new TelemetryOutput(export, sessionAttributes: null, countMetrics: true, services.Pods) : null;
+        var output = new DaemonOutput(telemetry, sessions, health, logger);
+        var trace = new TraceSession(new TraceOptions(settings.WatchNetworks(), WatchAll: false, Duration: null, Stacks: false) { Interval = settings.Interval },
+                                     services.Pods, output, logger)
+        {
+            Detailed = sessions.DetailedNetworks,
+        };
+        try
+        {
+            await trace.RunAsync(status =>
+            {
+                services.Status = status;
+                health.Attached(status);
+                logger.LogInformation("{Status}", status);
+            }, stoppingToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NativeException or DllNotFoundException or Cli.UserError or IOException)
+        {
+            health.Failed(e.Message);
+            logger.LogCritical("tracing failed: {Error}", e.Message);
+            if (e is NativeException native)
+                foreach (var line in native.LibbpfLog.TakeLast(5))
+                    logger.LogCritical("libbpf: {Line}", line);
+            Environment.ExitCode = Cli.ExitCodes.Failure;
+            lifetime.StopApplication();
+        }
+        finally
+        {
+            sessions.StopAll("the daemon is stopping");
+        }
+        await watcher.ConfigureAwait(false);
+    }
+
+    /// <summary>Each interval: the continuous export, the sessions' streams, the health heartbeat, and a log line per culprit.</summary>
+    private sealed class DaemonOutput(TelemetryOutput? telemetry, OnDemandSessions sessions, DaemonHealth health, ILogger logger) : IDropOutput
+    {
+        public void Write(IReadOnlyList<DropRecord> records)
+        {
+            health.Drained();
+            telemetry?.Write(records);
+            sessions.Write(records);
+            foreach (var group in records.Where(r => !r.Overflow).GroupBy(r => r.Culprit?.Summary ?? r.Reason))
+                logger.LogInformation("{Drops} drops: {Culprit}", group.Aggregate(0UL, (sum, r) => sum + r.Count), group.Key);
+        }
+
+        public void Observe(ProbeCounters totals) => telemetry?.Observe(totals);
+
+        public void Complete(TraceSummary summary) => telemetry?.Complete(summary);
+
+        public void Dispose()
+        {
+            // the telemetry output belongs to the service
+        }
+    }
+}

@@ -18,7 +18,9 @@ internal sealed class IptablesLegacy
     public IReadOnlyList<LegacyRule> DroppingRules(string family, string table, string chain)
     {
         var tool = family == "ipv6" ? "ip6tables-legacy" : "iptables-legacy";
-        if (NodeTools.Run(tool, "-t", table, "-S", chain) is not { } specs || NodeTools.Run(tool, "-t", table, "-L", chain, "-v", "-x", "-n", "--line-numbers") is not { } listing)
+        // -w: wait a moment for the xtables lock (kube-proxy holds it while it syncs) instead of failing.
+        if (NodeTools.Run(tool, "-w", "2", "-t", table, "-S", chain) is not { } specs ||
+            NodeTools.Run(tool, "-w", "2", "-t", table, "-L", chain, "-v", "-x", "-n", "--line-numbers") is not { } listing)
             return [];
         var rules = specs.Split('\n').Where(l => l.StartsWith("-A ", StringComparison.Ordinal)).ToList();
         var counters = ParseCounters(listing);

@@ -141,7 +141,7 @@ internal static class TracerCommandLine
             ["--kubernetes"] = "auto: pod names from the Kubernetes API when configured (in-cluster or a kubeconfig), else routes; off: routes only.",
             ["--kubeconfig"] = "Kubeconfig file, outside a cluster (default: KUBECONFIG, then ~/.kube/config).",
             ["--control-socket"] = "Unix socket for 'tracer session' (default /run/tracer/tracer.sock; root only).",
-            ["--health-port"] = "HTTP port of /healthz and /readyz (default 9099; 0: none).",
+            ["--health-port"] = "HTTP port of /healthz and /readyz (default 9487; 0: none).",
             ["--interval"] = "How often counts are drained and exported (default 00:00:01).",
             ["--otlp-endpoint"] = "OTLP collector, Jaeger or Tempo (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
             ["--otlp-protocol"] = "grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc).",

@@ -27,7 +27,8 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
     private Socket? _listener;
     private string Path => options.Value.ControlSocket;
 
-    public override Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Binds the socket before the host starts, so a second daemon is refused with one sentence.</summary>
+    public void Claim()
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         if (File.Exists(Path))
@@ -46,7 +47,6 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
                                 "Set ControlSocket (--control-socket) to a path in a directory root can write.", ExitCodes.Failure);
         }
         _listener = listener;
-        return base.StartAsync(cancellationToken);
     }
 
     private void ReplaceStale()
@@ -159,8 +159,12 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
             ? new PlainTextOutput(new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { AutoFlush = true })
             : new JsonLinesOutput(stream);
         var session = new OnDemandSession(id, target, networks, ends, request.Stack, output, telemetry, clientPid);
-        await ReplyAsync(stream, new ControlReply(Session: Info(session)), stoppingToken).ConfigureAwait(false);
         sessions.Add(session);
+        // "Started" means the pod is already watched in detail (within an interval or two).
+        await Task.WhenAny(session.Detailed, Task.Delay(TimeSpan.FromSeconds(5), stoppingToken)).ConfigureAwait(false);
+        await ReplyAsync(stream, new ControlReply(Session: Info(session)), stoppingToken).ConfigureAwait(false);
+        if (!session.Open())
+            sessions.Stop(id, "the client went away");
         // The client sends nothing more: a read that returns is its end (or the session's).
         var buffer = new byte[1];
         var clientGone = stream.ReadAsync(buffer, stoppingToken).AsTask();

@@ -24,6 +24,8 @@ internal static class DaemonHost
             .AddEnvironmentVariables("TRACER_")
             .AddInMemoryCollection(commandLine);
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        // stderr, as for every tracer command: stdout carries nothing but records.
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
@@ -38,21 +40,33 @@ internal static class DaemonHost
         builder.Services.AddSingleton(sp => new DaemonHealth(sp.GetRequiredService<IOptions<DaemonOptions>>().Value.Interval));
         builder.Services.AddSingleton<DaemonServices>();
         builder.Services.AddSingleton<OnDemandSessions>();
-        // In this order: a second daemon is refused before any program is loaded.
-        builder.Services.AddHostedService<ControlSocket>();
+        builder.Services.AddSingleton<ControlSocket>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlSocket>());
         builder.Services.AddHostedService<HealthEndpoint>();
         builder.Services.AddHostedService<NodeTracing>();
 
         using var host = builder.Build();
+        Validate(host.Services);
+        host.Services.GetRequiredService<ControlSocket>().Claim(); // a second daemon is refused before anything is loaded
+        await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        return Environment.ExitCode;
+    }
+
+    /// <summary>Binds and checks the settings before anything starts, so a bad one is one sentence, not a host failure.</summary>
+    private static void Validate(IServiceProvider services)
+    {
+        const string Remedy = $"Fix it in {SettingsFile}, the TRACER_* environment, or the command line ('tracer daemon --help').";
         try
         {
-            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            _ = services.GetRequiredService<IOptions<DaemonOptions>>().Value;
         }
         catch (OptionsValidationException e)
         {
-            throw new UserError($"Invalid setting: {string.Join("; ", e.Failures)}.",
-                                $"Fix it in {SettingsFile}, the TRACER_* environment, or the command line ('tracer daemon --help').", ExitCodes.Usage);
+            throw new UserError($"Invalid setting: {string.Join("; ", e.Failures)}.", Remedy, ExitCodes.Usage);
         }
-        return Environment.ExitCode;
+        catch (InvalidOperationException e) // the binder: a value of the wrong type ("Failed to convert … at 'Interval' to …")
+        {
+            throw new UserError($"Invalid setting: {e.Message}", Remedy, ExitCodes.Usage);
+        }
     }
 }

@@ -28,7 +28,7 @@ internal sealed class DaemonOptions
     public string ControlSocket { get; set; } = "/run/tracer/tracer.sock";
 
     /// <summary>HTTP port of /healthz and /readyz on all addresses; 0: none.</summary>
-    public int HealthPort { get; set; } = 9099;
+    public int HealthPort { get; set; } = 9487;
 
     /// <summary>How often the kernel's counts are drained and exported.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);

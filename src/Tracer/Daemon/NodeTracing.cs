@@ -98,6 +98,9 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
     {
         await Task.Yield(); // loading the programs takes a while: the host goes on starting
         var watcher = services.Kubernetes?.RunAsync(stoppingToken) ?? Task.CompletedTask;
+        // Pod names from the start when the API answers quickly; otherwise routes until it does.
+        if (services.Kubernetes is { } kubernetes)
+            await kubernetes.WaitListedAsync(TimeSpan.FromSeconds(10), stoppingToken).ConfigureAwait(false);
         var settings = options.Value;
         using var telemetry = services.Export is { } export ? new TelemetryOutput(export, sessionAttributes: null, countMetrics: true, services.Pods) : null;
         var output = new DaemonOutput(telemetry, sessions, health, logger);
@@ -105,6 +108,7 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
                                      services.Pods, output, logger)
         {
             Detailed = sessions.DetailedNetworks,
+            DetailApplied = sessions.DetailApplied,
         };
         try
         {

@@ -11,6 +11,9 @@ internal sealed class OnDemandSession(string id, string target, IReadOnlyList<IP
                                       IDropOutput client, TelemetryOutput? telemetry, int clientPid)
 {
     private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _detailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<DropRecord> _held = []; // records that came before the client was told the session started
+    private bool _open;
     private readonly Lock _gate = new(); // the trace loop writes, a socket handler may end it
     private ulong _drops;
     private ulong _bytes;
@@ -24,6 +27,21 @@ internal sealed class OnDemandSession(string id, string target, IReadOnlyList<IP
     public string? TraceId => telemetry?.TraceId;
     public ulong Drops => Interlocked.Read(ref _drops);
     public ulong Bytes => Interlocked.Read(ref _bytes);
+
+    /// <summary>Completes once the probe watches the pod in detail.</summary>
+    public Task Detailed => _detailed.Task;
+
+    public void MarkDetailed() => _detailed.TrySetResult();
+
+    /// <summary>The client has its reply: records held until now follow it.</summary>
+    public bool Open()
+    {
+        lock (_gate)
+        {
+            _open = true;
+            return Send(_held);
+        }
+    }
 
     /// <summary>Completes with why the session ended.</summary>
     public Task<string> Ended => _ended.Task;
@@ -44,15 +62,23 @@ internal sealed class OnDemandSession(string id, string target, IReadOnlyList<IP
             Interlocked.Add(ref _drops, mine.Aggregate(0UL, (sum, r) => sum + r.Count));
             Interlocked.Add(ref _bytes, mine.Aggregate(0UL, (sum, r) => sum + r.Bytes));
             telemetry?.Write(mine);
-            try
-            {
-                client.Write(mine);
-                return true;
-            }
-            catch (IOException)
-            {
-                return false;
-            }
+            if (_open)
+                return Send(mine);
+            _held.AddRange(mine);
+            return true;
+        }
+    }
+
+    private bool Send(List<DropRecord> records)
+    {
+        try
+        {
+            client.Write(records);
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
         }
     }
 
@@ -87,6 +113,7 @@ internal sealed class OnDemandSessions(ILogger<OnDemandSessions> logger)
 {
     private readonly Dictionary<string, OnDemandSession> _sessions = [];
     private readonly Lock _gate = new();
+    private OnDemandSession[] _asked = [];
     private int _next;
 
     public string NextId() => $"s{Interlocked.Increment(ref _next)}";
@@ -101,7 +128,20 @@ internal sealed class OnDemandSessions(ILogger<OnDemandSessions> logger)
     public IReadOnlyCollection<IPNetwork> DetailedNetworks()
     {
         lock (_gate)
-            return [.. _sessions.Values.SelectMany(s => s.Networks).Distinct()];
+        {
+            _asked = [.. _sessions.Values];
+            return [.. _asked.SelectMany(s => s.Networks).Distinct()];
+        }
+    }
+
+    /// <summary>The probe now watches what <see cref="DetailedNetworks"/> last returned.</summary>
+    public void DetailApplied()
+    {
+        OnDemandSession[] asked;
+        lock (_gate)
+            asked = _asked;
+        foreach (var session in asked)
+            session.MarkDetailed();
     }
 
     public void Add(OnDemandSession session)

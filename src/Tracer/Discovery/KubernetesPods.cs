@@ -26,6 +26,7 @@ internal sealed class KubernetesPodSource : IPodSource, IDisposable
     private readonly Dictionary<string, V1Pod> _pods = []; // by uid
     private readonly Lock _gate = new();
     private PodSnapshot? _snapshot; // null until the first list
+    private readonly TaskCompletionSource _listed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private string? _resourceVersion;
 
     public KubernetesPodSource(KubernetesClientConfiguration config, string nodeName, RoutePodSource routes, ILogger logger)
@@ -47,13 +48,13 @@ internal sealed class KubernetesPodSource : IPodSource, IDisposable
     }
 
     /// <summary>True once the API's list arrived.</summary>
-    public bool Synced
+    public bool Synced => _listed.Task.IsCompleted;
+
+    /// <summary>Waits for the first list, at most <paramref name="timeout"/>; false if it has not arrived.</summary>
+    public async Task<bool> WaitListedAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        get
-        {
-            lock (_gate)
-                return _snapshot is not null;
-        }
+        await Task.WhenAny(_listed.Task, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false);
+        return Synced;
     }
 
     /// <summary>Lists and watches until cancelled; failures are retried with backoff, each run of them logged once.</summary>
@@ -129,6 +130,7 @@ internal sealed class KubernetesPodSource : IPodSource, IDisposable
             _resourceVersion = resourceVersion;
             Publish();
         }
+        _listed.TrySetResult();
         _logger.LogInformation("Kubernetes: {Count} pods on node {Node}", pods.Count, _nodeName);
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Tracer.Attribution;
+using Tracer.Discovery;
 using Tracer.Output;
 
 namespace Tracer.Telemetry;
@@ -8,8 +9,11 @@ namespace Tracer.Telemetry;
 /// One culprit dropping one flow (client, server address and port, transport) over a window: what a
 /// span stands for, so a flood is one span with a count rather than a span per packet.
 /// </summary>
-internal sealed class DropEpisode(DropRecord first)
+internal sealed class DropEpisode(DropRecord first, PodSnapshot pods)
 {
+    /// <summary>The node's pods when the episode began: a pod deleted since is still named on its span.</summary>
+    public PodSnapshot Pods { get; } = pods;
+
     public const int SampledRecords = 5;
 
     public DateTimeOffset Start { get; } = first.Time;
@@ -53,7 +57,7 @@ internal sealed class DropEpisodes
     private readonly Dictionary<(uint, IPAddress?, IPAddress?, byte, ushort, string), DropEpisode> _open = [];
 
     /// <summary>Adds an interval's records; returns the episodes that ended by <paramref name="now"/>.</summary>
-    public List<DropEpisode> Add(IReadOnlyList<DropRecord> records, DateTimeOffset now)
+    public List<DropEpisode> Add(IReadOnlyList<DropRecord> records, DateTimeOffset now, PodSnapshot pods)
     {
         foreach (var record in records.Where(r => !r.Overflow))
         {
@@ -61,7 +65,7 @@ internal sealed class DropEpisodes
             var key = (flow.Netns, flow.Source, flow.Destination, flow.L4Protocol, flow.DestinationPort,
                        record.Culprit is null ? record.Reason ?? "" : CulpritKey(record.Culprit));
             if (!_open.TryGetValue(key, out var episode))
-                _open[key] = episode = new DropEpisode(record);
+                _open[key] = episode = new DropEpisode(record, pods);
             episode.Add(record);
         }
         var ended = Close(e => now - e.Last >= IdleTimeout || now - e.Start >= MaxLength);

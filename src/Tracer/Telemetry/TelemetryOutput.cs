@@ -217,8 +217,8 @@ internal sealed class TelemetryOutput : IDropOutput
         var pods = _pods.Current;
         if (_countMetrics)
             _export.Count(records, pods);
-        foreach (var episode in _episodes.Add(records, DateTimeOffset.UtcNow))
-            Emit(episode, pods);
+        foreach (var episode in _episodes.Add(records, DateTimeOffset.UtcNow, pods))
+            Emit(episode);
     }
 
     public void Observe(ProbeCounters totals)
@@ -238,9 +238,8 @@ internal sealed class TelemetryOutput : IDropOutput
     /// <summary>Ends the open episodes and the session span; the export sends them (after the summary is printed).</summary>
     private void End(string? failure)
     {
-        var pods = _pods.Current;
         foreach (var episode in _episodes.CloseAll())
-            Emit(episode, pods);
+            Emit(episode);
         if (_session is null || _session.IsStopped)
             return;
         if (failure is not null)
@@ -248,14 +247,14 @@ internal sealed class TelemetryOutput : IDropOutput
         _session.Stop();
     }
 
-    private void Emit(DropEpisode episode, PodSnapshot pods)
+    private void Emit(DropEpisode episode)
     {
         var end = episode.Last > episode.Start ? episode.Last : episode.Start.AddTicks(1);
         // Without a session span, parentContext default and no current activity make the episode a root.
         var previous = Activity.Current;
         Activity.Current = null;
         using var span = _export.Source.StartActivity(ActivityKind.Internal, _session?.Context ?? default,
-                                                      EpisodeAttributes(episode, pods), startTime: episode.Start,
+                                                      EpisodeAttributes(episode), startTime: episode.Start,
                                                       name: $"drop by {episode.Culprit?.Kind ?? "unknown"}");
         Activity.Current = previous;
         if (span is null)
@@ -270,7 +269,7 @@ internal sealed class TelemetryOutput : IDropOutput
         span.SetEndTime(end.UtcDateTime);
     }
 
-    internal static List<KeyValuePair<string, object?>> EpisodeAttributes(DropEpisode episode, PodSnapshot pods)
+    internal static List<KeyValuePair<string, object?>> EpisodeAttributes(DropEpisode episode)
     {
         var flow = episode.First.Flow!;
         var c = episode.Culprit;
@@ -293,7 +292,7 @@ internal sealed class TelemetryOutput : IDropOutput
             if (!episode.SeveralSourcePorts)
                 attributes.Add(new("source.port", (long)flow.SourcePort));
         }
-        AddPodAttributes(attributes, flow, pods);
+        AddPodAttributes(attributes, flow, episode.Pods);
         if (c is null)
             return attributes;
         attributes.AddRange(new KeyValuePair<string, object?>[]

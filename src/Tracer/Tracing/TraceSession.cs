@@ -31,6 +31,9 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
     /// <summary>Addresses to watch in detail (every drop sampled, with its stack): the daemon's on-demand sessions.</summary>
     public Func<IReadOnlyCollection<IPNetwork>> Detailed { get; init; } = () => [];
 
+    /// <summary>Called once the probe watches what <see cref="Detailed"/> last returned.</summary>
+    public Action DetailApplied { get; init; } = () => { };
+
     /// <summary>Runs the session; <paramref name="onAttached"/> receives the status line once tracing.</summary>
     public async Task<TraceSummary> RunAsync(Action<string> onAttached, CancellationToken cancellationToken)
     {
@@ -44,6 +47,7 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         var wanted = Wanted(snapshot);
         using var attribution = AttributionPipeline.Start(probe, symbols, options.WatchAll ? [] : [.. wanted.Keys], logger);
         probe.Watched.Apply(wanted);
+        DetailApplied();
 
         var builder = new DropRecordBuilder(symbols, reasons, attribution.Attributor, probe.Stack,
                                             flow => options.Stacks || IsDetailed(flow, wanted));
@@ -76,6 +80,7 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
                 Report(probe.Drain(), probe, attribution, builder, summary);
                 if (!options.WatchAll)
                     wanted = Follow(pods.Current, probe, attribution, wanted);
+                DetailApplied();
             }
         }
         finally

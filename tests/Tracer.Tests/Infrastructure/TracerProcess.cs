@@ -42,8 +42,11 @@ internal sealed class TracerProcess : IDisposable
             }
             lock (_stderr)
                 _stderr.Add(e.Data);
-            if (e.Data.StartsWith("tracing:", StringComparison.Ordinal))
+            // tracer trace prints the status line; the daemon logs it (after a timestamp and a category)
+            if (e.Data.StartsWith("tracing:", StringComparison.Ordinal) || e.Data.Contains("] tracing: ", StringComparison.Ordinal))
                 _status.TrySetResult(e.Data);
+            lock (_stderr)
+                Monitor.PulseAll(_stderr);
         };
         process.BeginErrorReadLine();
     }
@@ -101,6 +104,25 @@ internal sealed class TracerProcess : IDisposable
             throw new TimeoutException("tracer did not exit within 30 s of SIG" + signal);
         _process.WaitForExit();
         return _process.ExitCode;
+    }
+
+    /// <summary>The status line ("tracing: …") it printed or logged once tracing.</summary>
+    public string Status => _status.Task.Result;
+
+    /// <summary>Waits until a stderr line matches (the daemon's log); false if none did within the timeout.</summary>
+    public bool WaitForStderr(Func<string, bool> match, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        lock (_stderr)
+        {
+            while (!_stderr.Any(match))
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero || !Monitor.Wait(_stderr, left))
+                    return _stderr.Any(match);
+            }
+            return true;
+        }
     }
 
     /// <summary>The JSON lines written to stdout so far; all of them once the process has exited.</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using Tracer.Attribution;
+using Tracer.Discovery;
 using Tracer.Output;
 using Tracer.Probes;
 using Tracer.Telemetry;
@@ -23,7 +24,7 @@ public sealed class DropEpisodesTests
     {
         var episodes = new DropEpisodes();
 
-        Assert.Empty(episodes.Add([Record(T0, 40000), Record(T0.AddSeconds(1), 40001)], T0.AddSeconds(1)));
+        Assert.Empty(episodes.Add([Record(T0, 40000), Record(T0.AddSeconds(1), 40001)], T0.AddSeconds(1), PodSnapshot.Empty));
         var episode = Assert.Single(episodes.CloseAll());
 
         Assert.Equal(6UL, episode.Count);
@@ -38,7 +39,7 @@ public sealed class DropEpisodesTests
     {
         var episodes = new DropEpisodes();
 
-        episodes.Add([Record(T0, 40000), Record(T0, 40000, culprit: Module), Record(T0, 40000, port: 9090)], T0);
+        episodes.Add([Record(T0, 40000), Record(T0, 40000, culprit: Module), Record(T0, 40000, port: 9090)], T0, PodSnapshot.Empty);
 
         Assert.Equal(3, episodes.CloseAll().Count);
     }
@@ -47,14 +48,14 @@ public sealed class DropEpisodesTests
     public void AnEpisodeEndsAfterItsCulpritIsIdleOrItHasLastedAMinute()
     {
         var episodes = new DropEpisodes();
-        episodes.Add([Record(T0, 40000)], T0);
+        episodes.Add([Record(T0, 40000)], T0, PodSnapshot.Empty);
 
-        Assert.Empty(episodes.Add([], T0.AddSeconds(4)));
-        Assert.Single(episodes.Add([], T0.AddSeconds(6)));
+        Assert.Empty(episodes.Add([], T0.AddSeconds(4), PodSnapshot.Empty));
+        Assert.Single(episodes.Add([], T0.AddSeconds(6), PodSnapshot.Empty));
 
         for (var second = 0; second <= 60; second++)
         {
-            var ended = episodes.Add([Record(T0.AddSeconds(100 + second), 40000)], T0.AddSeconds(100 + second));
+            var ended = episodes.Add([Record(T0.AddSeconds(100 + second), 40000)], T0.AddSeconds(100 + second), PodSnapshot.Empty);
             Assert.Equal(second == 60 ? 1 : 0, ended.Count);
         }
     }
@@ -65,7 +66,7 @@ public sealed class DropEpisodesTests
         var episodes = new DropEpisodes();
         var scan = Enumerable.Range(1, DropEpisodes.MaxOpen + 100).Select(port => Record(T0.AddMilliseconds(port), 40000, (ushort)port)).ToList();
 
-        var ended = episodes.Add(scan, T0.AddSeconds(1));
+        var ended = episodes.Add(scan, T0.AddSeconds(1), PodSnapshot.Empty);
 
         Assert.Equal(100, ended.Count);
         Assert.All(ended, e => Assert.True(e.First.Flow!.DestinationPort <= 100)); // the longest idle went first

@@ -45,22 +45,22 @@ public sealed class OtlpExportTests : IDisposable
         var after = DateTimeOffset.UtcNow;
 
         var resource = Assert.Single(receiver.Spans.Select(s => s.Resource).DistinctBy(r => r.ToString()));
-        Assert.Equal("tracer", Attribute(resource.Attributes, "service.name"));
-        Assert.False(string.IsNullOrEmpty(Attribute(resource.Attributes, "host.name")));
+        Assert.Equal("tracer", OtlpReceiver.Attribute(resource.Attributes, "service.name"));
+        Assert.False(string.IsNullOrEmpty(OtlpReceiver.Attribute(resource.Attributes, "host.name")));
         var spans = receiver.AllSpans;
         var session = Assert.Single(spans, s => s.Name == "trace session");
-        var episodes = spans.Where(s => Attribute(s.Attributes, "destination.port") == ProbePort.ToString()).ToList();
+        var episodes = spans.Where(s => OtlpReceiver.Attribute(s.Attributes, "destination.port") == ProbePort.ToString()).ToList();
         var episode = Assert.Single(episodes);
 
         Assert.Equal("drop by nftables-rule", episode.Name);
         Assert.Equal(session.SpanId, episode.ParentSpanId);
         Assert.Equal(session.TraceId, episode.TraceId);
-        Assert.Equal(Packets.ToString(), Attribute(episode.Attributes, "tracer.drop.count"));
-        Assert.Equal("nftables-rule", Attribute(episode.Attributes, "tracer.culprit.kind"));
-        Assert.Equal("edr", Attribute(episode.Attributes, "tracer.culprit.table"));
-        Assert.Equal("exact", Attribute(episode.Attributes, "tracer.culprit.confidence"));
-        Assert.Equal(_pod.IPv4.ToString(), Attribute(episode.Attributes, "destination.address"));
-        Assert.Equal("udp", Attribute(episode.Attributes, "network.transport"));
+        Assert.Equal(Packets.ToString(), OtlpReceiver.Attribute(episode.Attributes, "tracer.drop.count"));
+        Assert.Equal("nftables-rule", OtlpReceiver.Attribute(episode.Attributes, "tracer.culprit.kind"));
+        Assert.Equal("edr", OtlpReceiver.Attribute(episode.Attributes, "tracer.culprit.table"));
+        Assert.Equal("exact", OtlpReceiver.Attribute(episode.Attributes, "tracer.culprit.confidence"));
+        Assert.Equal(_pod.IPv4.ToString(), OtlpReceiver.Attribute(episode.Attributes, "destination.address"));
+        Assert.Equal("udp", OtlpReceiver.Attribute(episode.Attributes, "network.transport"));
         Assert.Equal(Status.Types.StatusCode.Error, episode.Status.Code);
         Assert.Contains("nftables rule", episode.Status.Message);
         Assert.NotEmpty(episode.Events);
@@ -70,7 +70,7 @@ public sealed class OtlpExportTests : IDisposable
         Assert.InRange(episode.StartTimeUnixNano, session.StartTimeUnixNano, session.EndTimeUnixNano);
 
         var drops = receiver.SumPoints("tracer.drops")
-            .Where(p => Attribute(p.Attributes, "tracer.culprit.name") == "edr/out")
+            .Where(p => OtlpReceiver.Attribute(p.Attributes, "tracer.culprit.name") == "edr/out")
             .ToList();
         Assert.NotEmpty(drops);
         Assert.Equal(Packets, drops.Max(p => p.AsInt)); // cumulative: the last point holds the total
@@ -87,7 +87,7 @@ public sealed class OtlpExportTests : IDisposable
     public async Task AnEndpointThatIsDownCostsOneWarningAndExportResumesWhenItReturns()
     {
         var ns = $"/run/netns/{_network.NodeNamespace}";
-        var port = OtlpReceiver.FreePortIn(ns);
+        var port = NamespaceSockets.FreePortIn(ns);
         _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 10; }}; " +
                      $"add rule inet edr out ip daddr {_pod.IPv4} udp dport {{ {ProbePort}, {ProbePort + 1} }} counter drop");
         using var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json",
@@ -108,8 +108,8 @@ public sealed class OtlpExportTests : IDisposable
         AssertOneWarningPerSignal(tracer.Stderr, spansFailed: true);
         Assert.Contains(tracer.Stderr.Split('\n'), l => l.Contains("OTLP export of spans", StringComparison.Ordinal) && l.Contains("works again", StringComparison.Ordinal));
         var spans = receiver.AllSpans;
-        var later = Assert.Single(spans, s => Attribute(s.Attributes, "destination.port") == (ProbePort + 1).ToString());
-        Assert.Equal(Packets.ToString(), Attribute(later.Attributes, "tracer.drop.count"));
+        var later = Assert.Single(spans, s => OtlpReceiver.Attribute(s.Attributes, "destination.port") == (ProbePort + 1).ToString());
+        Assert.Equal(Packets.ToString(), OtlpReceiver.Attribute(later.Attributes, "tracer.drop.count"));
         var failures = receiver.SumPoints("tracer.export_failures");
         Assert.Contains(failures, p => p.AsInt >= 1);
     }
@@ -139,7 +139,7 @@ public sealed class OtlpExportTests : IDisposable
         Assert.Equal(3 * Packets, tracer.JsonLines().Sum(l => l.Num("count")));
         AssertOneWarningPerSignal(tracer.Stderr, spansFailed: false);
         var resumed = second.AllSpans;
-        Assert.Contains(resumed, s => Attribute(s.Attributes, "destination.port") == (ProbePort + 2).ToString());
+        Assert.Contains(resumed, s => OtlpReceiver.Attribute(s.Attributes, "destination.port") == (ProbePort + 2).ToString());
     }
 
     /// <summary>A collector that takes 10 s per export: drops are still reported every interval.</summary>
@@ -181,16 +181,6 @@ public sealed class OtlpExportTests : IDisposable
             await Task.Delay(200);
         }
     }
-
-    private static string? Attribute(IEnumerable<KeyValue> attributes, string key) =>
-        attributes.FirstOrDefault(a => a.Key == key)?.Value switch
-        {
-            null => null,
-            { ValueCase: AnyValue.ValueOneofCase.StringValue } v => v.StringValue,
-            { ValueCase: AnyValue.ValueOneofCase.IntValue } v => v.IntValue.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            { ValueCase: AnyValue.ValueOneofCase.BoolValue } v => v.BoolValue ? "true" : "false",
-            var v => v.ToString(),
-        };
 
     private static DateTimeOffset ToTime(ulong unixNanos) => DateTimeOffset.UnixEpoch.AddTicks((long)(unixNanos / 100));
 }

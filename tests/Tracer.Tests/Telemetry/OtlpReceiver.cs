@@ -10,10 +10,11 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
+using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Proto.Metrics.V1;
 using OpenTelemetry.Proto.Trace.V1;
-using Tracer.Kernel;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Telemetry;
 
@@ -36,6 +37,17 @@ internal sealed class OtlpReceiver : IAsyncDisposable
     public List<NumberDataPoint> SumPoints(string metric) =>
         [.. Metrics.SelectMany(m => m.ScopeMetrics).SelectMany(s => s.Metrics).Where(m => m.Name == metric).SelectMany(m => m.Sum.DataPoints)];
 
+    /// <summary>An attribute's value as text (ints in invariant digits, bools as true/false); null when absent.</summary>
+    public static string? Attribute(IEnumerable<KeyValue> attributes, string key) =>
+        attributes.FirstOrDefault(a => a.Key == key)?.Value switch
+        {
+            null => null,
+            { ValueCase: AnyValue.ValueOneofCase.StringValue } v => v.StringValue,
+            { ValueCase: AnyValue.ValueOneofCase.IntValue } v => v.IntValue.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            { ValueCase: AnyValue.ValueOneofCase.BoolValue } v => v.BoolValue ? "true" : "false",
+            var v => v.ToString(),
+        };
+
     public int GrpcPort { get; }
     public int HttpPort { get; }
 
@@ -53,8 +65,8 @@ internal sealed class OtlpReceiver : IAsyncDisposable
     /// </summary>
     public static async Task<OtlpReceiver> StartIn(string namespacePath, int grpcPort = 0, TimeSpan delay = default)
     {
-        var grpc = ListenIn(namespacePath, grpcPort);
-        var http = ListenIn(namespacePath, 0);
+        var grpc = NamespaceSockets.ListenIn(namespacePath, grpcPort);
+        var http = NamespaceSockets.ListenIn(namespacePath, 0);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddGrpc();
@@ -95,22 +107,6 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         using var buffer = new MemoryStream();
         await context.Request.Body.CopyToAsync(buffer);
         return buffer.ToArray();
-    }
-
-    /// <summary>A listening TCP socket on 127.0.0.1 of the namespace (port 0: a free one).</summary>
-    private static Socket ListenIn(string namespacePath, int port) => NetworkNamespace.RunIn(namespacePath, () =>
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
-        socket.Listen(64);
-        return socket;
-    });
-
-    /// <summary>A port on the namespace's loopback that nothing listens on (yet).</summary>
-    public static int FreePortIn(string namespacePath)
-    {
-        using var socket = ListenIn(namespacePath, 0);
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
     public async ValueTask DisposeAsync()

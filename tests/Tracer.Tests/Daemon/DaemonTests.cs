@@ -1,0 +1,228 @@
+using System.Text.Json.Nodes;
+using OpenTelemetry.Proto.Common.V1;
+using OpenTelemetry.Proto.Trace.V1;
+using Tracer.Tests.Infrastructure;
+using Tracer.Tests.Telemetry;
+
+namespace Tracer.Tests.Daemon;
+
+/// <summary>
+/// out/tracer daemon in the node namespace of a Calico-style network, its pods named by a FAKE
+/// Kubernetes API server (no real one can run here), exporting to a real OTLP receiver.
+/// </summary>
+public sealed class DaemonTests : IAsyncLifetime
+{
+    private const int ProbePort = 8886;
+    private const int Packets = 12;
+    private readonly CalicoNetwork _network = new();
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("tracer-daemon-");
+    private FakeKubernetesApi _api = null!;
+    private OtlpReceiver _receiver = null!;
+
+    private string NodePath => $"/run/netns/{_network.NodeNamespace}";
+    private string Socket => Path.Combine(_dir.FullName, "tracer.sock");
+
+    public async Task InitializeAsync()
+    {
+        _api = await FakeKubernetesApi.StartIn(NodePath);
+        _receiver = await OtlpReceiver.StartIn(NodePath);
+        // Every UDP packet to ProbePort of a pod is dropped by this rule in the node namespace.
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 10; }}; " +
+                     $"add rule inet edr out udp dport {ProbePort} counter drop");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _api.DisposeAsync();
+        await _receiver.DisposeAsync();
+        _network.Dispose();
+        _dir.Delete(recursive: true);
+    }
+
+    private TracerProcess StartDaemon(params string[] extra) => TracerProcess.StartTracing(_network.NodeNamespace,
+        ["daemon", "--kubeconfig", _api.WriteKubeconfig(_dir.FullName), "--node-name", "node-1",
+         "--otlp-endpoint", $"http://127.0.0.1:{_receiver.GrpcPort}", "--control-socket", Socket,
+         "--health-port", NamespaceSockets.FreePortIn(NodePath).ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra]);
+
+    private static JsonObject Web(Pod pod) => FakeKubernetesApi.Pod("shop", "web-5d8f7c9b4-x2x7q", "node-1", [pod.IPv4, pod.IPv6],
+        ("ReplicaSet", "web-5d8f7c9b4"), new() { ["app"] = "web", ["pod-template-hash"] = "5d8f7c9b4" });
+
+    [Fact]
+    public async Task PodsOfTheApiAreFollowedThroughBookmarksDroppedWatchesAndGone_AndNamedOnRootEpisodeSpans()
+    {
+        var web = _network.AddPod();
+        var db = _network.AddPod();
+        var webPod = Web(web);
+        _api.Add(webPod);
+        _api.Add(FakeKubernetesApi.Pod("shop", "elsewhere", "node-2", [db.IPv4])); // another node's pod: not this daemon's
+        _api.Add(FakeKubernetesApi.Pod("kube-system", "agent", "node-1", [_network.NodeIPv4], hostNetwork: true)); // has the node's address
+
+        using var daemon = StartDaemon();
+        Assert.Contains("watching 2 prefixes (2 discovered from kubernetes)", daemon.Status);
+        CalicoNetwork.SendUdp(_network.NodeNamespace, web.IPv4, ProbePort, Packets);
+
+        // A bookmark moves the resourceVersion on; a dropped watch resumes from it, without listing again.
+        var bookmark = _api.Bookmark();
+        _api.DropWatches();
+        Assert.True(Eventually(() => _api.Requests.Contains($"watch rv={bookmark} bookmarks=true")), string.Join("; ", _api.Requests));
+        Assert.Single(_api.Requests, r => r == "list");
+        // History expired: 410 Gone, so the daemon lists again, and follows the pods it then watches.
+        _api.ExpireHistory();
+        Assert.True(Eventually(() => _api.Requests.Count(r => r == "list") == 2), string.Join("; ", _api.Requests));
+        _api.Add(FakeKubernetesApi.Pod("shop", "db-0", "node-1", [db.IPv4, db.IPv6], ("StatefulSet", "db")));
+        Assert.True(daemon.WaitForStderr(l => l.Contains("watching 4 addresses (kubernetes)", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), daemon.Stderr);
+        CalicoNetwork.SendUdp(_network.NodeNamespace, db.IPv4, ProbePort, Packets);
+        _api.Delete(webPod);
+        Assert.True(daemon.WaitForStderr(l => l.Contains("watching 2 addresses (kubernetes)", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), daemon.Stderr);
+
+        Assert.Equal(0, daemon.Stop("TERM"));
+        Assert.False(File.Exists(Socket)); // the control socket goes with the daemon
+
+        var episodes = _receiver.AllSpans.Where(s => Attribute(s, "destination.port") == ProbePort.ToString()).ToList();
+        var webEpisode = Assert.Single(episodes, s => Attribute(s, "destination.address") == web.IPv4.ToString());
+        Assert.True(webEpisode.ParentSpanId.IsEmpty); // the daemon's episodes are roots: its trace never ends
+        Assert.Equal("drop by nftables-rule", webEpisode.Name);
+        Assert.Equal(Packets.ToString(), Attribute(webEpisode, "tracer.drop.count"));
+        Assert.Equal("shop", Attribute(webEpisode, "k8s.namespace.name"));
+        Assert.Equal("web-5d8f7c9b4-x2x7q", Attribute(webEpisode, "k8s.pod.name"));
+        Assert.Equal("web", Attribute(webEpisode, "k8s.deployment.name"));
+        Assert.Equal("destination", Attribute(webEpisode, "tracer.pod.side"));
+        Assert.Equal("shop/web-5d8f7c9b4-x2x7q", Attribute(webEpisode, "tracer.destination.pod"));
+        Assert.False(string.IsNullOrEmpty(Attribute(webEpisode, "k8s.pod.uid")));
+        var dbEpisode = Assert.Single(episodes, s => Attribute(s, "destination.address") == db.IPv4.ToString());
+        Assert.Equal("db-0", Attribute(dbEpisode, "k8s.pod.name"));
+        Assert.Equal("db", Attribute(dbEpisode, "k8s.statefulset.name"));
+        Assert.DoesNotContain(_receiver.AllSpans, s => Attribute(s, "k8s.pod.name") is "elsewhere" or "agent");
+
+        var webDrops = _receiver.SumPoints("tracer.drops").Where(p => Attribute(p.Attributes, "k8s.pod.name") == "web-5d8f7c9b4-x2x7q").ToList();
+        Assert.NotEmpty(webDrops);
+        Assert.Equal(Packets, webDrops.Max(p => p.AsInt));
+    }
+
+    [Fact]
+    public async Task HealthEndpointsSayTracing_AndTheDaemonFallsBackToRoutesWhenTheApiIsUnreachable()
+    {
+        var pod = _network.AddPod();
+        // A kubeconfig whose server nobody answers on.
+        var deadApi = Path.Combine(_dir.FullName, "dead-kubeconfig");
+        File.WriteAllText(deadApi, File.ReadAllText(_api.WriteKubeconfig(_dir.FullName))
+            .Replace($":{_api.Port}", $":{NamespaceSockets.FreePortIn(NodePath)}", StringComparison.Ordinal));
+        var healthPort = NamespaceSockets.FreePortIn(NodePath);
+        using var daemon = TracerProcess.StartTracing(_network.NodeNamespace, "daemon", "--kubeconfig", deadApi,
+            "--node-name", "node-1", "--otlp-endpoint", "none", "--control-socket", Socket, "--health-port", healthPort.ToString());
+
+        Assert.True(daemon.Status.Contains("discovered from routes", StringComparison.Ordinal), daemon.Stderr);
+        Assert.Contains($"{pod.IPv4}/32 ({pod.HostInterface})", daemon.Status);
+        Assert.Single(daemon.Stderr.Split('\n'), l => l.Contains("Kubernetes API at", StringComparison.Ordinal)); // said once, not per retry
+        var ready = NamespaceSockets.HttpGetIn(NodePath, healthPort, "/readyz");
+        Assert.Equal(200, ready.Status);
+        Assert.StartsWith("tracing:", ready.Body);
+        Assert.Equal(200, NamespaceSockets.HttpGetIn(NodePath, healthPort, "/healthz").Status);
+        Assert.Equal(404, NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics").Status);
+        Assert.Equal(0, daemon.Stop("TERM"));
+    }
+
+    [Fact]
+    public async Task AnOnDemandSessionStreamsItsPodsDropsInDetail_IsListed_EndsWithItsClient_AndIsExportedAsItsOwnTrace()
+    {
+        var web = _network.AddPod();
+        var other = _network.AddPod();
+        _api.Add(Web(web));
+        _api.Add(FakeKubernetesApi.Pod("shop", "other", "node-1", [other.IPv4]));
+        using var daemon = StartDaemon();
+
+        using var session = SessionClient.Start(Socket, "start", "--pod", "shop/web-5d8f7c9b4-x2x7q", "--output", "json", "--stack");
+        Assert.True(Eventually(() => session.Stderr.Contains("in detail", StringComparison.Ordinal)), session.Stderr);
+        Assert.Contains("shop/web-5d8f7c9b4-x2x7q", SessionClient.Run(Socket, "list").Stdout);
+        CalicoNetwork.SendUdp(_network.NodeNamespace, web.IPv4, ProbePort, Packets);
+        CalicoNetwork.SendUdp(_network.NodeNamespace, other.IPv4, ProbePort, Packets);
+        Assert.True(Eventually(() => session.Records().Sum(r => r.GetProperty("count").GetInt64()) >= Packets), session.Stderr);
+
+        var records = session.Records();
+        Assert.All(records, r => Assert.Equal(web.IPv4.ToString(), r.GetProperty("dst").GetString())); // only its pod
+        Assert.Equal(Packets, records.Sum(r => r.GetProperty("count").GetInt64()));
+        Assert.All(records, r => Assert.True(r.GetProperty("stack").GetArrayLength() > 0)); // detail: every flow's stack
+
+        session.Kill(); // the client goes away: so does its session
+        Assert.True(daemon.WaitForStderr(l => l.Contains("ended: the client went away", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), daemon.Stderr);
+        Assert.Contains("no sessions", SessionClient.Run(Socket, "list").Stderr);
+        Assert.Equal(0, daemon.Stop("TERM"));
+
+        var spans = _receiver.AllSpans;
+        var root = Assert.Single(spans, s => s.Name == "trace session");
+        Assert.Equal("shop/web-5d8f7c9b4-x2x7q", Attribute(root, "tracer.session.target"));
+        var child = Assert.Single(spans, s => s.ParentSpanId == root.SpanId);
+        Assert.Equal(web.IPv4.ToString(), Attribute(child, "destination.address"));
+        Assert.Equal(Packets.ToString(), Attribute(child, "tracer.drop.count"));
+        // The continuous trace exported both pods' episodes as roots besides.
+        Assert.Contains(spans, s => s.ParentSpanId.IsEmpty && Attribute(s, "destination.address") == other.IPv4.ToString());
+    }
+
+    [Fact]
+    public void BadRequestsAndASecondDaemonGetClearErrors_AndAStaleSocketIsReplaced()
+    {
+        _api.Add(Web(_network.AddPod()));
+        using (var killed = StartDaemon())
+            killed.Stop("KILL"); // leaves its socket file behind, nobody listening on it
+        Assert.True(File.Exists(Socket));
+        using var daemon = StartDaemon();
+        Assert.True(daemon.Stderr.Contains("removed the stale control socket", StringComparison.Ordinal), daemon.Stderr);
+        Assert.Equal("-rw-------", Shell.Check("stat", "-c", "%A", Socket).Trim()[1..].Insert(0, "-"));
+
+        var second = Shell.Run("ip", "netns", "exec", _network.NodeNamespace, RepositoryPaths.TracerExecutable, "daemon", "--kubernetes", "off",
+                               "--control-socket", Socket, "--health-port", "0", "--otlp-endpoint", "none");
+        Assert.Equal(1, second.ExitCode);
+        Assert.Contains("Another Tracer daemon is running on this node", second.Stderr);
+        Assert.DoesNotContain("   at ", second.Stderr); // no stack trace
+
+        var unknown = SessionClient.Run(Socket, "start", "--pod", "shop/nope");
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("No pod shop/nope on this node", unknown.Stderr);
+        var malformed = SessionClient.Run(Socket, "start", "--pod", "nope");
+        Assert.Equal(2, malformed.ExitCode);
+        Assert.Contains("is not NAMESPACE/NAME", malformed.Stderr);
+        var notRoot = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", RepositoryPaths.TracerExecutable, "session", "list", "--socket", Socket);
+        Assert.Equal(3, notRoot.ExitCode);
+        Assert.Contains("only root may talk to the Tracer daemon", notRoot.Stderr);
+        var stopUnknown = SessionClient.Run(Socket, "stop", "s99");
+        Assert.Equal(2, stopUnknown.ExitCode);
+        Assert.Contains("No session s99", stopUnknown.Stderr);
+        Assert.Equal(0, daemon.Stop("TERM"));
+
+        var noDaemon = SessionClient.Run(Socket, "list");
+        Assert.Equal(1, noDaemon.ExitCode);
+        Assert.Contains("No Tracer daemon runs on this node", noDaemon.Stderr);
+    }
+
+    [Theory]
+    [InlineData("--health-port", "70000", "HealthPort")]
+    [InlineData("--kubernetes", "maybe", "Kubernetes")]
+    [InlineData("--otlp-endpoint", "jaeger:4317", "OtlpEndpoint")]
+    [InlineData("--interval", "soon", "Interval")]
+    public void AnInvalidSettingStopsTheDaemonWithOneMessageNamingIt(string option, string value, string setting)
+    {
+        string[] kubernetes = option == "--kubernetes" ? [] : ["--kubernetes", "off"];
+        var result = Shell.Run("ip", ["netns", "exec", _network.NodeNamespace, RepositoryPaths.TracerExecutable, "daemon", option, value,
+                                      "--control-socket", Socket, .. kubernetes]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(setting, result.Stderr);
+        Assert.DoesNotContain("   at ", result.Stderr);
+        Assert.False(File.Exists(Socket));
+    }
+
+    private static string? Attribute(Span span, string key) => OtlpReceiver.Attribute(span.Attributes, key);
+
+    private static string? Attribute(IEnumerable<KeyValue> attributes, string key) => OtlpReceiver.Attribute(attributes, key);
+
+    private static bool Eventually(Func<bool> condition, int seconds = 15)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                return false;
+            Thread.Sleep(100);
+        }
+        return true;
+    }
+}

@@ -1,0 +1,279 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+using Tracer.Tests.Infrastructure;
+
+namespace Tracer.Tests.Daemon;
+
+/// <summary>
+/// A FAKE kube-apiserver (no real one can run on these machines): GET /api/v1/pods with a
+/// spec.nodeName field selector, as a list or as a watch, in the API's wire format — a PodList with a
+/// resourceVersion; watch events as JSON lines, BOOKMARKs, an ERROR event with a 410 Status when the
+/// asked resourceVersion is too old. The test drives it: add or delete pods, send a bookmark, drop
+/// the open watches, expire history. It requires the bearer token of the kubeconfig it writes.
+/// </summary>
+internal sealed class FakeKubernetesApi : IAsyncDisposable
+{
+    public const string Token = "fake-token-for-tracer-tests";
+
+    private readonly WebApplication _app;
+    private readonly Socket _listener;
+    private readonly Dictionary<string, JsonObject> _pods = []; // by uid
+    private readonly List<Channel<string>> _watches = [];
+    private readonly Lock _gate = new();
+    private long _resourceVersion = 100;
+    private long _oldestWatchable; // a watch from before this gets 410 Gone
+
+    /// <summary>Every request as "list rv=…" or "watch rv=…", in order.</summary>
+    public ConcurrentQueue<string> Requests { get; } = new();
+
+    public int Port { get; }
+
+    private FakeKubernetesApi(WebApplication app, Socket listener)
+    {
+        _app = app;
+        _listener = listener;
+        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+    }
+
+    public static async Task<FakeKubernetesApi> StartIn(string namespacePath)
+    {
+        var listener = NamespaceSockets.ListenIn(namespacePath, 0);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenHandle((ulong)listener.Handle, l => l.Protocols = HttpProtocols.Http1));
+        var app = builder.Build();
+        var api = new FakeKubernetesApi(app, listener);
+        app.MapGet("/api/v1/pods", api.Pods);
+        await app.StartAsync();
+        return api;
+    }
+
+    /// <summary>A kubeconfig that points at this server with its token.</summary>
+    public string WriteKubeconfig(string directory)
+    {
+        var path = Path.Combine(directory, "kubeconfig");
+        File.WriteAllText(path, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: fake
+              cluster:
+                server: http://127.0.0.1:{Port}
+            users:
+            - name: tracer
+              user:
+                token: {Token}
+            contexts:
+            - name: fake
+              context:
+                cluster: fake
+                user: tracer
+            current-context: fake
+            """);
+        return path;
+    }
+
+    /// <summary>A pod as the API serves it; <paramref name="owner"/> is (kind, name) of its controller.</summary>
+    public static JsonObject Pod(string ns, string name, string node, IEnumerable<IPAddress> addresses, (string Kind, string Name)? owner = null,
+                                 Dictionary<string, string>? labels = null, bool hostNetwork = false)
+    {
+        var ips = addresses.Select(a => a.ToString()).ToList();
+        var metadata = new JsonObject
+        {
+            ["name"] = name,
+            ["namespace"] = ns,
+            ["uid"] = Guid.NewGuid().ToString(),
+            ["labels"] = new JsonObject((labels ?? []).Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))),
+        };
+        if (owner is { } o)
+            metadata["ownerReferences"] = new JsonArray(new JsonObject
+            {
+                ["apiVersion"] = o.Kind == "Job" ? "batch/v1" : "apps/v1",
+                ["kind"] = o.Kind,
+                ["name"] = o.Name,
+                ["uid"] = Guid.NewGuid().ToString(),
+                ["controller"] = true,
+                ["blockOwnerDeletion"] = true,
+            });
+        return new JsonObject
+        {
+            ["kind"] = "Pod",
+            ["apiVersion"] = "v1",
+            ["metadata"] = metadata,
+            ["spec"] = new JsonObject
+            {
+                ["nodeName"] = node,
+                ["hostNetwork"] = hostNetwork,
+                ["containers"] = new JsonArray(new JsonObject { ["name"] = "app", ["image"] = "registry.example/app:1" }),
+            },
+            ["status"] = new JsonObject
+            {
+                ["phase"] = "Running",
+                ["podIP"] = ips.FirstOrDefault(),
+                ["podIPs"] = new JsonArray([.. ips.Select(ip => (JsonNode)new JsonObject { ["ip"] = ip })]),
+            },
+        };
+    }
+
+    public void Add(JsonObject pod) => Change("ADDED", pod, remove: false);
+
+    public void Delete(JsonObject pod) => Change("DELETED", pod, remove: true);
+
+    /// <summary>A BOOKMARK to every open watch; returns its resourceVersion.</summary>
+    public string Bookmark()
+    {
+        lock (_gate)
+        {
+            var rv = (++_resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            Send(Event("BOOKMARK", new JsonObject { ["kind"] = "Pod", ["apiVersion"] = "v1", ["metadata"] = new JsonObject { ["resourceVersion"] = rv } }));
+            return rv;
+        }
+    }
+
+    /// <summary>Ends every open watch, as an apiserver restart or a load balancer's idle timeout does.</summary>
+    public void DropWatches()
+    {
+        lock (_gate)
+        {
+            foreach (var watch in _watches)
+                watch.Writer.TryComplete();
+            _watches.Clear();
+        }
+    }
+
+    /// <summary>Forgets the history: open watches get an ERROR 410 event, and watches from any earlier resourceVersion are refused the same way.</summary>
+    public void ExpireHistory()
+    {
+        lock (_gate)
+        {
+            _oldestWatchable = ++_resourceVersion;
+            Send(Gone());
+            DropWatches();
+        }
+    }
+
+    private void Change(string type, JsonObject pod, bool remove)
+    {
+        lock (_gate)
+        {
+            var uid = pod["metadata"]!["uid"]!.GetValue<string>();
+            pod["metadata"]!["resourceVersion"] = (++_resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (remove)
+                _pods.Remove(uid);
+            else
+                _pods[uid] = pod;
+            Send(Event(type, pod));
+        }
+    }
+
+    private void Send(string line)
+    {
+        foreach (var watch in _watches)
+            watch.Writer.TryWrite(line);
+    }
+
+    private static string Event(string type, JsonObject item) => new JsonObject { ["type"] = type, ["object"] = item.DeepClone() }.ToJsonString();
+
+    private static string Gone() => Event("ERROR", new JsonObject
+    {
+        ["kind"] = "Status",
+        ["apiVersion"] = "v1",
+        ["metadata"] = new JsonObject(),
+        ["status"] = "Failure",
+        ["message"] = "too old resource version",
+        ["reason"] = "Expired",
+        ["code"] = 410,
+    });
+
+    private async Task Pods(HttpContext context)
+    {
+        if (context.Request.Headers.Authorization != $"Bearer {Token}")
+        {
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            return;
+        }
+        var query = context.Request.Query;
+        var node = query["fieldSelector"].ToString() is var selector && selector.StartsWith("spec.nodeName=", StringComparison.Ordinal)
+            ? selector["spec.nodeName=".Length..]
+            : null;
+        bool OnNode(JsonObject pod) => node is null || pod["spec"]!["nodeName"]!.GetValue<string>() == node;
+        var rv = query["resourceVersion"].ToString();
+        if (query["watch"] == "true" || query["watch"] == "1")
+        {
+            Requests.Enqueue($"watch rv={rv} bookmarks={query["allowWatchBookmarks"]}");
+            await Watch(context, rv, OnNode);
+            return;
+        }
+        Requests.Enqueue("list");
+        JsonObject list;
+        lock (_gate)
+        {
+            list = new JsonObject
+            {
+                ["kind"] = "PodList",
+                ["apiVersion"] = "v1",
+                ["metadata"] = new JsonObject { ["resourceVersion"] = _resourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                ["items"] = new JsonArray([.. _pods.Values.Where(OnNode).Select(p => p.DeepClone())]),
+            };
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(list.ToJsonString());
+    }
+
+    private async Task Watch(HttpContext context, string rv, Func<JsonObject, bool> onNode)
+    {
+        var channel = Channel.CreateUnbounded<string>();
+        lock (_gate)
+        {
+            if (!long.TryParse(rv, out var from) || from < _oldestWatchable)
+            {
+                channel.Writer.TryWrite(Gone()); // a real apiserver answers 200 and an ERROR event, then closes
+                channel.Writer.TryComplete();
+            }
+            else
+            {
+                _watches.Add(channel);
+            }
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.StartAsync();
+        try
+        {
+            await foreach (var line in channel.Reader.ReadAllAsync(context.RequestAborted))
+            {
+                if (line.Contains("\"ERROR\"", StringComparison.Ordinal) || line.Contains("\"BOOKMARK\"", StringComparison.Ordinal) ||
+                    onNode((JsonObject)JsonNode.Parse(line)!["object"]!))
+                {
+                    await context.Response.WriteAsync(line + "\n", Encoding.UTF8);
+                    await context.Response.Body.FlushAsync();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the client went away
+        }
+        finally
+        {
+            lock (_gate)
+                _watches.Remove(channel);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        DropWatches();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _listener.Dispose();
+    }
+}

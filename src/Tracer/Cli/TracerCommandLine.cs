@@ -78,17 +78,7 @@ internal static class TracerCommandLine
             AllowMultipleArgumentsPerToken = false,
         };
         var all = new Option<bool>("--all") { Description = "Report every drop on the node, not only those of watched addresses." };
-        var duration = new Option<TimeSpan?>("--duration")
-        {
-            Description = "Stop after this long (30s, 5m, 1h). Default: until Ctrl-C.",
-            CustomParser = result =>
-            {
-                var value = ArgumentParsers.ParseDuration(result.Tokens.Single().Value, out var error);
-                if (error is not null)
-                    result.AddError($"--duration {error}");
-                return value;
-            },
-        };
+        var duration = DurationOption("Stop after this long (30s, 5m, 1h). Default: until Ctrl-C.");
         var output = new Option<string>("--output", "-o")
         {
             Description = "table: live view in a terminal (plain lines otherwise); json: one object per line.",
@@ -133,6 +123,18 @@ internal static class TracerCommandLine
         return command;
     }
 
+    private static Option<TimeSpan?> DurationOption(string description) => new("--duration")
+    {
+        Description = description,
+        CustomParser = result =>
+        {
+            var value = ArgumentParsers.ParseDuration(result.Tokens.Single().Value, out var error);
+            if (error is not null)
+                result.AddError($"--duration {error}");
+            return value;
+        },
+    };
+
     private static Command DaemonCommand()
     {
         var descriptions = new Dictionary<string, string>
@@ -145,6 +147,7 @@ internal static class TracerCommandLine
             ["--interval"] = "How often counts are drained and exported (default 00:00:01).",
             ["--otlp-endpoint"] = "OTLP collector, Jaeger or Tempo (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
             ["--otlp-protocol"] = "grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc).",
+            ["--log-format"] = "simple: a line per message; json: a JSON object per message with its fields (default simple; the journal's under systemd).",
         };
         var settings = Daemon.DaemonOptions.Switches.Select(s => (Option: new Option<string>(s.Key) { Description = descriptions[s.Key] }, Key: s.Value)).ToList();
         var watch = new Option<string[]>("--watch") { Description = "Also watch this address or CIDR (repeatable).", AllowMultipleArgumentsPerToken = false };
@@ -179,17 +182,7 @@ internal static class TracerCommandLine
         };
         var pod = new Option<string?>("--pod") { Description = "The pod to trace in detail, as NAMESPACE/NAME." };
         var ip = new Option<string?>("--ip") { Description = "Or an address or CIDR to trace in detail." };
-        var duration = new Option<TimeSpan?>("--duration")
-        {
-            Description = "End the session after this long (30s, 5m). Default: until Ctrl-C.",
-            CustomParser = result =>
-            {
-                var value = ArgumentParsers.ParseDuration(result.Tokens.Single().Value, out var error);
-                if (error is not null)
-                    result.AddError($"--duration {error}");
-                return value;
-            },
-        };
+        var duration = DurationOption("End the session after this long (30s, 5m). Default: until Ctrl-C.");
         var stack = new Option<bool>("--stack") { Description = "Show the kernel stack of each flow's drops." };
         var output = new Option<string>("--output", "-o") { Description = "json: one object per line; table: plain lines.", DefaultValueFactory = _ => "table" };
         output.AcceptOnlyFromAmong("table", "json");

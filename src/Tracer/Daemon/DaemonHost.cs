@@ -26,12 +26,23 @@ internal static class DaemonHost
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         // stderr, as for every tracer command: stdout carries nothing but records.
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.AddSimpleConsole(o =>
+        if (builder.Configuration[nameof(DaemonOptions.LogFormat)] == "json")
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                o.UseUtcTimestamp = true;
+            });
+        }
         builder.Logging.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
         builder.Services.AddSystemd();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));

@@ -39,6 +39,9 @@ internal sealed class DaemonOptions
     /// <summary>grpc or http/protobuf; default OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.</summary>
     public string? OtlpProtocol { get; set; }
 
+    /// <summary>simple: one line per message; json: one JSON object per message, with its structured fields. (Under systemd: the journal's format.)</summary>
+    public string LogFormat { get; set; } = "simple";
+
     /// <summary>Command-line switches and the settings they set.</summary>
     public static readonly Dictionary<string, string> Switches = new()
     {
@@ -50,6 +53,7 @@ internal sealed class DaemonOptions
         ["--interval"] = nameof(Interval),
         ["--otlp-endpoint"] = nameof(OtlpEndpoint),
         ["--otlp-protocol"] = nameof(OtlpProtocol),
+        ["--log-format"] = nameof(LogFormat),
     };
 
     public IReadOnlyList<IPNetwork> WatchNetworks() =>
@@ -84,6 +88,8 @@ internal sealed class DaemonOptionsValidator : IValidateOptions<DaemonOptions>
             failures.Add($"ControlSocket: '{options.ControlSocket}' is not an absolute path");
         if (options.OtlpEndpoint is { } endpoint && endpoint != "none" && OtlpTarget.ParseEndpoint(endpoint) is null)
             failures.Add($"OtlpEndpoint: '{endpoint}' is not an http:// or https:// URL (or none)");
+        if (options.LogFormat is not ("simple" or "json"))
+            failures.Add($"LogFormat: '{options.LogFormat}' is not simple or json");
         if (options.OtlpProtocol is { } protocol && protocol is not ("grpc" or "http/protobuf"))
             failures.Add($"OtlpProtocol: '{protocol}' is not grpc or http/protobuf");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

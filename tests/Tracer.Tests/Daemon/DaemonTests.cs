@@ -75,8 +75,12 @@ public sealed class DaemonTests : IAsyncLifetime
         _api.Delete(webPod);
         Assert.True(daemon.WaitForStderr(l => l.Contains("watching 2 addresses (kubernetes)", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), daemon.Stderr);
 
+        var programs = daemon.BpfProgramIds();
+        Assert.NotEmpty(programs);
         Assert.Equal(0, daemon.Stop("TERM"));
-        Assert.False(File.Exists(Socket)); // the control socket goes with the daemon
+        Assert.False(File.Exists(Socket)); // the control socket goes with the daemon, and so does everything it attached
+        Assert.True(TracerProcess.ProgramsGone(programs));
+        Assert.DoesNotContain("tracer", Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables"));
 
         var episodes = _receiver.AllSpans.Where(s => Attribute(s, "destination.port") == ProbePort.ToString()).ToList();
         var webEpisode = Assert.Single(episodes, s => Attribute(s, "destination.address") == web.IPv4.ToString());
@@ -132,16 +136,24 @@ public sealed class DaemonTests : IAsyncLifetime
         using var daemon = StartDaemon();
 
         using var session = SessionClient.Start(Socket, "start", "--pod", "shop/web-5d8f7c9b4-x2x7q", "--output", "json", "--stack");
-        Assert.True(Eventually(() => session.Stderr.Contains("in detail", StringComparison.Ordinal)), session.Stderr);
-        Assert.Contains("shop/web-5d8f7c9b4-x2x7q", SessionClient.Run(Socket, "list").Stdout);
+        using var second = SessionClient.Start(Socket, "start", "--ip", other.IPv4.ToString(), "--output", "json");
+        Assert.True(Eventually(() => session.Stderr.Contains("in detail", StringComparison.Ordinal) && second.Stderr.Contains("in detail", StringComparison.Ordinal)),
+                    session.Stderr + second.Stderr);
+        var listed = SessionClient.Run(Socket, "list").Stdout;
+        Assert.Contains("shop/web-5d8f7c9b4-x2x7q", listed);
+        Assert.Contains(other.IPv4.ToString(), listed);
         CalicoNetwork.SendUdp(_network.NodeNamespace, web.IPv4, ProbePort, Packets);
         CalicoNetwork.SendUdp(_network.NodeNamespace, other.IPv4, ProbePort, Packets);
-        Assert.True(Eventually(() => session.Records().Sum(r => r.GetProperty("count").GetInt64()) >= Packets), session.Stderr);
+        Assert.True(Eventually(() => session.Records().Sum(r => r.GetProperty("count").GetInt64()) >= Packets &&
+                                     second.Records().Sum(r => r.GetProperty("count").GetInt64()) >= Packets), session.Stderr + second.Stderr);
 
         var records = session.Records();
         Assert.All(records, r => Assert.Equal(web.IPv4.ToString(), r.GetProperty("dst").GetString())); // only its pod
         Assert.Equal(Packets, records.Sum(r => r.GetProperty("count").GetInt64()));
         Assert.All(records, r => Assert.True(r.GetProperty("stack").GetArrayLength() > 0)); // detail: every flow's stack
+        Assert.All(second.Records(), r => Assert.Equal(other.IPv4.ToString(), r.GetProperty("dst").GetString()));
+        Assert.All(second.Records(), r => Assert.False(r.TryGetProperty("stack", out _))); // no --stack there
+        second.Kill();
 
         session.Kill(); // the client goes away: so does its session
         Assert.True(daemon.WaitForStderr(l => l.Contains("ended: the client went away", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), daemon.Stderr);
@@ -149,7 +161,7 @@ public sealed class DaemonTests : IAsyncLifetime
         Assert.Equal(0, daemon.Stop("TERM"));
 
         var spans = _receiver.AllSpans;
-        var root = Assert.Single(spans, s => s.Name == "trace session");
+        var root = Assert.Single(spans, s => s.Name == "trace session" && Attribute(s, "tracer.session.target") != other.IPv4.ToString());
         Assert.Equal("shop/web-5d8f7c9b4-x2x7q", Attribute(root, "tracer.session.target"));
         var child = Assert.Single(spans, s => s.ParentSpanId == root.SpanId);
         Assert.Equal(web.IPv4.ToString(), Attribute(child, "destination.address"));
@@ -178,6 +190,8 @@ public sealed class DaemonTests : IAsyncLifetime
         var unknown = SessionClient.Run(Socket, "start", "--pod", "shop/nope");
         Assert.Equal(2, unknown.ExitCode);
         Assert.Contains("No pod shop/nope on this node", unknown.Stderr);
+        Assert.Contains("Malformed request", RawRequest(Socket, "{not json\n"));
+        Assert.Contains("Unknown command 'reboot'", RawRequest(Socket, "{\"command\":\"reboot\"}\n"));
         var malformed = SessionClient.Run(Socket, "start", "--pod", "nope");
         Assert.Equal(2, malformed.ExitCode);
         Assert.Contains("is not NAMESPACE/NAME", malformed.Stderr);
@@ -213,6 +227,17 @@ public sealed class DaemonTests : IAsyncLifetime
     private static string? Attribute(Span span, string key) => OtlpReceiver.Attribute(span.Attributes, key);
 
     private static string? Attribute(IEnumerable<KeyValue> attributes, string key) => OtlpReceiver.Attribute(attributes, key);
+
+    /// <summary>The error the daemon answers to a request line written by hand.</summary>
+    private static string RawRequest(string socket, string request)
+    {
+        using var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, 0);
+        client.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
+        using var stream = new System.Net.Sockets.NetworkStream(client);
+        stream.Write(System.Text.Encoding.UTF8.GetBytes(request));
+        var reply = System.Text.Json.JsonDocument.Parse(new StreamReader(stream).ReadLine() ?? "{}");
+        return reply.RootElement.TryGetProperty("error", out var error) ? error.GetString() ?? "" : "";
+    }
 
     private static bool Eventually(Func<bool> condition, int seconds = 15)
     {

@@ -23,13 +23,20 @@ internal sealed class EdrNetfilterProgram : IDisposable
 
     public const string ProgramName = "edr_drop";
 
-    /// <summary>Attaches at <paramref name="hook"/> (NF_INET_*) and <paramref name="priority"/> of namespace <paramref name="ns"/>, for IPv4 or IPv6.</summary>
-    public static EdrNetfilterProgram Attach(string ns, byte family, byte hook, int priority)
+    /// <summary>The port-scan protection of Programs/edr_portscan.bpf.c.</summary>
+    public const string PortScanProgram = "edr_portscan";
+
+    /// <summary>
+    /// Attaches <paramref name="name"/> (a program in Programs/NAME.bpf.c) at <paramref name="hook"/> (NF_INET_*) and
+    /// <paramref name="priority"/> of namespace <paramref name="ns"/>, for IPv4 or IPv6; <paramref name="configure"/> sets its constants.
+    /// </summary>
+    public static EdrNetfilterProgram Attach(string ns, byte family, byte hook, int priority, string name = ProgramName, Action<BpfObject>? configure = null)
     {
-        var obj = BpfObject.Open(File.ReadAllBytes(TestPrograms.Compile("edr_drop")), "edr");
+        var obj = BpfObject.Open(File.ReadAllBytes(TestPrograms.Compile(name)), "edr");
         try
         {
-            var program = obj.Program(ProgramName);
+            var program = obj.Program(name);
+            configure?.Invoke(obj);
             program.SetType((bpf_prog_type)Libbpf.TRACER_BPF_PROG_TYPE_NETFILTER, (bpf_attach_type)Libbpf.TRACER_BPF_NETFILTER);
             obj.Load();
             var link = NetworkNamespace.RunIn($"/run/netns/{ns}", () => program.AttachNetfilter(family, hook, priority));

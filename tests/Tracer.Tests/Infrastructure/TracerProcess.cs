@@ -96,6 +96,19 @@ internal sealed class TracerProcess : IDisposable
         .Select(l => int.Parse(l["prog_id:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture))
         .ToHashSet();
 
+    /// <summary>Whether the kernel freed these programs (it does after an RCU grace period: allow it a few seconds).</summary>
+    public static bool ProgramsGone(IReadOnlySet<int> ids)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (ids.Any(id => Shell.Run("bpftool", "prog", "show", "id", id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ExitCode == 0))
+        {
+            if (DateTime.UtcNow > deadline)
+                return false;
+            Thread.Sleep(100);
+        }
+        return true;
+    }
+
     /// <summary>Sends a signal (Ctrl-C is SIGINT) and waits for the process to exit.</summary>
     public int Stop(string signal = "INT")
     {

@@ -155,22 +155,9 @@ public sealed class DropScenarioTests : IDisposable
                 }
             }
             // After kill -9 the kernel releases programs, links and the owned nft table with the process's fds.
-            Assert.True(ProgramsGone(programs), $"programs {string.Join(',', programs)} still loaded after SIG{signal}");
+            Assert.True(TracerProcess.ProgramsGone(programs), $"programs {string.Join(',', programs)} still loaded after SIG{signal}");
             Assert.DoesNotContain("tracer", Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables"));
         }
-    }
-
-    /// <summary>The kernel frees a released program after an RCU grace period: allow it a few seconds.</summary>
-    private static bool ProgramsGone(IReadOnlySet<int> ids)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (ids.Any(id => Shell.Run("bpftool", "prog", "show", "id", id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ExitCode == 0))
-        {
-            if (DateTime.UtcNow > deadline)
-                return false;
-            Thread.Sleep(100);
-        }
-        return true;
     }
 
     private List<JsonElement> Trace(Action traffic, Func<JsonElement, bool>? expect = null, params string[] options) =>

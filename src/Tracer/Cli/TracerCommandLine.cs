@@ -24,6 +24,7 @@ internal static class TracerCommandLine
             TraceCommand(),
             DaemonCommand(),
             SessionCommands(),
+            DiagnoseCommand(),
             DoctorCommand(),
         };
         root.Options.Add(Verbose);
@@ -92,23 +93,7 @@ internal static class TracerCommandLine
             DefaultValueFactory = _ => "on-demand",
         };
         sentinels.AcceptOnlyFromAmong("on-demand", "all");
-        var otlpEndpoint = new Option<Uri?>("--otlp-endpoint")
-        {
-            Description = "Export drop episodes (spans) and drop metrics over OTLP to this collector, Jaeger or Tempo, e.g. http://jaeger:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no export.",
-            CustomParser = result =>
-            {
-                var text = result.Tokens.Single().Value;
-                if (Telemetry.OtlpTarget.ParseEndpoint(text) is { } uri)
-                    return uri;
-                result.AddError($"--otlp-endpoint '{text}' is not an http:// or https:// URL");
-                return null;
-            },
-        };
-        var otlpProtocol = new Option<string?>("--otlp-protocol")
-        {
-            Description = "grpc (port 4317) or http/protobuf (port 4318). Default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.",
-        };
-        otlpProtocol.AcceptOnlyFromAmong("grpc", "http/protobuf");
+        var (otlpEndpoint, otlpProtocol) = OtlpOptions("Export drop episodes (spans) and drop metrics");
 
         var command = new Command("trace", "Trace packet drops of local pods (and --ip addresses) until Ctrl-C or --duration.")
         {
@@ -121,6 +106,28 @@ internal static class TracerCommandLine
             Telemetry.OtlpTarget.From(parse.GetValue(otlpEndpoint), parse.GetValue(otlpProtocol)),
             token)));
         return command;
+    }
+
+    private static (Option<Uri?> Endpoint, Option<string?> Protocol) OtlpOptions(string what)
+    {
+        var endpoint = new Option<Uri?>("--otlp-endpoint")
+        {
+            Description = $"{what} over OTLP to this collector, Jaeger or Tempo, e.g. http://jaeger:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no export.",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (Telemetry.OtlpTarget.ParseEndpoint(text) is { } uri)
+                    return uri;
+                result.AddError($"--otlp-endpoint '{text}' is not an http:// or https:// URL");
+                return null;
+            },
+        };
+        var protocol = new Option<string?>("--otlp-protocol")
+        {
+            Description = "grpc (port 4317) or http/protobuf (port 4318). Default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.",
+        };
+        protocol.AcceptOnlyFromAmong("grpc", "http/protobuf");
+        return (endpoint, protocol);
     }
 
     private static Option<TimeSpan?> DurationOption(string description) => new("--duration")
@@ -204,6 +211,54 @@ internal static class TracerCommandLine
         stop.SetAction((parse, token) => Run(parse, _ => SessionCommand.RunAsync(parse.GetValue(socket)!, new Daemon.ControlRequest("stop", Id: parse.GetValue(id)), token)));
         var command = new Command("session", "On-demand sessions of the node's Tracer daemon.") { start, list, stop };
         command.Options.Add(socket);
+        return command;
+    }
+
+    private static Command DiagnoseCommand()
+    {
+        var pod = new Option<string?>("--pod") { Description = "The pod, as NAMESPACE/NAME (needs the Kubernetes API: KUBECONFIG or in-cluster, and NODE_NAME)." };
+        var ip = new Option<System.Net.IPAddress?>("--ip")
+        {
+            Description = "Or the pod's address.",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (ArgumentParsers.ParseNetwork(text, out var error) is { PrefixLength: 32 or 128 } network)
+                    return network.BaseAddress;
+                result.AddError($"--ip {error ?? $"'{text}' is a prefix, not one address"}");
+                return null;
+            },
+        };
+        var port = new Option<int?>("--port") { Description = "Probe this TCP port too, as a kubelet tcpSocket or httpGet probe does." };
+        port.Validators.Add(result =>
+        {
+            if (result.GetValue(port) is < 1 or > 65535)
+                result.AddError("--port must be 1 to 65535.");
+        });
+        var path = new Option<string?>("--path") { Description = "And GET this path on it, as an httpGet probe does (e.g. /healthz)." };
+        var from = new Option<string>("--from") { Description = "node: probe from the node; pod: also from inside the pod to the node (the reverse path).", DefaultValueFactory = _ => "node" };
+        from.AcceptOnlyFromAmong("node", "pod");
+        var duration = DurationOption("Trace this long at least (default 10s); it goes on until the probes' drops are in.");
+        var output = new Option<string>("--output", "-o") { Description = "text for people, json for tools.", DefaultValueFactory = _ => "text" };
+        output.AcceptOnlyFromAmong("text", "json");
+        var (otlpEndpoint, otlpProtocol) = OtlpOptions("Also export the verdict as a span");
+        var command = new Command("diagnose", "Investigate why a pod of this node is unreachable: probe it while tracing its packets, check what a person would check, and say who drops them. Exit 0: reachable; 4: dropped, culprit named; 5: unreachable, unexplained.")
+        {
+            pod, ip, port, path, from, duration, output, otlpEndpoint, otlpProtocol,
+        };
+        command.Validators.Add(result =>
+        {
+            if ((result.GetValue(pod) is null) == (result.GetValue(ip) is null))
+                result.AddError("Name the pod with --pod NAMESPACE/NAME, or give --ip ADDR (one of them).");
+            if (result.GetValue(path) is not null && result.GetValue(port) is null)
+                result.AddError("--path needs --port: the port the HTTP probe goes to.");
+        });
+        command.SetAction((parse, token) => Run(parse, logger => new Cli.DiagnoseCommand(logger).RunAsync(
+            new Diagnosis.DiagnoseRequest(parse.GetValue(pod), parse.GetValue(ip), parse.GetValue(port), parse.GetValue(path),
+                                          parse.GetValue(from) == "pod", parse.GetValue(duration) ?? TimeSpan.FromSeconds(10)),
+            parse.GetValue(output) == "json",
+            Telemetry.OtlpTarget.From(parse.GetValue(otlpEndpoint), parse.GetValue(otlpProtocol)),
+            token)));
         return command;
     }
 

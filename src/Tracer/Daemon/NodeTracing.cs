@@ -1,5 +1,4 @@
 using System.Net;
-using k8s;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -24,8 +23,9 @@ internal sealed class DaemonServices : IDisposable
         var logger = loggers.CreateLogger("Tracer.Daemon");
         var routes = new RoutePodSource(TimeSpan.FromSeconds(5));
         Pods = routes;
-        if (KubernetesConfig(settings, out var why) is { } config)
-            Pods = Kubernetes = new KubernetesPodSource(config, settings.NodeName ?? Environment.GetEnvironmentVariable("NODE_NAME")!, routes,
+        var why = settings.Kubernetes == "off" ? "Kubernetes is off in the settings" : "";
+        if (settings.Kubernetes != "off" && KubernetesAccess.Config(settings.NodeName, settings.Kubeconfig, out why) is { } config)
+            Pods = Kubernetes = new KubernetesPodSource(config, KubernetesAccess.NodeName(settings.NodeName)!, routes,
                                                         loggers.CreateLogger<KubernetesPodSource>());
         else
             logger.LogWarning("pods are found from the node's routes, without names: {Why}", why);
@@ -44,40 +44,6 @@ internal sealed class DaemonServices : IDisposable
     public KubernetesPodSource? Kubernetes { get; }
     public OtlpExport? Export { get; }
     public string? Status { get; set; }
-
-    /// <summary>The API's configuration, or null and why not.</summary>
-    private static KubernetesClientConfiguration? KubernetesConfig(DaemonOptions settings, out string why)
-    {
-        why = "";
-        if (settings.Kubernetes == "off")
-        {
-            why = "Kubernetes is off in the settings";
-            return null;
-        }
-        if ((settings.NodeName ?? Environment.GetEnvironmentVariable("NODE_NAME")) is not { Length: > 0 })
-        {
-            why = "no node name (set NODE_NAME from the downward API's spec.nodeName, or NodeName)";
-            return null;
-        }
-        try
-        {
-            if (settings.Kubeconfig is { Length: > 0 } path)
-                return KubernetesClientConfiguration.BuildConfigFromConfigFile(path);
-            if (KubernetesClientConfiguration.IsInCluster())
-                return KubernetesClientConfiguration.InClusterConfig();
-            var home = Environment.GetEnvironmentVariable("KUBECONFIG") is { Length: > 0 } variable ? variable
-                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
-            if (File.Exists(home))
-                return KubernetesClientConfiguration.BuildConfigFromConfigFile(home);
-            why = "not in a cluster, and no kubeconfig (Kubeconfig, KUBECONFIG or ~/.kube/config)";
-            return null;
-        }
-        catch (Exception e) when (e is k8s.Exceptions.KubeConfigException or IOException)
-        {
-            why = $"the Kubernetes configuration is unusable: {e.Message}";
-            return null;
-        }
-    }
 
     public void Dispose()
     {

@@ -293,31 +293,33 @@ internal sealed class TelemetryOutput : IDropOutput
                 attributes.Add(new("source.port", (long)flow.SourcePort));
         }
         AddPodAttributes(attributes, flow, episode.Pods);
-        if (c is null)
-            return attributes;
-        attributes.AddRange(new KeyValuePair<string, object?>[]
-        {
-            new("tracer.culprit.kind", c.Kind),
-            new("tracer.culprit.summary", c.Summary),
-            new("tracer.culprit.confidence", c.Confidence),
-            new("tracer.culprit.evidence", c.Evidence.ToArray()),
-            new("tracer.culprit.family", c.Family),
-            new("tracer.culprit.hook", c.Hook),
-            new("tracer.culprit.priority", c.Priority is { } priority ? (long)priority : null),
-            new("tracer.culprit.table", c.Table),
-            new("tracer.culprit.chain", c.Chain),
-            new("tracer.culprit.handle", c.Handle is { } handle ? (long)handle : null),
-            new("tracer.culprit.rule", c.Rule),
-            new("tracer.culprit.function", c.Function),
-            new("tracer.culprit.module", c.Module),
-            new("tracer.culprit.out_of_tree", c.OutOfTree),
-            new("tracer.culprit.program_id", c.ProgramId is { } id ? (long)id : null),
-            new("tracer.culprit.program_name", c.ProgramName),
-            new("tracer.culprit.attach", c.Attach),
-            new("tracer.culprit.lsm", c.LsmName),
-        });
+        if (c is not null)
+            attributes.AddRange(CulpritAttributes(c));
         return [.. attributes.Where(a => a.Value is not null)];
     }
+
+    /// <summary>The <c>culprit</c> object as <c>tracer.culprit.*</c> attributes (null where a field is not set).</summary>
+    internal static KeyValuePair<string, object?>[] CulpritAttributes(Attribution.Culprit c) =>
+    [
+        new("tracer.culprit.kind", c.Kind),
+        new("tracer.culprit.summary", c.Summary),
+        new("tracer.culprit.confidence", c.Confidence),
+        new("tracer.culprit.evidence", c.Evidence.ToArray()),
+        new("tracer.culprit.family", c.Family),
+        new("tracer.culprit.hook", c.Hook),
+        new("tracer.culprit.priority", c.Priority is { } priority ? (long)priority : null),
+        new("tracer.culprit.table", c.Table),
+        new("tracer.culprit.chain", c.Chain),
+        new("tracer.culprit.handle", c.Handle is { } handle ? (long)handle : null),
+        new("tracer.culprit.rule", c.Rule),
+        new("tracer.culprit.function", c.Function),
+        new("tracer.culprit.module", c.Module),
+        new("tracer.culprit.out_of_tree", c.OutOfTree),
+        new("tracer.culprit.program_id", c.ProgramId is { } id ? (long)id : null),
+        new("tracer.culprit.program_name", c.ProgramName),
+        new("tracer.culprit.attach", c.Attach),
+        new("tracer.culprit.lsm", c.LsmName),
+    ];
 
     /// <summary>
     /// The local pod the drop concerns as <c>k8s.*</c> (semantic conventions), and each side that is a pod of

@@ -19,6 +19,9 @@ internal sealed class GuestResults(string suite, JsonElement run, List<(string S
 
     public JsonElement Status(string scenario) => lines.Single(l => l.Scenario == scenario && l.Kind == "status").Data;
 
+    /// <summary>What tracer diagnose printed and its exit code, from the diagnose scenario.</summary>
+    public JsonElement Diagnose => lines.Single(l => l.Kind == "diagnose").Data;
+
     public List<JsonElement> Records(string scenario) => [.. lines.Where(l => l.Scenario == scenario && l.Kind == "record").Select(l => l.Data)];
 
     public static GuestResults Read(string directory, string suite)

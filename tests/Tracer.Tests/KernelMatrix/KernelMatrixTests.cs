@@ -104,6 +104,25 @@ public sealed class KernelMatrixTests(KernelMatrixResults matrix) : IClassFixtur
             });
     }
 
+    /// <summary>The incident with the real out-of-tree module as the culprit: diagnose names the module, its hook and the failed probes.</summary>
+    [Theory, MemberData(nameof(Suites))]
+    public void DiagnoseNamesTheOutOfTreeModuleThatBlocksThePod(string suite)
+    {
+        var diagnose = Completed(suite).Diagnose;
+        Assert.True(diagnose.Num("exit") == 4, $"{suite}: diagnose exited {diagnose.Num("exit")}: {diagnose.Str("stderr")}");
+        var verdict = diagnose.GetProperty("report").GetProperty("verdict");
+        Assert.False(verdict.GetProperty("reachable").GetBoolean());
+        Assert.Equal("node → pod", verdict.Str("direction"));
+        var culprit = verdict.GetProperty("culprit");
+        Assert.Contains(culprit.Str("kind"), new[] { "netfilter-hook", "kernel-module" });
+        Assert.Equal("edr_agent", culprit.Str("module"));
+        Assert.Equal("OUTPUT", culprit.Str("hook"));
+        Assert.Equal(-75, culprit.Num("priority"));
+        Assert.Contains("edr_agent", verdict.Str("summary"));
+        Assert.Contains("pod → node fails", verdict.Str("summary")); // the module blocks the reverse path too
+        Assert.Equal(6, verdict.Num("failed_probes")); // three echoes each way
+    }
+
     [Theory, MemberData(nameof(Suites))]
     public void ABpfLsmProgramThatDeniesIsNamed(string suite)
     {

@@ -6,6 +6,7 @@
 #   {"scenario":S,"kind":"record","data":<a line of tracer --output json>}
 #   {"scenario":S,"kind":"status","data":{"setup":"ok"|"unsupported: …","tracer_exit":N,"sent":N,"refused":N}}
 #   {"scenario":"doctor","kind":"doctor","data":<tracer doctor --json>}
+#   {"scenario":"diagnose","kind":"diagnose","data":{"exit":N,"report":<tracer diagnose --output json>}}
 #   {"scenario":"guest","kind":"done","data":{"kernel":"…","boot_seconds":N,"suite_seconds":N}}
 NODE_IP=192.168.100.10
 POD_IP=10.244.0.5
@@ -111,6 +112,21 @@ scenario_edr_module() {
 	rmmod edr_agent
 }
 
+# The incident, investigated: the EDR module trips on a burst, then tracer diagnose must name it.
+scenario_diagnose() {
+	if ! insmod /matrix/edr_agent.ko node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
+		unsupported diagnose "insmod failed"; return
+	fi
+	udp_send "$POD_IP" 8888 40 1000 > /dev/null   # the node's own traffic past the threshold: blocked from now on
+	/usr/bin/tracer diagnose --ip "$POD_IP" --from pod --output json --duration 3s > /tmp/diagnose.json 2> /tmp/diagnose.err
+	exit_code=$?
+	echo "== diagnose: exit $exit_code"
+	cat /tmp/diagnose.json /tmp/diagnose.err
+	printf '{"scenario":"diagnose","kind":"diagnose","data":{"exit":%d,"stderr":%s,"report":%s}}\n' \
+		"$exit_code" "$(json_string "$(head -c 2000 /tmp/diagnose.err)")" "$(tr -d '\n' < /tmp/diagnose.json | grep . || echo null)" >&3
+	rmmod edr_agent
+}
+
 # A BPF-LSM program denying delivery to the pod's socket on port 8886.
 scenario_bpf_lsm() {
 	if ! grep -q bpf /sys/kernel/security/lsm; then
@@ -154,5 +170,6 @@ scenario_edr_module edr-module /matrix/edr_agent.ko
 scenario_edr_module edr-module-btf /matrix/edr_agent_btf.ko
 scenario_bpf_lsm
 scenario_bpf_netfilter
+scenario_diagnose
 printf '{"scenario":"guest","kind":"done","data":{"kernel":"%s","boot_seconds":%s,"suite_seconds":%s}}\n' "$(uname -r)" \
 	"$started" "$(awk -v s="$started" '{print $1 - s}' /proc/uptime)" >&3

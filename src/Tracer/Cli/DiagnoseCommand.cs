@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Tracer.Diagnosis;
+using Tracer.Telemetry;
+
+namespace Tracer.Cli;
+
+/// <summary><c>tracer diagnose</c>: runs the investigation, prints the report (text or JSON), exports it as a span, exits 0, 4 or 5.</summary>
+internal sealed class DiagnoseCommand(ILogger logger)
+{
+    public async Task<int> RunAsync(DiagnoseRequest request, bool json, OtlpTarget? otlp, CancellationToken cancellationToken)
+    {
+        TraceCommand.Preflight();
+        var started = DateTimeOffset.UtcNow;
+        Console.Error.WriteLine($"diagnosing {request.Pod ?? request.Address?.ToString()}: tracing its packets in detail while probing it…");
+        var report = await Investigation.RunAsync(request, logger, cancellationToken).ConfigureAwait(false);
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(report, ReadableJson.DiagnosisReport));
+        else
+            Console.Write(Text(report));
+        if (otlp is not null)
+        {
+            using var export = new OtlpExport(otlp, logger);
+            Export(export, report, started);
+        }
+        return report.Verdict.ExitCode;
+    }
+
+    // Arrows, quotes and '+' as they are: the document is for tools and for people reading it.
+    private static readonly DiagnosisJson ReadableJson = new(new System.Text.Json.JsonSerializerOptions(DiagnosisJson.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
+    internal static string Text(DiagnosisReport report)
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine($"tracer diagnose {report.Target} ({report.Address}{(report.HostInterface is { } veth ? $", host side {veth}" : "")}" +
+                        $"{(report.NodeAddress is { } node ? $", node {node}" : "")}), traced {report.TracedSeconds:0.#} s");
+        text.AppendLine();
+        text.AppendLine("probes");
+        foreach (var p in report.Probes)
+            text.AppendLine($"  {(p.Failed == 0 ? "ok  " : "FAIL")}  {p.Direction,-11} {p.Kind,-12} {p.Target,-28} {p.Detail}");
+        text.AppendLine("checks");
+        foreach (var f in report.Findings)
+            text.AppendLine($"  {(f.Pass ? "ok  " : "FAIL")}  {f.Check,-11} {f.Detail}");
+        text.AppendLine("drops of the pod's packets seen by the kernel");
+        if (report.Drops.Count == 0)
+            text.AppendLine("  none");
+        foreach (var d in report.Drops)
+            text.AppendLine($"  {d.Drops,6}  {d.Direction,-11} {d.Flow}  {d.Reason} at {d.Location}: {d.Culprit?.Summary ?? "culprit unknown"}");
+        var v = report.Verdict;
+        text.AppendLine();
+        text.AppendLine($"verdict: {(v.Reachable ? "REACHABLE" : "NOT REACHABLE")}");
+        text.AppendLine($"  {v.Summary}");
+        if (v.Culprit is { } c)
+        {
+            text.AppendLine($"  who:      {c.Kind} ({c.Confidence})");
+            if (v.Where is { } where)
+                text.AppendLine($"  where:    {v.Direction}, {where}");
+            text.AppendLine($"  evidence: {string.Join("; ", c.Evidence)}");
+        }
+        text.AppendLine($"  affected: {v.FailedProbes} of {v.Probes} probes failed");
+        text.AppendLine($"  next:     {v.NextStep}");
+        return text.ToString();
+    }
+
+    /// <summary>The verdict as one span, for the team that never logs into nodes.</summary>
+    private static void Export(OtlpExport export, DiagnosisReport report, DateTimeOffset started)
+    {
+        var v = report.Verdict;
+        List<KeyValuePair<string, object?>> tags =
+        [
+            new("tracer.diagnose.target", report.Target),
+            new("destination.address", report.Address),
+            new("tracer.diagnose.reachable", v.Reachable),
+            new("tracer.diagnose.verdict", v.Summary),
+            new("tracer.diagnose.next_step", v.NextStep),
+            new("tracer.diagnose.failed_probes", (long)v.FailedProbes),
+            new("tracer.diagnose.probes", (long)v.Probes),
+            new("tracer.diagnose.direction", v.Direction),
+        ];
+        if (v.Culprit is { } c)
+            tags.AddRange(TelemetryOutput.CulpritAttributes(c));
+        using var span = export.Source.StartActivity(ActivityKind.Internal, default(ActivityContext),
+                                                     tags.Where(t => t.Value is not null), startTime: started, name: "diagnose");
+        span?.SetStatus(v.Reachable ? ActivityStatusCode.Ok : ActivityStatusCode.Error, v.Reachable ? null : v.Summary);
+    }
+}

@@ -1,0 +1,119 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using System.Text.Json;
+using Tracer.Attribution;
+using Tracer.Cli;
+using Tracer.Discovery;
+using Tracer.Kernel;
+
+namespace Tracer.Diagnosis;
+
+/// <summary>
+/// The pod being diagnosed: its address, its name when Kubernetes gave one, the host-side interface
+/// its route goes through, its network namespace (entered for the reverse probes and the checks
+/// inside the pod), every address it has there, and the node address it would answer to.
+/// </summary>
+internal sealed record DiagnoseTarget(
+    IPAddress Address,
+    string Name,
+    string? HostInterface,
+    string? NamespacePath,
+    IReadOnlyList<IPAddress> PodAddresses,
+    IPAddress? NodeAddress)
+{
+    /// <summary>What the trace watches in detail: every address of the pod.</summary>
+    public IReadOnlyList<IPNetwork> Networks => [.. PodAddresses.DefaultIfEmpty(Address).Distinct().Select(a => new IPNetwork(a, a.AddressFamily == AddressFamily.InterNetwork ? 32 : 128))];
+
+    /// <summary>From --pod NAMESPACE/NAME (through the Kubernetes API) or --ip ADDR; a clear error when it is not a pod of this node.</summary>
+    public static async Task<DiagnoseTarget> ResolveAsync(string? pod, IPAddress? address, CancellationToken cancellationToken)
+    {
+        var name = address?.ToString();
+        if (pod is not null)
+            (address, name) = await FromKubernetesAsync(pod, cancellationToken).ConfigureAwait(false);
+        var route = PodRouteDiscovery.Discover().FirstOrDefault(r => r.Network.Contains(address!))
+            ?? throw new UserError($"{address} is not a pod of this node: no route to it goes through a pod interface (cali*, lxc*, veth*, a CNI bridge).",
+                                   "Run diagnose on the node the pod runs on ('kubectl get pod -o wide' shows it).", ExitCodes.Usage);
+        var hostInterface = route.Network.PrefixLength is 32 or 128 ? route.Interface : null;
+        var ns = FindNamespace(address!);
+        var podAddresses = ns is null ? [address!] : NetworkNamespace.RunIn(ns, LocalAddresses);
+        return new DiagnoseTarget(address!, name!, hostInterface, ns, podAddresses, NodeAddressToward(address!));
+    }
+
+    private static async Task<(IPAddress, string)> FromKubernetesAsync(string pod, CancellationToken cancellationToken)
+    {
+        var parts = pod.Split('/');
+        if (parts.Length != 2 || parts.Any(p => p.Length == 0))
+            throw new UserError($"'{pod}' is not NAMESPACE/NAME.", "Name the pod as NAMESPACE/NAME, e.g. kube-system/coredns-5d78c9869d-4xkzp, or use --ip.", ExitCodes.Usage);
+        var config = KubernetesAccess.Config(null, null, out var why)
+            ?? throw new UserError($"--pod needs the Kubernetes API, and there is none here: {why}.",
+                                   "Use --ip with the pod's address ('kubectl get pod -o wide' shows it), or set KUBECONFIG and NODE_NAME.", ExitCodes.Usage);
+        var found = await KubernetesAccess.ReadPodAsync(config, parts[0], parts[1], cancellationToken).ConfigureAwait(false)
+            ?? throw new UserError($"No pod {pod} in the cluster.", "Check the namespace and name with 'kubectl get pod -n NAMESPACE'.", ExitCodes.Usage);
+        var node = KubernetesAccess.NodeName(null);
+        if (found.Spec?.NodeName is { } podNode && podNode != node)
+            throw new UserError($"Pod {pod} runs on node {podNode}, not on this one ({node}).", $"Run diagnose on {podNode}.", ExitCodes.Usage);
+        if (found.Spec?.HostNetwork == true)
+            throw new UserError($"Pod {pod} uses the node's network (hostNetwork): there is no pod path to diagnose.", "Diagnose a pod with its own network.", ExitCodes.Usage);
+        return IPAddress.TryParse(found.Status?.PodIP, out var ip)
+            ? (ip, pod)
+            : throw new UserError($"Pod {pod} has no address yet (phase {found.Status?.Phase}).", "Wait until it is scheduled and its sandbox is up.", ExitCodes.Usage);
+    }
+
+    /// <summary>The network namespace that owns <paramref name="address"/>: a process living in it (the pod's pause), or a name under /run/netns.</summary>
+    private static string? FindNamespace(IPAddress address)
+    {
+        var own = NetworkNamespace.CurrentInode();
+        var candidates = new Dictionary<string, string>(); // link target → a path to it
+        foreach (var process in Directory.EnumerateDirectories("/proc").Where(d => char.IsDigit(Path.GetFileName(d)[0])))
+            AddCandidate(candidates, Path.Combine(process, "ns", "net"));
+        if (Directory.Exists("/run/netns"))
+            foreach (var named in Directory.EnumerateFiles("/run/netns"))
+                candidates.TryAdd($"named:{named}", named);
+        foreach (var path in candidates.Values)
+        {
+            try
+            {
+                if (NetworkNamespace.RunIn(path, () => NetworkNamespace.CurrentInode() != own && LocalAddresses().Contains(address)))
+                    return path;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Native.NativeException)
+            {
+                // the process is gone, or not ours to enter
+            }
+        }
+        return null;
+    }
+
+    private static void AddCandidate(Dictionary<string, string> candidates, string path)
+    {
+        try
+        {
+            if (new FileInfo(path).LinkTarget is { } target)
+                candidates.TryAdd(target, path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // exited meanwhile
+        }
+    }
+
+    /// <summary>The addresses of the calling thread's namespace (netlink: the thread's namespace, not the process's).</summary>
+    private static IReadOnlyList<IPAddress> LocalAddresses() =>
+        [.. NetworkInterface.GetAllNetworkInterfaces()
+            .Where(i => i.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+            .SelectMany(i => i.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .Where(a => !a.IsIPv6LinkLocal)];
+
+    /// <summary>The source address the node uses toward the pod (<c>ip route get</c>): the one the pod answers to.</summary>
+    private static IPAddress? NodeAddressToward(IPAddress pod)
+    {
+        if (NodeTools.Run("ip", "-j", "route", "get", pod.ToString()) is not { } json)
+            return null;
+        using var routes = JsonDocument.Parse(json);
+        return routes.RootElement.EnumerateArray()
+            .Select(r => r.TryGetProperty("prefsrc", out var src) && IPAddress.TryParse(src.GetString(), out var a) ? a : null)
+            .FirstOrDefault(a => a is not null);
+    }
+}

@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using Tracer.Attribution;
+using Tracer.Discovery;
+using Tracer.Output;
+using Tracer.Probes;
+using Tracer.Tracing;
+
+namespace Tracer.Diagnosis;
+
+/// <summary>What <c>tracer diagnose</c> was asked.</summary>
+internal sealed record DiagnoseRequest(string? Pod, IPAddress? Address, int? Port, string? Path, bool FromPod, TimeSpan Duration);
+
+/// <summary>Everything diagnose found; its JSON form is the <c>--output json</c> document (docs/diagnose.md).</summary>
+internal sealed record DiagnosisReport(
+    string Target,
+    string Address,
+    string? HostInterface,
+    string? NodeAddress,
+    double TracedSeconds,
+    IReadOnlyList<ProbeResult> Probes,
+    IReadOnlyList<Finding> Findings,
+    IReadOnlyList<DropGroup> Drops,
+    Verdict Verdict);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true,
+                             DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(DiagnosisReport))]
+internal sealed partial class DiagnosisJson : JsonSerializerContext;
+
+/// <summary>
+/// The investigation of the incident, done by Tracer: a detailed trace of the pod starts, the pod is
+/// probed as kubelet probes it (and the node from inside the pod), what a person would check is
+/// checked, and the drops the trace saw become the verdict.
+/// </summary>
+internal static class Investigation
+{
+    public static async Task<DiagnosisReport> RunAsync(DiagnoseRequest request, ILogger logger, CancellationToken cancellationToken)
+    {
+        var target = await DiagnoseTarget.ResolveAsync(request.Pod, request.Address, cancellationToken).ConfigureAwait(false);
+        var findings = NodeChecks.Before(target);
+        var records = new CollectedRecords();
+        var pods = new FixedPods(new PodSnapshot([.. target.Networks.Select(n => new LocalPod(n, target.HostInterface, null))], "diagnose"));
+        var options = new Tracing.TraceOptions([], WatchAll: false, Duration: null, Stacks: false);
+        var session = new TraceSession(options, pods, records, logger) { Detailed = () => target.Networks };
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var attached = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var clock = Stopwatch.StartNew();
+        var tracing = session.RunAsync(attached.SetResult, stop.Token);
+        if (await Task.WhenAny(attached.Task, tracing).ConfigureAwait(false) == tracing)
+            await tracing.ConfigureAwait(false); // it failed before attaching: its exception says why
+
+        var probes = await Task.Run(() => ReachabilityProbes.Run(target, request.Port, request.Path, request.FromPod), cancellationToken).ConfigureAwait(false);
+        findings.Add(NodeChecks.Neighbour(target));
+        findings.Add(NodeChecks.Watched(target, attached.Task.Result));
+        // Trace the whole --duration, and at least two intervals past the last probe, so its drops are drained.
+        var rest = request.Duration - clock.Elapsed;
+        var drain = options.Interval * 2;
+        try
+        {
+            await Task.Delay(rest > drain ? rest : drain, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl-C: the verdict from what was seen so far
+        }
+        await stop.CancelAsync().ConfigureAwait(false);
+        var summary = await tracing.ConfigureAwait(false);
+
+        var drops = DropGroups.From(target, records.All);
+        var verdict = Verdict.From(target, probes, drops, findings, summary.Duration);
+        return new DiagnosisReport(target.Name, target.Address.ToString(), target.HostInterface, target.NodeAddress?.ToString(),
+                                   Math.Round(summary.Duration.TotalSeconds, 1), probes, findings, drops, verdict);
+    }
+
+    /// <summary>The one pod diagnose watches.</summary>
+    private sealed class FixedPods(PodSnapshot snapshot) : IPodSource
+    {
+        public PodSnapshot Current => snapshot;
+    }
+
+    /// <summary>Keeps every record of the trace for the verdict.</summary>
+    private sealed class CollectedRecords : IDropOutput
+    {
+        private readonly List<DropRecord> _records = [];
+
+        public IReadOnlyList<DropRecord> All
+        {
+            get
+            {
+                lock (_records)
+                    return [.. _records];
+            }
+        }
+
+        public void Write(IReadOnlyList<DropRecord> records)
+        {
+            lock (_records)
+                _records.AddRange(records);
+        }
+
+        public void Complete(TraceSummary summary)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+}

@@ -1,0 +1,189 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Tracer.Kernel;
+using Tracer.Tests.Daemon;
+using Tracer.Tests.Infrastructure;
+
+namespace Tracer.Tests.Diagnosis;
+
+/// <summary>
+/// tracer diagnose against the incident reproduced in namespaces: a node namespace and pod namespaces
+/// wired as Calico wires them, a liveness endpoint in each pod, and a culprit of each kind.
+/// </summary>
+public sealed class DiagnoseTests : IDisposable
+{
+    private const int HealthPort = 8885;
+    private const byte NfprotoIpv4 = 2;
+    private const byte NfInetLocalOut = 3;
+    private readonly CalicoNetwork _network = new();
+    private readonly List<IDisposable> _owned = [];
+
+    public void Dispose()
+    {
+        foreach (var owned in _owned)
+            owned.Dispose();
+        _network.Dispose();
+    }
+
+    private Pod PodWithLiveness()
+    {
+        var pod = _network.AddPod();
+        _owned.Add(PodHttpServer.Start(pod, HealthPort));
+        return pod;
+    }
+
+    private (int ExitCode, JsonElement Report, string Stderr) Diagnose(params string[] arguments)
+    {
+        var result = Shell.Run("ip", ["netns", "exec", _network.NodeNamespace, RepositoryPaths.TracerExecutable, "diagnose", "--output", "json",
+                                      "--duration", "2s", .. arguments]);
+        Assert.True(result.Stdout.Length > 0, result.Stderr);
+        return (result.ExitCode, JsonDocument.Parse(result.Stdout).RootElement.Clone(), result.Stderr);
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct EdrConfig
+    {
+        public uint Threshold;
+        public uint PodPrefix;
+        public uint PodPrefixMask;
+    }
+
+    [Fact]
+    public void TheIncident_APortScanProtectionBpfProgramIsNamedWithItsHookAndTheFailedProbes_AndTheHealthyPodIsReachable()
+    {
+        var blocked = PodWithLiveness();
+        var healthy = PodWithLiveness();
+        var prefix = new IPNetwork(blocked.IPv4, 24);
+        using var edr = EdrNetfilterProgram.Attach(_network.NodeNamespace, NfprotoIpv4, NfInetLocalOut, -75, EdrNetfilterProgram.PortScanProgram,
+            obj => obj.SetReadOnlyData(".rodata.edr", new EdrConfig
+            {
+                Threshold = 10,
+                PodPrefix = BitConverter.ToUInt32(prefix.BaseAddress.GetAddressBytes()),
+                PodPrefixMask = BitConverter.ToUInt32(IPAddress.Parse("255.255.255.0").GetAddressBytes()),
+            }));
+        // kubelet's probes plus a burst of connection attempts: the "port-scan protection" trips for this pod.
+        ConnectBurst(blocked.IPv4, HealthPort, 20);
+
+        var (exit, report, stderr) = Diagnose("--ip", blocked.IPv4.ToString(), "--port", HealthPort.ToString(), "--path", "/healthz", "--from", "pod");
+
+        Assert.True(exit == 4, report.ToString());
+        var verdict = report.GetProperty("verdict");
+        Assert.False(verdict.GetProperty("reachable").GetBoolean(), stderr);
+        var culprit = verdict.GetProperty("culprit");
+        Assert.Equal("bpf-program", culprit.GetProperty("kind").GetString());
+        Assert.Equal(EdrNetfilterProgram.PortScanProgram, culprit.GetProperty("program_name").GetString());
+        Assert.Equal((long)edr.ProgramId, culprit.GetProperty("program_id").GetInt64());
+        Assert.Equal("OUTPUT", culprit.GetProperty("hook").GetString());
+        Assert.Equal(-75, culprit.GetProperty("priority").GetInt32());
+        Assert.Equal("node → pod", verdict.GetProperty("direction").GetString());
+        var probes = report.GetProperty("probes").EnumerateArray().ToList();
+        var fromNode = probes.Where(p => p.GetProperty("direction").GetString() == "node → pod").ToList();
+        Assert.Equal(3, fromNode.Count); // icmp, tcp, http
+        Assert.All(fromNode, p => Assert.Equal(0, p.GetProperty("answered").GetInt32()));
+        Assert.Equal(fromNode.Sum(p => p.GetProperty("sent").GetInt32()) + 3, verdict.GetProperty("probes").GetInt32());
+        // The pod's echo requests reach the node; the node's replies die in the same program: the reverse path fails too.
+        var reverse = Assert.Single(probes, p => p.GetProperty("direction").GetString() == "pod → node");
+        Assert.Equal(0, reverse.GetProperty("answered").GetInt32());
+        Assert.Contains("pod → node fails", verdict.GetProperty("summary").GetString());
+        Assert.Contains($"to pod {blocked.IPv4} ({blocked.IPv4})", verdict.GetProperty("summary").GetString());
+        Assert.Contains("bpftool prog show id", verdict.GetProperty("next_step").GetString());
+        Assert.All(report.GetProperty("findings").EnumerateArray(), f => Assert.True(f.GetProperty("pass").GetBoolean(), f.ToString()));
+
+        var (healthyExit, healthyReport, _) = Diagnose("--ip", healthy.IPv4.ToString(), "--port", HealthPort.ToString(), "--path", "/healthz", "--from", "pod");
+        Assert.Equal(0, healthyExit);
+        Assert.True(healthyReport.GetProperty("verdict").GetProperty("reachable").GetBoolean());
+        Assert.Equal(0, healthyReport.GetProperty("verdict").GetProperty("failed_probes").GetInt32());
+        Assert.DoesNotContain(healthyReport.GetProperty("drops").EnumerateArray(), d => d.GetProperty("culprit").GetProperty("kind").GetString() != "kernel-stack");
+    }
+
+    [Fact]
+    public void AnNftablesRuleDroppingTheProbePortIsNamed_WhileEchoesStillPass()
+    {
+        var pod = PodWithLiveness();
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 10; }}; " +
+                     $"add rule inet edr out ip daddr {pod.IPv4} tcp dport {HealthPort} counter drop");
+
+        var (exit, report, _) = Diagnose("--ip", pod.IPv4.ToString(), "--port", HealthPort.ToString());
+
+        Assert.Equal(4, exit);
+        var verdict = report.GetProperty("verdict");
+        var culprit = verdict.GetProperty("culprit");
+        Assert.Equal("nftables-rule", culprit.GetProperty("kind").GetString());
+        Assert.Equal("edr", culprit.GetProperty("table").GetString());
+        Assert.Equal($"ip daddr {pod.IPv4} tcp dport {HealthPort} counter drop", culprit.GetProperty("rule").GetString());
+        Assert.Contains("nft -a list chain inet edr out", verdict.GetProperty("next_step").GetString());
+        var probes = report.GetProperty("probes").EnumerateArray().ToList();
+        Assert.Equal(3, probes.Single(p => p.GetProperty("kind").GetString() == "icmp echo").GetProperty("answered").GetInt32());
+        Assert.Equal(0, probes.Single(p => p.GetProperty("kind").GetString() == "tcp connect").GetProperty("answered").GetInt32());
+        Assert.Equal(3, verdict.GetProperty("failed_probes").GetInt32());
+    }
+
+    [Fact]
+    public void StrictRpFilterDroppingThePodsTrafficFromAnUnroutedAddressIsNamed_AndItsCheckFails()
+    {
+        var pod = PodWithLiveness();
+        // The pod sends from a second address the node does not route back through its veth; strict rp_filter drops it.
+        var unrouted = IPAddress.Parse(pod.IPv4.ToString()[..pod.IPv4.ToString().LastIndexOf('.')] + ".77");
+        Shell.Check("ip", "-n", pod.Namespace, "addr", "add", $"{unrouted}/32", "dev", "eth0");
+        Shell.Check("ip", "-n", pod.Namespace, "route", "replace", "default", "via", "169.254.1.1", "dev", "eth0", "src", unrouted.ToString());
+        CalicoNetwork.Sysctl(_network.NodeNamespace, "net.ipv4.conf.all.rp_filter=1");
+
+        var (exit, report, stderr) = Diagnose("--ip", pod.IPv4.ToString(), "--from", "pod");
+
+        Assert.Equal(4, exit);
+        var verdict = report.GetProperty("verdict");
+        Assert.Equal("pod → node", verdict.GetProperty("direction").GetString());
+        Assert.Equal("kernel-stack", verdict.GetProperty("culprit").GetProperty("kind").GetString());
+        Assert.True(verdict.GetProperty("summary").GetString()!.Contains("IP_RPFILTER", StringComparison.Ordinal), report.ToString());
+        Assert.Contains("node → pod works", verdict.GetProperty("summary").GetString());
+        var rpFilter = report.GetProperty("findings").EnumerateArray().Single(f => f.GetProperty("check").GetString() == "rp_filter");
+        Assert.False(rpFilter.GetProperty("pass").GetBoolean(), stderr);
+        Assert.Contains(unrouted.ToString(), rpFilter.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task BadInputGetsAClearMessageAndTheRightExitCode_AndLeavesNothing()
+    {
+        _network.AddPod();
+        var notLocal = Shell.Run("ip", "netns", "exec", _network.NodeNamespace, RepositoryPaths.TracerExecutable, "diagnose", "--ip", "192.0.2.222");
+        Assert.Equal(2, notLocal.ExitCode);
+        Assert.Contains("192.0.2.222 is not a pod of this node", notLocal.Stderr);
+
+        await using var api = await FakeKubernetesApi.StartIn($"/run/netns/{_network.NodeNamespace}");
+        var dir = Directory.CreateTempSubdirectory("tracer-diagnose-");
+        var unknown = Shell.Run("ip", "netns", "exec", _network.NodeNamespace, "env", $"KUBECONFIG={api.WriteKubeconfig(dir.FullName)}", "NODE_NAME=node-1",
+                                RepositoryPaths.TracerExecutable, "diagnose", "--pod", "shop/nope");
+        dir.Delete(recursive: true);
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("No pod shop/nope in the cluster", unknown.Stderr);
+
+        var both = Shell.Run(RepositoryPaths.TracerExecutable, "diagnose", "--pod", "a/b", "--ip", "10.0.0.1");
+        Assert.Equal(2, both.ExitCode);
+        var notRoot = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", RepositoryPaths.TracerExecutable, "diagnose", "--ip", "10.0.0.1");
+        Assert.Equal(3, notRoot.ExitCode);
+        Assert.Contains("needs root", notRoot.Stderr);
+        foreach (var result in new[] { notLocal, unknown, both, notRoot })
+            Assert.DoesNotContain("   at ", result.Stderr);
+        Assert.DoesNotContain("tracer", Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables"));
+    }
+
+    /// <summary>Connection attempts from the node, as a burst of probes (or a scan) makes them; refused or dropped alike.</summary>
+    private void ConnectBurst(IPAddress pod, int port, int count) => NetworkNamespace.RunIn($"/run/netns/{_network.NodeNamespace}", () =>
+    {
+        for (var i = 0; i < count; i++)
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                socket.ConnectAsync(new IPEndPoint(pod, port)).Wait(TimeSpan.FromMilliseconds(100));
+            }
+            catch (AggregateException)
+            {
+                // refused or dropped: either way an attempt
+            }
+        }
+        return count;
+    });
+}

@@ -1,0 +1,66 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Tracer.Kernel;
+
+namespace Tracer.Tests.Infrastructure;
+
+/// <summary>A liveness endpoint in a pod: answers every HTTP request on the port with 200 "ok", as a healthy app does.</summary>
+internal sealed class PodHttpServer : IDisposable
+{
+    private static readonly byte[] Ok = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    private readonly Socket _listener;
+    private readonly Thread _thread;
+
+    private PodHttpServer(Socket listener)
+    {
+        _listener = listener;
+        _thread = new Thread(Serve) { IsBackground = true, Name = "pod-http" };
+        _thread.Start();
+    }
+
+    /// <summary>Listens on the pod's address, the socket made inside its namespace.</summary>
+    public static PodHttpServer Start(Pod pod, int port) => new(NetworkNamespace.RunIn($"/run/netns/{pod.Namespace}", () =>
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(pod.IPv4, port));
+        socket.Listen(64);
+        return socket;
+    }));
+
+    private void Serve()
+    {
+        var request = new byte[4096];
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = _listener.Accept();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return; // disposed
+            }
+            using (client)
+            {
+                try
+                {
+                    client.ReceiveTimeout = 1000;
+                    client.Receive(request);
+                    client.Send(Ok);
+                }
+                catch (SocketException)
+                {
+                    // the prober gave up
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _thread.Join(TimeSpan.FromSeconds(2));
+    }
+}

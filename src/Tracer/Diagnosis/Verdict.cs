@@ -28,8 +28,8 @@ internal sealed record Verdict(bool Reachable, string Summary, string? Direction
         {
             var refused = probes.Where(p => p.Answered > p.Succeeded).Select(p => $"{p.Kind} {p.Target}: {p.Detail}").ToList();
             return new Verdict(true, refused.Count == 0
-                    ? $"{target.Name} ({target.Address}) is reachable: {paths}."
-                    : $"{target.Name} ({target.Address}) is reachable, but not every probe succeeded: {string.Join("; ", refused)}.",
+                    ? $"{Named(target)} is reachable: {paths}."
+                    : $"{Named(target)} is reachable, but not every probe succeeded: {string.Join("; ", refused)}.",
                 null, null, null, failed, probes.Sum(p => p.Sent),
                 refused.Count == 0 ? "Nothing to do on the network path." : "The network delivers: check the application in the pod (is it listening, is it healthy?).",
                 ExitCodes.Success);
@@ -48,13 +48,13 @@ internal sealed record Verdict(bool Reachable, string Summary, string? Direction
             var hint = failing.Count > 0
                 ? "These checks failed: " + string.Join("; ", failing.Select(f => $"{f.Check}: {f.Detail}")) + "."
                 : "No check failed either: the packets may be lost outside this node's kernel (the pod's own firewall, the CNI's datapath), or the pod does not answer.";
-            return new Verdict(false, $"{target.Name} ({target.Address}) is NOT reachable and Tracer saw no drop of its packets in {Seconds(traced)} s: {paths}.",
+            return new Verdict(false, $"{Named(target)} is NOT reachable and Tracer saw no drop of its packets in {Seconds(traced)} s: {paths}.",
                                null, null, null, failed, probes.Sum(p => p.Sent), hint, ExitCodes.Unexplained);
         }
         var c = culprit.Culprit;
         var dropped = drops.Where(d => d.Direction == culprit.Direction && Same(d.Culprit, c)).Aggregate(0UL, (sum, d) => sum + d.Drops);
-        var from = culprit.Direction == ProbeResult.NodeToPod ? $"node {target.NodeAddress?.ToString() ?? "(this node)"} to pod {target.Name} ({target.Address})"
-                                                              : $"pod {target.Name} ({target.Address}) to node {target.NodeAddress?.ToString() ?? "(this node)"}";
+        var from = culprit.Direction == ProbeResult.NodeToPod ? $"node {target.NodeAddress?.ToString() ?? "(this node)"} to pod {Named(target)}"
+                                                              : $"pod {Named(target)} to node {target.NodeAddress?.ToString() ?? "(this node)"}";
         var who = c?.Summary.TrimEnd('.') ?? $"dropped by the kernel at {culprit.Location}";
         var summary = $"Packets from {from} are being dropped: {dropped.ToString("N0", CultureInfo.InvariantCulture)} drops in {Seconds(traced)} s, " +
                       $"reason {culprit.Reason ?? "unknown"}, {who}. {paths}.";
@@ -62,6 +62,10 @@ internal sealed record Verdict(bool Reachable, string Summary, string? Direction
         return new Verdict(false, summary, culprit.Direction, where, c, failed, probes.Sum(pr => pr.Sent), Advice(c, failing),
                            c is { Kind: not Culprit.Unknown } ? ExitCodes.DroppedAndAttributed : ExitCodes.Unexplained);
     }
+
+    /// <summary>"kube-system/influxdb-… (10.244.3.17)", or the address alone when that is all there is.</summary>
+    private static string Named(DiagnoseTarget target) =>
+        target.Name == target.Address.ToString() ? target.Name : $"{target.Name} ({target.Address})";
 
     private static bool Same(Culprit? a, Culprit? b) => a?.Summary == b?.Summary;
 
@@ -105,7 +109,7 @@ internal static class DropGroups
     {
         var pod = target.PodAddresses.DefaultIfEmpty(target.Address).Select(Plain).ToHashSet();
         return [.. records
-            .Where(r => r.Flow is not null && !IsProbeEcho(r))
+            .Where(r => r.Flow is not null && !IsProbeArtifact(r))
             .Select(r => (Record: r, Direction: pod.Contains(Plain(r.Flow!.Destination)) ? ProbeResult.NodeToPod
                                              : pod.Contains(Plain(r.Flow.Source)) ? ProbeResult.PodToNode : null))
             .Where(x => x.Direction is not null)
@@ -115,11 +119,13 @@ internal static class DropGroups
     }
 
     /// <summary>
-    /// An echo reply freed for want of a ping socket: the probe's raw socket got its copy, so it is no loss.
-    /// (Echoes are sent on raw sockets: ping sockets are off by default, net.ipv4.ping_group_range.)
+    /// What the probes themselves leave behind, no loss: an echo reply freed for want of a ping socket (the
+    /// probe's raw socket got its copy; ping sockets are off by default, net.ipv4.ping_group_range), and
+    /// data still queued on a probe connection's socket when it closes (QUEUE_PURGE).
     /// </summary>
-    private static bool IsProbeEcho(DropRecord r) =>
-        r.Reason == "NO_SOCKET" && r.Flow!.IsIcmp && r.Flow.SourcePort == (r.Flow.L3Protocol == 0x86DD ? 129 : 0);
+    private static bool IsProbeArtifact(DropRecord r) =>
+        r.Reason == "QUEUE_PURGE" ||
+        (r.Reason == "NO_SOCKET" && r.Flow!.IsIcmp && r.Flow.SourcePort == (r.Flow.L3Protocol == 0x86DD ? 129 : 0));
 
     private static IPAddress? Plain(IPAddress? a) => a is { IsIPv4MappedToIPv6: true } ? a.MapToIPv4() : a;
 }

@@ -87,7 +87,7 @@ public sealed class DiagnoseTests : IDisposable
         var reverse = Assert.Single(probes, p => p.GetProperty("direction").GetString() == "pod → node");
         Assert.Equal(0, reverse.GetProperty("answered").GetInt32());
         Assert.Contains("pod → node fails", verdict.GetProperty("summary").GetString());
-        Assert.Contains($"to pod {blocked.IPv4} ({blocked.IPv4})", verdict.GetProperty("summary").GetString());
+        Assert.Contains($"to pod {blocked.IPv4} are being dropped", verdict.GetProperty("summary").GetString());
         Assert.Contains("bpftool prog show id", verdict.GetProperty("next_step").GetString());
         Assert.All(report.GetProperty("findings").EnumerateArray(), f => Assert.True(f.GetProperty("pass").GetBoolean(), f.ToString()));
 

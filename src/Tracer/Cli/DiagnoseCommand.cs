@@ -36,8 +36,14 @@ internal sealed class DiagnoseCommand(ILogger logger)
     internal static string Text(DiagnosisReport report)
     {
         var text = new System.Text.StringBuilder();
-        text.AppendLine($"tracer diagnose {report.Target} ({report.Address}{(report.HostInterface is { } veth ? $", host side {veth}" : "")}" +
-                        $"{(report.NodeAddress is { } node ? $", node {node}" : "")}), traced {report.TracedSeconds:0.#} s");
+        var about = new List<string>();
+        if (report.Target != report.Address)
+            about.Add(report.Address);
+        if (report.HostInterface is { } veth)
+            about.Add($"host side {veth}");
+        if (report.NodeAddress is { } node)
+            about.Add($"node {node}");
+        text.AppendLine($"tracer diagnose {report.Target} ({string.Join(", ", about)}), traced {report.TracedSeconds:0.#} s");
         text.AppendLine();
         text.AppendLine("probes");
         foreach (var p in report.Probes)
@@ -49,7 +55,7 @@ internal sealed class DiagnoseCommand(ILogger logger)
         if (report.Drops.Count == 0)
             text.AppendLine("  none");
         foreach (var d in report.Drops)
-            text.AppendLine($"  {d.Drops,6}  {d.Direction,-11} {d.Flow}  {d.Reason} at {d.Location}: {d.Culprit?.Summary ?? "culprit unknown"}");
+            text.AppendLine($"  {d.Drops,6}  {d.Direction,-11} {d.Reason} at {d.Location} (e.g. {d.Flow}): {d.Culprit?.Summary ?? "culprit unknown"}");
         var v = report.Verdict;
         text.AppendLine();
         text.AppendLine($"verdict: {(v.Reachable ? "REACHABLE" : "NOT REACHABLE")}");

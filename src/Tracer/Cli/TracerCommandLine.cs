@@ -158,10 +158,16 @@ internal static class TracerCommandLine
         };
         var settings = Daemon.DaemonOptions.Switches.Select(s => (Option: new Option<string>(s.Key) { Description = descriptions[s.Key] }, Key: s.Value)).ToList();
         var watch = new Option<string[]>("--watch") { Description = "Also watch this address or CIDR (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var settingsFile = new Option<string>("--settings")
+        {
+            Description = $"The settings file (JSON, as appsettings.json). Default: {Daemon.DaemonHost.SettingsFile}, if it exists.",
+            DefaultValueFactory = _ => Daemon.DaemonHost.SettingsFile,
+        };
         var command = new Command("daemon", $"Trace the node's pods continuously and export over OTLP; serve on-demand sessions. Settings: {Daemon.DaemonHost.SettingsFile}, TRACER_* variables, these options.");
         foreach (var (option, _) in settings)
             command.Options.Add(option);
         command.Options.Add(watch);
+        command.Options.Add(settingsFile);
         command.SetAction((parse, token) => Run(parse, _ =>
         {
             Cli.TraceCommand.Preflight();
@@ -174,7 +180,7 @@ internal static class TracerCommandLine
             var watched = parse.GetValue(watch) ?? [];
             for (var i = 0; i < watched.Length; i++)
                 overrides[$"Watch:{i}"] = watched[i];
-            return Daemon.DaemonHost.RunAsync(overrides, parse.GetValue(Verbose), token);
+            return Daemon.DaemonHost.RunAsync(parse.GetValue(settingsFile)!, overrides, parse.GetValue(Verbose), token);
         }));
         return command;
     }

@@ -16,13 +16,21 @@ internal static class DaemonHost
 {
     public const string SettingsFile = "/etc/tracer/appsettings.json";
 
-    public static async Task<int> RunAsync(IReadOnlyDictionary<string, string?> commandLine, bool verbose, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string settingsFile, IReadOnlyDictionary<string, string?> commandLine, bool verbose, CancellationToken cancellationToken)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration
-            .AddJsonFile(SettingsFile, optional: true, reloadOnChange: false)
-            .AddEnvironmentVariables("TRACER_")
-            .AddInMemoryCollection(commandLine);
+        try
+        {
+            // The configuration manager reads each source as it is added: a missing or broken file fails here.
+            builder.Configuration
+                .AddJsonFile(settingsFile, optional: settingsFile == SettingsFile, reloadOnChange: false)
+                .AddEnvironmentVariables("TRACER_")
+                .AddInMemoryCollection(commandLine);
+        }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or FormatException)
+        {
+            throw new UserError($"Cannot read the settings: {e.Message}", $"Fix {settingsFile} (JSON), or point --settings at another file.", ExitCodes.Usage);
+        }
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         // stderr, as for every tracer command: stdout carries nothing but records.
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
@@ -57,27 +65,27 @@ internal static class DaemonHost
         builder.Services.AddHostedService<NodeTracing>();
 
         using var host = builder.Build();
-        Validate(host.Services);
+        Validate(host.Services, settingsFile);
         host.Services.GetRequiredService<ControlSocket>().Claim(); // a second daemon is refused before anything is loaded
         await host.RunAsync(cancellationToken).ConfigureAwait(false);
         return Environment.ExitCode;
     }
 
     /// <summary>Binds and checks the settings before anything starts, so a bad one is one sentence, not a host failure.</summary>
-    private static void Validate(IServiceProvider services)
+    private static void Validate(IServiceProvider services, string settingsFile)
     {
-        const string Remedy = $"Fix it in {SettingsFile}, the TRACER_* environment, or the command line ('tracer daemon --help').";
+        var remedy = $"Fix it in {settingsFile}, the TRACER_* environment, or the command line ('tracer daemon --help').";
         try
         {
             _ = services.GetRequiredService<IOptions<DaemonOptions>>().Value;
         }
         catch (OptionsValidationException e)
         {
-            throw new UserError($"Invalid setting: {string.Join("; ", e.Failures)}.", Remedy, ExitCodes.Usage);
+            throw new UserError($"Invalid setting: {string.Join("; ", e.Failures)}.", remedy, ExitCodes.Usage);
         }
         catch (InvalidOperationException e) // the binder: a value of the wrong type ("Failed to convert … at 'Interval' to …")
         {
-            throw new UserError($"Invalid setting: {e.Message}", Remedy, ExitCodes.Usage);
+            throw new UserError($"Invalid setting: {e.Message}", remedy, ExitCodes.Usage);
         }
     }
 }

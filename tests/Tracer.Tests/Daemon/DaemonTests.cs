@@ -208,6 +208,34 @@ public sealed class DaemonTests : IAsyncLifetime
         Assert.Contains("No Tracer daemon runs on this node", noDaemon.Stderr);
     }
 
+    [Fact]
+    public void SettingsComeFromTheFileThenTracerVariablesThenTheCommandLine()
+    {
+        var file = Path.Combine(_dir.FullName, "appsettings.json");
+        File.WriteAllText(file, """{ "Kubernetes": "off", "HealthPort": 70000, "Logging": { "LogLevel": { "Default": "Warning" } } }""");
+        CommandResult Daemon(string[] environment, params string[] options) => Shell.Run("ip",
+            ["netns", "exec", _network.NodeNamespace, "env", .. environment, RepositoryPaths.TracerExecutable, "daemon", "--settings", file,
+             "--control-socket", Socket, .. options]);
+
+        var fromFile = Daemon([]);
+        Assert.Equal(2, fromFile.ExitCode);
+        Assert.Contains("HealthPort: 70000 is not a port", fromFile.Stderr);
+        Assert.Contains("HealthPort: 70001 is not a port", Daemon(["TRACER_HealthPort=70001"]).Stderr);
+        Assert.Contains("HealthPort: 70002 is not a port", Daemon(["TRACER_HealthPort=70001"], "--health-port", "70002").Stderr);
+
+        File.WriteAllText(file, "{ \"Kubernetes\": ");
+        var broken = Daemon([]);
+        Assert.Equal(2, broken.ExitCode);
+        Assert.Contains("Cannot read the settings", broken.Stderr);
+        File.Delete(file);
+        var missing = Daemon([]);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("Cannot read the settings", missing.Stderr);
+        foreach (var result in new[] { fromFile, broken, missing })
+            Assert.DoesNotContain("   at ", result.Stderr);
+        Assert.False(File.Exists(Socket));
+    }
+
     [Theory]
     [InlineData("--health-port", "70000", "HealthPort")]
     [InlineData("--kubernetes", "maybe", "Kubernetes")]

@@ -14,8 +14,8 @@ using Tracer.Tests.Infrastructure;
 namespace Tracer.Tests.Daemon;
 
 /// <summary>
-/// A FAKE kube-apiserver (no real one can run on these machines): GET /api/v1/pods with a
-/// spec.nodeName field selector, as a list or as a watch, in the API's wire format — a PodList with a
+/// A FAKE kube-apiserver (no real one can run on these machines): GET one pod, and GET /api/v1/pods with
+/// a spec.nodeName field selector, as a list or as a watch, in the API's wire format — a PodList with a
 /// resourceVersion; watch events as JSON lines, BOOKMARKs, an ERROR event with a 410 Status when the
 /// asked resourceVersion is too old. The test drives it: add or delete pods, send a bookmark, drop
 /// the open watches, expire history. It requires the bearer token of the kubeconfig it writes.
@@ -53,6 +53,7 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
         var app = builder.Build();
         var api = new FakeKubernetesApi(app, listener);
         app.MapGet("/api/v1/pods", api.Pods);
+        app.MapGet("/api/v1/namespaces/{ns}/pods/{name}", api.OnePod);
         await app.StartAsync();
         return api;
     }
@@ -227,6 +228,31 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
         }
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(list.ToJsonString());
+    }
+
+    private async Task OnePod(HttpContext context, string ns, string name)
+    {
+        if (context.Request.Headers.Authorization != $"Bearer {Token}")
+        {
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            return;
+        }
+        Requests.Enqueue($"get {ns}/{name}");
+        JsonObject? pod;
+        lock (_gate)
+            pod = _pods.Values.FirstOrDefault(p => p["metadata"]!["namespace"]!.GetValue<string>() == ns && p["metadata"]!["name"]!.GetValue<string>() == name);
+        context.Response.ContentType = "application/json";
+        if (pod is null)
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            await context.Response.WriteAsync(new JsonObject
+            {
+                ["kind"] = "Status", ["apiVersion"] = "v1", ["metadata"] = new JsonObject(), ["status"] = "Failure",
+                ["message"] = $"pods \"{name}\" not found", ["reason"] = "NotFound", ["code"] = 404,
+            }.ToJsonString());
+            return;
+        }
+        await context.Response.WriteAsync(pod.ToJsonString());
     }
 
     private async Task Watch(HttpContext context, string rv, Func<JsonObject, bool> onNode)

@@ -34,10 +34,12 @@ public sealed class DiagnoseTests : IDisposable
         return pod;
     }
 
-    private (int ExitCode, JsonElement Report, string Stderr) Diagnose(params string[] arguments)
+    private (int ExitCode, JsonElement Report, string Stderr) Diagnose(params string[] arguments) => DiagnoseWith([], arguments);
+
+    private (int ExitCode, JsonElement Report, string Stderr) DiagnoseWith(string[] environment, params string[] arguments)
     {
-        var result = Shell.Run("ip", ["netns", "exec", _network.NodeNamespace, RepositoryPaths.TracerExecutable, "diagnose", "--output", "json",
-                                      "--duration", "2s", .. arguments]);
+        var result = Shell.Run("ip", ["netns", "exec", _network.NodeNamespace, "env", .. environment, RepositoryPaths.TracerExecutable, "diagnose",
+                                      "--output", "json", "--duration", "2s", .. arguments]);
         Assert.True(result.Stdout.Length > 0, result.Stderr);
         return (result.ExitCode, JsonDocument.Parse(result.Stdout).RootElement.Clone(), result.Stderr);
     }
@@ -99,13 +101,21 @@ public sealed class DiagnoseTests : IDisposable
     }
 
     [Fact]
-    public void AnNftablesRuleDroppingTheProbePortIsNamed_WhileEchoesStillPass()
+    public async Task AnNftablesRuleDroppingTheProbePortIsNamed_WhileEchoesStillPass_ForAPodNamedThroughTheApi_AndTheVerdictIsASpan()
     {
         var pod = PodWithLiveness();
         _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 10; }}; " +
                      $"add rule inet edr out ip daddr {pod.IPv4} tcp dport {HealthPort} counter drop");
+        var nodePath = $"/run/netns/{_network.NodeNamespace}";
+        await using var api = await FakeKubernetesApi.StartIn(nodePath); // a FAKE API server: none can run here
+        api.Add(FakeKubernetesApi.Pod("kube-system", "influxdb-847b74cbc5-ddxcd", "node-1", [pod.IPv4]));
+        await using var receiver = await Telemetry.OtlpReceiver.StartIn(nodePath);
+        var dir = Directory.CreateTempSubdirectory("tracer-diagnose-");
+        var kubeconfig = api.WriteKubeconfig(dir.FullName);
 
-        var (exit, report, _) = Diagnose("--ip", pod.IPv4.ToString(), "--port", HealthPort.ToString());
+        var (exit, report, _) = DiagnoseWith([$"KUBECONFIG={kubeconfig}", "NODE_NAME=node-1"], "--pod", "kube-system/influxdb-847b74cbc5-ddxcd",
+                                             "--port", HealthPort.ToString(), "--otlp-endpoint", $"http://127.0.0.1:{receiver.GrpcPort}");
+        dir.Delete(recursive: true);
 
         Assert.Equal(4, exit);
         var verdict = report.GetProperty("verdict");
@@ -118,6 +128,13 @@ public sealed class DiagnoseTests : IDisposable
         Assert.Equal(3, probes.Single(p => p.GetProperty("kind").GetString() == "icmp echo").GetProperty("answered").GetInt32());
         Assert.Equal(0, probes.Single(p => p.GetProperty("kind").GetString() == "tcp connect").GetProperty("answered").GetInt32());
         Assert.Equal(3, verdict.GetProperty("failed_probes").GetInt32());
+        Assert.Contains($"to pod kube-system/influxdb-847b74cbc5-ddxcd ({pod.IPv4}) are being dropped", verdict.GetProperty("summary").GetString());
+
+        var span = Assert.Single(receiver.AllSpans, s => s.Name == "diagnose");
+        Assert.Equal("kube-system/influxdb-847b74cbc5-ddxcd", Telemetry.OtlpReceiver.Attribute(span.Attributes, "tracer.diagnose.target"));
+        Assert.Equal("false", Telemetry.OtlpReceiver.Attribute(span.Attributes, "tracer.diagnose.reachable"));
+        Assert.Equal("nftables-rule", Telemetry.OtlpReceiver.Attribute(span.Attributes, "tracer.culprit.kind"));
+        Assert.Equal(verdict.GetProperty("summary").GetString(), span.Status.Message);
     }
 
     [Fact]

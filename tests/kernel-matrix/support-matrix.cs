@@ -48,7 +48,9 @@ foreach (var suite in suites)
             return setup.Split(':')[0];
         var culprits = lines.Where(l => l.GetProperty("scenario").GetString() == scenario && l.GetProperty("kind").GetString() == "record")
             .Select(l => l.GetProperty("data"))
-            .GroupBy(d => $"{d.GetProperty("culprit").GetProperty("kind").GetString()}/{d.GetProperty("culprit").GetProperty("confidence").GetString()}")
+            .GroupBy(d => d.TryGetProperty("culprit", out var c)
+                ? $"{c.GetProperty("kind").GetString()}/{c.GetProperty("confidence").GetString()}"
+                : "(overflow: counted without its flow)")
             .Select(g => $"{g.Key} ×{g.Sum(d => d.GetProperty("count").GetInt64())}");
         return string.Join("<br>", culprits);
     });

@@ -335,6 +335,8 @@ internal sealed class TelemetryOutput : IDropOutput
         attributes.Add(new("k8s.pod.uid", pod.Uid));
         if (pod.WorkloadKind is { } kind && pod.WorkloadName is { } workload)
             attributes.Add(new($"k8s.{kind.ToLowerInvariant()}.name", workload));
+        foreach (var (key, value) in pod.Labels)
+            attributes.Add(new($"k8s.pod.label.{key}", value));
         attributes.Add(new("tracer.pod.side", local.Side));
         if (pods.Identify(flow.Source) is { } source)
             attributes.Add(new("tracer.source.pod", source.ToString()));

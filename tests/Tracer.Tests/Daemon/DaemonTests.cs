@@ -90,6 +90,7 @@ public sealed class DaemonTests : IAsyncLifetime
         Assert.Equal("shop", Attribute(webEpisode, "k8s.namespace.name"));
         Assert.Equal("web-5d8f7c9b4-x2x7q", Attribute(webEpisode, "k8s.pod.name"));
         Assert.Equal("web", Attribute(webEpisode, "k8s.deployment.name"));
+        Assert.Equal("web", Attribute(webEpisode, "k8s.pod.label.app"));
         Assert.Equal("destination", Attribute(webEpisode, "tracer.pod.side"));
         Assert.Equal("shop/web-5d8f7c9b4-x2x7q", Attribute(webEpisode, "tracer.destination.pod"));
         Assert.False(string.IsNullOrEmpty(Attribute(webEpisode, "k8s.pod.uid")));

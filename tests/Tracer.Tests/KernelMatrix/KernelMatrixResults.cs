@@ -22,7 +22,13 @@ internal sealed class GuestResults(string suite, JsonElement run, List<(string S
     /// <summary>What tracer diagnose printed and its exit code, from the diagnose scenario.</summary>
     public JsonElement Diagnose => lines.Single(l => l.Kind == "diagnose").Data;
 
-    public List<JsonElement> Records(string scenario) => [.. lines.Where(l => l.Scenario == scenario && l.Kind == "record").Select(l => l.Data)];
+    /// <summary>The scenario's records of flows (not the overflow lines: see <see cref="Overflow"/>).</summary>
+    public List<JsonElement> Records(string scenario) =>
+        [.. lines.Where(l => l.Scenario == scenario && l.Kind == "record" && !l.Data.TryGetProperty("overflow", out _)).Select(l => l.Data)];
+
+    /// <summary>Drops the guest's kernel counted without their flow (its aggregate map refused the bucket): exact, but unattributable.</summary>
+    public long Overflow(string scenario) =>
+        lines.Where(l => l.Scenario == scenario && l.Kind == "record" && l.Data.TryGetProperty("overflow", out _)).Sum(l => l.Data.GetProperty("count").GetInt64());
 
     public static GuestResults Read(string directory, string suite)
     {

@@ -102,16 +102,17 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
         await watcher.ConfigureAwait(false);
     }
 
-    /// <summary>Each interval: the continuous export, the sessions' streams, the health heartbeat, and a log line per culprit.</summary>
+    /// <summary>Each interval: the continuous export, the sessions' streams, the health heartbeat, and the drop log.</summary>
     private sealed class DaemonOutput(TelemetryOutput? telemetry, OnDemandSessions sessions, DaemonHealth health, ILogger logger) : IDropOutput
     {
+        private readonly DropLog _log = new(logger);
+
         public void Write(IReadOnlyList<DropRecord> records)
         {
             health.Drained();
             telemetry?.Write(records);
             sessions.Write(records);
-            foreach (var group in records.Where(r => !r.Overflow).GroupBy(r => r.Culprit?.Summary ?? r.Reason))
-                logger.LogInformation("{Drops} drops: {Culprit}", group.Aggregate(0UL, (sum, r) => sum + r.Count), group.Key);
+            _log.Write(records, DateTimeOffset.UtcNow);
         }
 
         public void Observe(ProbeCounters totals) => telemetry?.Observe(totals);

@@ -23,7 +23,7 @@ internal sealed class DaemonServices : IDisposable
         var logger = loggers.CreateLogger("Tracer.Daemon");
         var routes = new RoutePodSource(TimeSpan.FromSeconds(5));
         Pods = routes;
-        var why = settings.Kubernetes == "off" ? "Kubernetes is off in the settings" : "";
+        var why = "Kubernetes is off in the settings";
         if (settings.Kubernetes != "off" && KubernetesAccess.Config(settings.NodeName, settings.Kubeconfig, out why) is { } config)
             Pods = Kubernetes = new KubernetesPodSource(config, KubernetesAccess.NodeName(settings.NodeName)!, routes,
                                                         loggers.CreateLogger<KubernetesPodSource>());

@@ -46,10 +46,7 @@ internal sealed class OnDemandSession(string id, string target, IReadOnlyList<IP
     /// <summary>Completes with why the session ended.</summary>
     public Task<string> Ended => _ended.Task;
 
-    public bool Concerns(DropFlow flow) => Networks.Any(n => Contains(n, flow.Source) || Contains(n, flow.Destination));
-
-    private static bool Contains(IPNetwork network, IPAddress? address) =>
-        address is not null && network.Contains(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
+    public bool Concerns(DropFlow flow) => Networks.Any(flow.Touches);
 
     /// <summary>The interval's records of this pod; false when the client is gone.</summary>
     public bool Write(IReadOnlyList<DropRecord> records)

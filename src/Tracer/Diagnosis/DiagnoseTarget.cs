@@ -60,42 +60,12 @@ internal sealed record DiagnoseTarget(
             : throw new UserError($"Pod {pod} has no address yet (phase {found.Status?.Phase}).", "Wait until it is scheduled and its sandbox is up.", ExitCodes.Usage);
     }
 
-    /// <summary>The network namespace that owns <paramref name="address"/>: a process living in it (the pod's pause), or a name under /run/netns.</summary>
+    /// <summary>The network namespace, other than Tracer's own, that has <paramref name="address"/> on an interface.</summary>
     private static string? FindNamespace(IPAddress address)
     {
         var own = NetworkNamespace.CurrentInode();
-        var candidates = new Dictionary<string, string>(); // link target → a path to it
-        foreach (var process in Directory.EnumerateDirectories("/proc").Where(d => char.IsDigit(Path.GetFileName(d)[0])))
-            AddCandidate(candidates, Path.Combine(process, "ns", "net"));
-        if (Directory.Exists("/run/netns"))
-            foreach (var named in Directory.EnumerateFiles("/run/netns"))
-                candidates.TryAdd($"named:{named}", named);
-        foreach (var path in candidates.Values)
-        {
-            try
-            {
-                if (NetworkNamespace.RunIn(path, () => NetworkNamespace.CurrentInode() != own && LocalAddresses().Contains(address)))
-                    return path;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Native.NativeException)
-            {
-                // the process is gone, or not ours to enter
-            }
-        }
-        return null;
-    }
-
-    private static void AddCandidate(Dictionary<string, string> candidates, string path)
-    {
-        try
-        {
-            if (new FileInfo(path).LinkTarget is { } target)
-                candidates.TryAdd(target, path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // exited meanwhile
-        }
+        return NetworkNamespace.All().FirstOrDefault(path =>
+            NetworkNamespace.Holds(path, () => NetworkNamespace.CurrentInode() != own && LocalAddresses().Contains(address)));
     }
 
     /// <summary>The addresses of the calling thread's namespace (netlink: the thread's namespace, not the process's).</summary>

@@ -107,11 +107,11 @@ internal static class DropGroups
 {
     public static List<DropGroup> From(DiagnoseTarget target, IEnumerable<DropRecord> records)
     {
-        var pod = target.PodAddresses.DefaultIfEmpty(target.Address).Select(Plain).ToHashSet();
+        var pod = target.PodAddresses.DefaultIfEmpty(target.Address).ToHashSet();
         return [.. records
             .Where(r => r.Flow is not null && !IsProbeArtifact(r))
-            .Select(r => (Record: r, Direction: pod.Contains(Plain(r.Flow!.Destination)) ? ProbeResult.NodeToPod
-                                             : pod.Contains(Plain(r.Flow.Source)) ? ProbeResult.PodToNode : null))
+            .Select(r => (Record: r, Direction: pod.Contains(r.Flow!.Destination!) ? ProbeResult.NodeToPod
+                                             : pod.Contains(r.Flow.Source!) ? ProbeResult.PodToNode : null))
             .Where(x => x.Direction is not null)
             .GroupBy(x => (x.Direction, x.Record.Reason, x.Record.Location, x.Record.Culprit?.Summary))
             .Select(g => new DropGroup(g.Key.Direction!, g.Key.Reason, g.Key.Location, g.First().Record.Culprit,
@@ -126,6 +126,4 @@ internal static class DropGroups
     private static bool IsProbeArtifact(DropRecord r) =>
         r.Reason == "QUEUE_PURGE" ||
         (r.Reason == "NO_SOCKET" && r.Flow!.IsIcmp && r.Flow.SourcePort == (r.Flow.L3Protocol == 0x86DD ? 129 : 0));
-
-    private static IPAddress? Plain(IPAddress? a) => a is { IsIPv4MappedToIPv6: true } ? a.MapToIPv4() : a;
 }

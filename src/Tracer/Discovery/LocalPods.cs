@@ -31,9 +31,9 @@ internal sealed class PodSnapshot(IReadOnlyList<LocalPod> pods, string origin)
 
     public string Origin { get; } = origin;
 
-    /// <summary>The pod with this address, if Kubernetes named one.</summary>
+    /// <summary>The pod with this address (plain IPv4 or IPv6, as flows carry them), if Kubernetes named one.</summary>
     public PodIdentity? Identify(IPAddress? address) =>
-        address is not null && _byAddress.TryGetValue(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address, out var pod) ? pod.Identity : null;
+        address is not null && _byAddress.TryGetValue(address, out var pod) ? pod.Identity : null;
 
     /// <summary>The pod called NAMESPACE/NAME, if it is on this node.</summary>
     public IReadOnlyList<LocalPod> Named(string @namespace, string name) =>

@@ -28,38 +28,54 @@ internal static class NetworkNamespace
     });
 
     /// <summary>
-    /// A path that enters the namespace with inode <paramref name="inode"/>: a process living in it
-    /// (a pod's pause process), else a name under /run/netns; null if neither exists.
+    /// A path into every network namespace in sight: one process living in each (a pod's pause process),
+    /// then the names under /run/netns.
     /// </summary>
-    public static string? FindPath(uint inode)
+    public static IEnumerable<string> All()
     {
-        var link = $"net:[{inode}]";
+        var seen = new HashSet<string>();
         foreach (var process in Directory.EnumerateDirectories("/proc").Where(d => char.IsDigit(Path.GetFileName(d)[0])))
         {
             var path = Path.Combine(process, "ns", "net");
-            try
-            {
-                if (new FileInfo(path).LinkTarget == link)
-                    return path;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // the process exited, or is not ours to look at
-            }
+            if (LinkOf(path) is { } link && seen.Add(link))
+                yield return path;
         }
-        if (!Directory.Exists("/run/netns"))
-            return null;
-        return Directory.EnumerateFiles("/run/netns").FirstOrDefault(path =>
+        if (Directory.Exists("/run/netns"))
+            foreach (var named in Directory.EnumerateFiles("/run/netns"))
+                yield return named;
+    }
+
+    /// <summary>A path that enters the namespace with inode <paramref name="inode"/> (see <see cref="All"/>); null if none does.</summary>
+    public static string? FindPath(uint inode) => All().FirstOrDefault(path => path.StartsWith("/proc/", StringComparison.Ordinal)
+        ? LinkOf(path) == $"net:[{inode}]" // a process's link names its namespace without entering it
+        : Holds(path, () => CurrentInode() == inode));
+
+    /// <summary>
+    /// Whether <paramref name="test"/> holds inside the namespace at <paramref name="path"/>; false when it cannot be
+    /// entered (the process exited, or is not ours to look at).
+    /// </summary>
+    public static bool Holds(string path, Func<bool> test)
+    {
+        try
         {
-            try
-            {
-                return RunIn(path, () => CurrentInode()) == inode;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NativeException)
-            {
-                return false;
-            }
-        });
+            return RunIn(path, test);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NativeException)
+        {
+            return false;
+        }
+    }
+
+    private static string? LinkOf(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget; // "net:[4026531840]"
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null; // exited meanwhile, or not ours to look at
+        }
     }
 
     private static T RunOnOwnThread<T>(Func<T> action)

@@ -63,6 +63,10 @@ internal sealed record DropFlow(
         }
     }
 
+    /// <summary>Whether the source or the destination is in <paramref name="network"/> (addresses are already plain IPv4 or IPv6).</summary>
+    public bool Touches(IPNetwork network) =>
+        (Source is not null && network.Contains(Source)) || (Destination is not null && network.Contains(Destination));
+
     private static IPAddress Address(ReadOnlySpan<byte> bytes)
     {
         var address = new IPAddress(bytes);

@@ -45,12 +45,13 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
 
         using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks), logger);
         var wanted = Wanted(snapshot);
+        var detailed = DetailedOf(wanted);
         using var attribution = AttributionPipeline.Start(probe, symbols, options.WatchAll ? [] : [.. wanted.Keys], logger);
         probe.Watched.Apply(wanted);
         DetailApplied();
 
         var builder = new DropRecordBuilder(symbols, reasons, attribution.Attributor, probe.Stack,
-                                            flow => options.Stacks || IsDetailed(flow, wanted));
+                                            flow => options.Stacks || detailed.Any(flow.Touches));
         var summary = new SummaryBuilder();
         var clock = Stopwatch.StartNew();
         probe.Attach();
@@ -79,7 +80,10 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
                 }
                 Report(probe.Drain(), probe, attribution, builder, summary);
                 if (!options.WatchAll)
+                {
                     wanted = Follow(pods.Current, probe, attribution, wanted);
+                    detailed = DetailedOf(wanted);
+                }
                 DetailApplied();
             }
         }
@@ -104,12 +108,8 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         return wanted;
     }
 
-    private static bool IsDetailed(DropFlow flow, Dictionary<IPNetwork, tracer_watch_level> wanted) =>
-        wanted.Any(w => w.Value == tracer_watch_level.TRACER_WATCH_DETAILED &&
-                        (Contains(w.Key, flow.Source) || Contains(w.Key, flow.Destination)));
-
-    private static bool Contains(IPNetwork network, IPAddress? address) =>
-        address is not null && network.Contains(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
+    private static List<IPNetwork> DetailedOf(Dictionary<IPNetwork, tracer_watch_level> wanted) =>
+        [.. wanted.Where(w => w.Value == tracer_watch_level.TRACER_WATCH_DETAILED).Select(w => w.Key)];
 
     /// <summary>Pods came or went, or a detailed session started or ended: the probe and nftables' trace follow.</summary>
     private Dictionary<IPNetwork, tracer_watch_level> Follow(PodSnapshot snapshot, DropProbe probe, AttributionPipeline attribution,

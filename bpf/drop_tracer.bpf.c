@@ -19,6 +19,7 @@
 #include "drop_event.h"
 #include "sentinel_trail_map.h"
 #include "hook_verdict_map.h"
+#include "avc_denial_map.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -246,15 +247,43 @@ static __always_inline __u8 watch_level(const struct drop_key *key)
 	return src ? *src : 0;
 }
 
-/* Netfilter drops always carry their stack: it tells user space which hook point to bracket. */
+/* This CPU's SELinux denial, when one came just before this drop (selinux_avc.bpf.c); NULL otherwise. */
+static __always_inline struct avc_denial *recent_avc_denial(__u64 now)
+{
+	__u32 zero = 0;
+	struct avc_denial *denial;
+
+	if (!config.selinux_denials)
+		return NULL;
+	denial = bpf_map_lookup_elem(&avc_last, &zero);
+	if (!denial || !denial->timestamp_ns || now < denial->timestamp_ns || now - denial->timestamp_ns > TRACER_AVC_WINDOW_NS)
+		return NULL;
+	return denial;
+}
+
+/*
+ * Netfilter drops always carry their stack: it tells user space which hook point to bracket.
+ * A drop SELinux denied just before carries the denial behind the sample, which takes it: no later
+ * drop on this CPU claims the same denial.
+ */
 static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len, bool with_stack,
 					__u64 nf_function)
 {
-	struct drop_sample *sample = bpf_ringbuf_reserve(&samples, sizeof(*sample), 0);
+	struct avc_denial *denial = recent_avc_denial(now);
+	struct drop_sample *sample;
 
+	/* Two reservations, not one of a computed size: the verifier wants each size a constant. */
+	if (denial)
+		sample = bpf_ringbuf_reserve(&samples, sizeof(*sample) + sizeof(*denial), 0);
+	else
+		sample = bpf_ringbuf_reserve(&samples, sizeof(*sample), 0);
 	if (!sample) {
 		count(TRACER_COUNTER_SAMPLES_LOST, 1);
 		return;
+	}
+	if (denial) {
+		__builtin_memcpy(sample + 1, denial, sizeof(*denial));
+		denial->timestamp_ns = 0;
 	}
 	sample->key = *key;
 	sample->timestamp_ns = now;

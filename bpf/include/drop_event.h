@@ -85,7 +85,10 @@ struct flow_cache {
 	__u32 pad0;
 };
 
-/* A ring-buffer sample: the first packets of a key in each interval. */
+/*
+ * A ring-buffer sample: the first packets of a key in each interval. When SELinux denied the packet
+ * just before, the record is longer: a struct avc_denial (avc_denial.h) follows the sample.
+ */
 struct drop_sample {
 	struct drop_key key;
 	__u64 timestamp_ns; /* CLOCK_BOOTTIME */
@@ -110,7 +113,7 @@ struct tracer_config {
 	__u32 watch_all;        /* 1: ignore the watched set */
 	__u32 capture_stack;    /* 1: record kernel stack ids in samples */
 	__u32 samples_per_key;  /* per CPU, per interval */
-	__u32 pad0;
+	__u32 selinux_denials;  /* 1: selinux_avc.bpf.c runs; samples take its denials */
 };
 
 #endif /* TRACER_DROP_EVENT_H */

@@ -148,6 +148,20 @@ struct bpf_nf_ctx {
 	struct sk_buff *skb;
 };
 
+/* What avc:selinux_audited reports (security/selinux/include/avc.h). */
+struct selinux_audit_data {
+	__u16 tclass;
+	__u32 denied;
+	__u32 requested;
+	int result;
+};
+
+/* One entry of the kernel's secclass_map: a class and its permissions in bit order. */
+struct security_class_mapping {
+	const char *name;
+	const char *perms[33];
+};
+
 #if defined(__TARGET_ARCH_x86)
 /* The register frame kprobe programs get (x86-64). */
 struct pt_regs {

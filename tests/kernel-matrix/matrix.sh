@@ -9,6 +9,7 @@
 #   out/kernel-matrix/SUITE/results.jsonl   the guest's JSON lines (second serial port)
 #   out/kernel-matrix/SUITE/console.log     the serial console
 #   out/kernel-matrix/SUITE/run.json        kernel, outcome, wall time (boot and suite times: the done line)
+#   out/kernel-matrix/SUITE/selinux/*       the same from a second boot with SELinux on (the selinux scenario)
 #   docs/kernel-matrix.md                   the support matrix, after a full run (support-matrix.cs)
 # Exit status: 0 when every guest ran its scenarios to the end (whether they pass is for the tests),
 # 3 when one did not (its console is printed), anything else when the harness itself failed.
@@ -21,7 +22,7 @@ results=${TRACER_MATRIX_OUTPUT:-$repo/out/kernel-matrix}
 guest_timeout=${TRACER_GUEST_TIMEOUT:-900}   # seconds a guest may take from boot to power-off
 [[ -x out/tracer ]] || { echo "matrix.sh: build first (./build.sh): out/tracer is missing" >&2; exit 1; }
 
-scripts/install-packages.sh qemu-system-x86 busybox-static cpio xz-utils zstd lz4 kmod dwarves
+scripts/install-packages.sh qemu-system-x86 busybox-static cpio xz-utils zstd lz4 kmod dwarves secilc
 
 work=$(mktemp -d /tmp/tracer-matrix.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -30,6 +31,7 @@ trap 'rm -rf "$work"' EXIT
 gcc -O2 -Wall -o "$work/udp_send" tests/kernel-matrix/guest/udp_send.c
 gcc -O2 -Wall -o "$work/udp_sink" tests/kernel-matrix/guest/udp_sink.c
 gcc -O2 -Wall -o "$work/bpf_load" tests/tools/bpf_load.c -lbpf
+secilc --policyvers=31 -o "$work/selinux_policy.bin" -f /dev/null tests/kernel-matrix/guest/selinux_policy.cil
 for program in tests/kernel-matrix/guest/lsm_deny.bpf.c tests/Tracer.Tests/Infrastructure/Programs/edr_drop.bpf.c; do
     clang-19 -target bpf -g -O2 -D__TARGET_ARCH_x86 -Ibpf/include -idirafter /usr/include/x86_64-linux-gnu \
         -c "$program" -o "$work/$(basename "${program%.c}").o"
@@ -77,6 +79,44 @@ add_modules() {
     done
 }
 
+# boot_guest SUITE ABI ROOT INITRAMFS OUT [KERNEL_ARGS]: boots the guest, collects its output in OUT (see above),
+# returns non-zero when it did not run its scenarios to the end (its console is printed).
+boot_guest() {
+    local suite=$1 abi=$2 root=$3 initramfs=$4 out=$5 args=${6:-lsm=lockdown,capability,landlock,bpf} attempt status start elapsed outcome
+    for attempt in 1 2; do
+        echo "matrix.sh: booting $abi ($args)"
+        start=$(date +%s%N)
+        status=0
+        timeout --kill-after=10 "$guest_timeout" qemu-system-x86_64 -accel kvm -accel tcg -m 1536 -smp 2 \
+            -kernel "$root/boot/vmlinuz-$abi" -initrd "$initramfs" \
+            -append "console=ttyS0 panic=-1 quiet loglevel=3 $args" \
+            -display none -monitor none -no-reboot -nic none \
+            -serial "file:$out/console.log" -serial "file:$out/results.jsonl" || status=$?
+        elapsed=$((($(date +%s%N) - start) / 1000000000))
+        # A kernel that died before /init reported anything (an early-boot oops under TCG emulation, seen once
+        # on 6.12) gets one more boot; a guest that hung, or failed once scenarios ran, is reported as it is.
+        if [[ -s $out/results.jsonl ]] || ((status == 124 || status == 137 || attempt == 2)); then
+            break
+        fi
+        echo "matrix.sh: $abi died before its first result (console: $(grep -m1 -o 'Kernel panic.*' "$out/console.log")); booting it once more"
+    done
+    if grep -q '"kind":"done"' "$out/results.jsonl" 2>/dev/null; then
+        outcome=completed
+    elif ((status == 124 || status == 137)); then
+        outcome="hung: no end within ${guest_timeout}s"
+    else
+        outcome="failed: qemu exit $status before the scenarios ended"
+    fi
+    printf '{"suite":"%s","kernel":"%s","outcome":"%s","wall_seconds":%d}\n' \
+        "$suite" "$abi" "$outcome" "$elapsed" > "$out/run.json"
+    echo "matrix.sh: $abi: $outcome (${elapsed} s)"
+    if [[ $outcome != completed ]]; then
+        echo "---- console of $abi (last 60 lines) ----" >&2
+        tail -n 60 "$out/console.log" >&2
+        return 1
+    fi
+}
+
 overall=0
 for suite in "${suites[@]}"; do
     out=$results/$suite
@@ -116,42 +156,13 @@ for suite in "${suites[@]}"; do
     cp "$work/edr-$suite-plain/edr_agent.ko" "$stage/matrix/edr_agent.ko"
     cp "$work/edr-$suite-btf/edr_agent.ko" "$stage/matrix/edr_agent_btf.ko"
     cp tests/kernel-matrix/guest/init "$stage/init"
-    cp tests/kernel-matrix/guest/scenarios.sh "$stage/matrix/"
-    add_modules "$stage" "$modules" veth nf_tables nft_limit nft_counter
+    cp tests/kernel-matrix/guest/scenarios.sh "$work/selinux_policy.bin" "$stage/matrix/"
+    add_modules "$stage" "$modules" veth nf_tables nft_limit nft_counter nft_objref
     (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs-$suite.gz"
 
-    for attempt in 1 2; do
-        echo "matrix.sh: booting $abi"
-        start=$(date +%s%N)
-        status=0
-        timeout --kill-after=10 "$guest_timeout" qemu-system-x86_64 -accel kvm -accel tcg -m 1536 -smp 2 \
-            -kernel "$root/boot/vmlinuz-$abi" -initrd "$work/initramfs-$suite.gz" \
-            -append "console=ttyS0 panic=-1 quiet loglevel=3 lsm=lockdown,capability,landlock,bpf" \
-            -display none -monitor none -no-reboot -nic none \
-            -serial "file:$out/console.log" -serial "file:$out/results.jsonl" || status=$?
-        elapsed=$((($(date +%s%N) - start) / 1000000000))
-        # A kernel that died before /init reported anything (an early-boot oops under TCG emulation, seen once
-        # on 6.12) gets one more boot; a guest that hung, or failed once scenarios ran, is reported as it is.
-        if [[ -s $out/results.jsonl ]] || ((status == 124 || status == 137 || attempt == 2)); then
-            break
-        fi
-        echo "matrix.sh: $abi died before its first result (console: $(grep -m1 -o 'Kernel panic.*' "$out/console.log")); booting it once more"
-    done
-    if grep -q '"kind":"done"' "$out/results.jsonl" 2>/dev/null; then
-        outcome=completed
-    elif ((status == 124 || status == 137)); then
-        outcome="hung: no end within ${guest_timeout}s"
-    else
-        outcome="failed: qemu exit $status before the scenarios ended"
-    fi
-    printf '{"suite":"%s","kernel":"%s","outcome":"%s","wall_seconds":%d}\n' \
-        "$suite" "$abi" "$outcome" "$elapsed" > "$out/run.json"
-    echo "matrix.sh: $abi: $outcome (${elapsed} s)"
-    if [[ $outcome != completed ]]; then
-        overall=3
-        echo "---- console of $abi (last 60 lines) ----" >&2
-        tail -n 60 "$out/console.log" >&2
-    fi
+    boot_guest "$suite" "$abi" "$root" "$work/initramfs-$suite.gz" "$out" || overall=3
+    mkdir -p "$out/selinux"
+    boot_guest "$suite" "$abi" "$root" "$work/initramfs-$suite.gz" "$out/selinux" "lsm=lockdown,capability,landlock,selinux,bpf tracer.matrix=selinux" || overall=3
 done
 
 # The support matrix in docs/ is generated from a full run, never written by hand.

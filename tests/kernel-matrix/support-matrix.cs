@@ -6,7 +6,7 @@ using System.Text.Json;
 
 var (input, output, suites) = (args[0], args[1], args[2..]);
 var features = new[] { "tp_btf", "tracepoint", "fexit", "kprobe", "lsm", "netfilter_link" };
-var scenarios = new[] { "nft-rule", "nft-policy", "edr-module", "edr-module-btf", "bpf-lsm", "bpf-netfilter", "no-socket" };
+var scenarios = new[] { "nft-rule", "nft-policy", "edr-module", "edr-module-btf", "bpf-lsm", "bpf-netfilter", "selinux", "no-socket" };
 
 var text = new StringBuilder();
 text.AppendLine("# Kernel support matrix");
@@ -21,7 +21,9 @@ text.AppendLine($"|---|---|---|---|{string.Concat(features.Select(_ => "---|"))}
 var rows = new List<string>();
 foreach (var suite in suites)
 {
-    var lines = File.ReadLines(Path.Combine(input, suite, "results.jsonl"))
+    // The suite's main boot, then its boot with SELinux on (the selinux scenario).
+    var lines = new[] { Path.Combine(input, suite, "results.jsonl"), Path.Combine(input, suite, "selinux", "results.jsonl") }
+        .Where(File.Exists).SelectMany(File.ReadLines)
         .Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement).ToList();
     var doctor = lines.FirstOrDefault(l => l.GetProperty("kind").GetString() == "doctor");
     var done = lines.FirstOrDefault(l => l.GetProperty("kind").GetString() == "done");

@@ -8,8 +8,8 @@ namespace Tracer.Attribution;
 
 /// <summary>
 /// Everything that names culprits during a trace: the netfilter hook tables, the sentinels that
-/// bracket hooks, the exact tier that observes hook verdicts, nftables' trace, and the
-/// <see cref="Attributor"/> that reads them all.
+/// bracket hooks, the exact tier that observes hook verdicts, nftables' trace, SELinux's denials, and
+/// the <see cref="Attributor"/> that reads them all.
 /// Each part that the kernel or the node refuses is left out with one warning; attribution then
 /// falls back to what remains (ultimately the drop's reason and location).
 /// </summary>
@@ -20,6 +20,7 @@ internal sealed class AttributionPipeline : IDisposable
     private readonly NetfilterHookTables? _hookTables;
     private readonly NetfilterSentinels? _sentinels;
     private readonly NetfilterVerdicts _verdicts;
+    private readonly SelinuxAvc? _selinux;
     // nftables' trace per namespace: Tracer's own from the start, a pod's once netfilter drops happen there
     // (null where the kernel or nftables refused it).
     private readonly Dictionary<uint, NftablesTrace?> _nftables = [];
@@ -28,10 +29,11 @@ internal sealed class AttributionPipeline : IDisposable
     private readonly ILogger _logger;
 
     private AttributionPipeline(NetfilterHookTables? hookTables, NetfilterSentinels? sentinels, NetfilterVerdicts verdicts,
-                                NftablesTrace? nftables, IReadOnlyList<IPNetwork> watched, KernelSymbols symbols, ILogger logger)
+                                NftablesTrace? nftables, SelinuxAvc? selinux, IReadOnlyList<IPNetwork> watched, KernelSymbols symbols, ILogger logger)
     {
         _hookTables = hookTables;
         _sentinels = sentinels;
+        _selinux = selinux;
         _watched = watched;
         _verdicts = verdicts;
         _nftables[NetworkNamespace.CurrentInode()] = nftables;
@@ -58,15 +60,20 @@ internal sealed class AttributionPipeline : IDisposable
                                  "netfilter sentinels unavailable ({Error}); hooks are bracketed only where their verdicts can be observed");
         var nftables = Optional(() => NftablesTrace.Start(watched), logger,
                                 "nftables tracing unavailable ({Error}); nftables drops are attributed to their chain only");
-        var pipeline = new AttributionPipeline(hookTables, sentinels, new NetfilterVerdicts(probe.HookVerdict, logger), nftables, watched,
-                                               symbols, logger);
+        var selinux = !probe.TakesSelinuxDenials ? null : Optional(() => SelinuxAvc.Attach(probe.AvcLast), logger,
+                              "SELinux denials unobservable ({Error}); SELinux drops are attributed from their hook or reason only");
+        if (selinux is { NamesPermissions: false })
+            logger.LogInformation("secclass_map is not in kallsyms: SELinux denials name their permissions as bits");
+        var pipeline = new AttributionPipeline(hookTables, sentinels, new NetfilterVerdicts(probe.HookVerdict, logger), nftables, selinux,
+                                               watched, symbols, logger);
         pipeline.RefreshHooks();
         pipeline.ObserveForeignFunctions();
         return pipeline;
     }
 
     /// <summary>What netfilter attribution rests on here, for the status line.</summary>
-    public string Tier => DescribeTier(_hookTables is not null, _sentinels is not null, _sentinelsEverywhere, _verdicts.Methods);
+    public string Tier => DescribeTier(_hookTables is not null, _sentinels is not null, _sentinelsEverywhere, _verdicts.Methods) +
+                          (_selinux is null ? "" : "; SELinux denials observed (avc:selinux_audited)");
 
     /// <summary>
     /// The strongest tier the kernel allowed: observed verdicts (exact), else sentinels (bracketed), else
@@ -133,6 +140,7 @@ internal sealed class AttributionPipeline : IDisposable
     public void Prepare(DropInterval interval, Func<int, ulong[]> readStack)
     {
         Attributor.BeginInterval();
+        Attributor.UpdateSelinuxDenials(interval.SelinuxDenials);
         Attributor.UpdateExactVerdicts(interval.Samples.Where(s => s.nf_function != 0)
             .GroupBy(s => DropFlow.From(s.key)).ToDictionary(g => g.Key, g => g.First().nf_function));
         var hints = HookInference.FromSamples(interval, readStack, _symbols);
@@ -206,6 +214,7 @@ internal sealed class AttributionPipeline : IDisposable
 
     public void Dispose()
     {
+        _selinux?.Dispose();
         _verdicts.Dispose();
         foreach (var nftables in _nftables.Values)
             nftables?.Dispose();

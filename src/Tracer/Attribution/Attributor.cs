@@ -65,6 +65,11 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
 
     public IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> HookTables => _hookTables;
 
+    private IReadOnlyDictionary<DropFlow, SelinuxDenial> _selinuxDenials = new Dictionary<DropFlow, SelinuxDenial>();
+
+    /// <summary>SELinux denials that came just before this interval's sampled drops, per flow.</summary>
+    public void UpdateSelinuxDenials(IReadOnlyDictionary<DropFlow, SelinuxDenial> denials) => _selinuxDenials = denials;
+
     public Culprit Attribute(DropFlow flow, string reason)
     {
         var location = symbols.Resolve(flow.Location);
@@ -74,7 +79,12 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             reason = implied;
             evidence.Add($"this kernel reports no drop reasons: {implied} implied by the location");
         }
+        var culprit = Attribute(flow, reason, location, evidence);
+        return _selinuxDenials.TryGetValue(flow, out var denial) && DeniedBySelinux(culprit, reason, denial) is { } selinux ? selinux : culprit;
+    }
 
+    private Culprit Attribute(DropFlow flow, string reason, KernelSymbol? location, List<string> evidence)
+    {
         if (flow.SentinelsPassed == Native.DropEvent.TRACER_NF_EXACT && _exactVerdicts.TryGetValue(flow, out var function))
             return ExactHook(flow, function, evidence);
         var bracketed = flow.HookPoint is { } point ? Bracket(point, flow.SentinelsPassed, evidence) : null;
@@ -104,6 +114,39 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
                 Summary = $"dropped by a BPF program ({reason switch { "TC_EGRESS" => "tc egress", "TC_INGRESS" => "tc ingress", "XDP" => "XDP", _ => "cgroup egress" }}) on interface {flow.Ifindex}",
             },
             _ => Stack(reason, location, evidence),
+        };
+    }
+
+    /// <summary>
+    /// SELinux's own verdict: an enforced denial came just before the drop, on the same CPU, and the drop is one
+    /// SELinux makes — at its netfilter hooks (selinux_ip_*), at the receiving socket's LSM hook (SOCKET_FILTER),
+    /// at an LSM hook (SECURITY_HOOK), or a netfilter drop no observer pinned to a hook. Any other culprit stands:
+    /// the denial then concerned something else.
+    /// </summary>
+    private static Culprit? DeniedBySelinux(Culprit culprit, string reason, SelinuxDenial denial)
+    {
+        var lsmDrop = reason is "SOCKET_FILTER" or "SECURITY_HOOK";
+        var fits = culprit.Kind switch
+        {
+            Culprit.Lsm => lsmDrop || culprit.LsmName is null or "selinux",
+            Culprit.NetfilterHook => culprit.Function is null,
+            Culprit.KernelStack => lsmDrop,
+            _ => false,
+        };
+        if (!fits)
+            return null;
+        var (source, target) = (SelinuxDenial.TypeOf(denial.Scontext), SelinuxDenial.TypeOf(denial.Tcontext));
+        var where = culprit.Hook is { } hook ? $" at {hook}{(culprit.Priority is { } priority ? $" priority {priority}" : "")}{(culprit.Function is { } f ? $" ({f})" : "")}"
+            : reason == "SOCKET_FILTER" ? " as the receiving socket took the packet" : "";
+        return culprit with
+        {
+            Kind = Culprit.Lsm, LsmName = "selinux", Confidence = Culprit.Exact,
+            ProgramId = null, ProgramName = null, Attach = null, Explanation = null,
+            Scontext = denial.Scontext, Tcontext = denial.Tcontext, Tclass = denial.Tclass, Permissions = denial.Permissions,
+            Evidence = [.. culprit.Evidence, $"SELinux (enforcing) denied it just before, on the same CPU: {denial}"],
+            Summary = $"denied by SELinux{where}: the enforcing policy does not let {source} {denial.Permissions} a {denial.Tclass} labeled {target}",
+            Check = $"The policy's rules for {source} on {target}:{denial.Tclass} (sesearch --allow -s {source} -t {target} -c {denial.Tclass}; " +
+                    "the audit log's AVC records), and where the label comes from (secmark rules: nft list ruleset | grep secmark, iptables -t security -S).",
         };
     }
 
@@ -229,57 +272,63 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     /// </summary>
     private Culprit ExactHook(DropFlow flow, ulong function, List<string> evidence)
     {
+        // A function may serve several hook points (selinux_ip_postroute: IPv4 and IPv6): the sentinels' point,
+        // else the one the kernel stack names, else the flow's family narrows them.
+        var point = flow.HookPoint ?? (_hookHints.TryGetValue(flow, out var hint) ? hint.Point : null);
+        var family = flow.L3Protocol == 0x86DD ? HookPoint.IPv6 : HookPoint.IPv4;
         var registered = _hookTables
-            .Where(t => t.Key.Netns == flow.Netns && (flow.HookPoint is not { } p || t.Key == p))
+            .Where(t => t.Key.Netns == flow.Netns && (point is { } p ? t.Key == p : t.Key.Family == family))
             .SelectMany(t => t.Value.Where(e => e.Function == function).Select(e => (Point: t.Key, Entry: e)))
             .ToList();
         evidence.Add($"observed {symbols.Describe(function)} return NF_DROP for the packet ({VerdictMethod(function) ?? "fexit/kprobes"})");
         if (registered.Count == 1)
             return FromHook(registered[0].Entry, registered[0].Point, evidence, Culprit.Exact);
         var hook = new HookEntry(0, function, Native.hook_entry_kind.HOOK_ENTRY_FUNCTION, 0, "", "", false, false);
-        return FromHook(hook, new HookPoint(flow.Netns, 0, 0), evidence, Culprit.Exact) with { Hook = null, Priority = null, Family = null };
+        return FromHook(hook, null, evidence, Culprit.Exact);
     }
 
-    private Culprit FromHook(HookEntry hook, HookPoint point, List<string> evidence, string confidence)
+    /// <summary>The culprit a registered hook makes; <paramref name="point"/> null when its hook point is not known.</summary>
+    private Culprit FromHook(HookEntry hook, HookPoint? point, List<string> evidence, string confidence)
     {
-        var where = $"{point.HookName} priority {hook.Priority}";
+        var where = point is { } at ? $" at {at.HookName} priority {hook.Priority}" : "";
+        var (family, hookName, priority) = point is { } p ? (p.FamilyName, p.HookName, (int?)hook.Priority) : (null, null, null);
         switch (hook.Kind)
         {
             case Native.hook_entry_kind.HOOK_ENTRY_BPF:
                 return new Culprit
                 {
                     Kind = Culprit.BpfProgram, Confidence = confidence, Evidence = evidence,
-                    Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority,
+                    Family = family, Hook = hookName, Priority = priority,
                     ProgramId = hook.BpfProgramId, ProgramName = hook.Name, Attach = "netfilter",
-                    Summary = $"dropped at {where} by BPF netfilter program {hook.Name} (id {hook.BpfProgramId}) — not iptables, not nftables",
+                    Summary = $"dropped{where} by BPF netfilter program {hook.Name} (id {hook.BpfProgramId}) — not iptables, not nftables",
                 };
             case Native.hook_entry_kind.HOOK_ENTRY_NFTABLES:
                 var iptables = IptablesTables.Contains(hook.Table) && hook.Name.All(c => !char.IsLower(c));
                 return new Culprit
                 {
                     Kind = iptables ? Culprit.IptablesRule : Culprit.NftablesRule, Confidence = confidence, Evidence = evidence,
-                    Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority,
+                    Family = family, Hook = hookName, Priority = priority,
                     Table = hook.Table, Chain = hook.Name,
                     Summary = iptables
-                        ? $"dropped at {where} by a rule or the policy of iptables chain {hook.Name} in table {hook.Table} (iptables-nft)"
-                        : $"dropped at {where} by a rule or the policy of nftables chain {hook.Name} in table {hook.Table}",
+                        ? $"dropped{where} by a rule or the policy of iptables chain {hook.Name} in table {hook.Table} (iptables-nft)"
+                        : $"dropped{where} by a rule or the policy of nftables chain {hook.Name} in table {hook.Table}",
                 };
             default:
                 var symbol = symbols.Resolve(hook.Function);
                 evidence.Add($"hook function {symbol?.ToString() ?? $"0x{hook.Function:x}"}");
                 if (symbol is { IsModule: true } module)
-                    return InModule(module, evidence, confidence) with { Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority };
+                    return InModule(module, evidence, confidence) with { Family = family, Hook = hookName, Priority = priority };
                 var function = symbol?.Name ?? $"0x{hook.Function:x}";
-                if (IptablesLegacyTable(function, hook.Priority) is { } legacyTable)
-                    return LegacyRule(point, hook, legacyTable, evidence, confidence);
+                if (point is { } legacyPoint && IptablesLegacyTable(function, hook.Priority) is { } legacyTable)
+                    return LegacyRule(legacyPoint, hook, legacyTable, evidence, confidence);
                 var lsm = function.StartsWith("selinux_", StringComparison.Ordinal) ? "selinux"
                     : function.StartsWith("apparmor_", StringComparison.Ordinal) ? "apparmor" : null;
                 return new Culprit
                 {
                     Kind = lsm is not null ? Culprit.Lsm : function.StartsWith("ipt", StringComparison.Ordinal) || function.StartsWith("ip6t", StringComparison.Ordinal) ? Culprit.IptablesRule : Culprit.NetfilterHook,
                     Confidence = confidence, Evidence = evidence, LsmName = lsm,
-                    Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority, Function = function,
-                    Summary = $"dropped at {where} by netfilter hook function {function} (built into the kernel)",
+                    Family = family, Hook = hookName, Priority = priority, Function = function,
+                    Summary = $"dropped{where} by netfilter hook function {function} (built into the kernel)",
                 };
         }
     }

@@ -47,7 +47,13 @@ internal sealed record Culprit
 
     public string? LsmName { get; init; }
 
-    /// <summary>For the plain stack: what the reason means and what to check.</summary>
+    // An SELinux denial: the contexts, class and permissions as the audit log's AVC record names them.
+    public string? Scontext { get; init; }
+    public string? Tcontext { get; init; }
+    public string? Tclass { get; init; }
+    public string? Permissions { get; init; }
+
+    /// <summary>For the plain stack: what the reason means and what to check (an SELinux denial: what to check).</summary>
     public string? Explanation { get; init; }
     public string? Check { get; init; }
 }

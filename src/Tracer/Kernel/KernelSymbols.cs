@@ -102,6 +102,23 @@ internal sealed class KernelSymbols
         return fromModule;
     }
 
+    /// <summary>
+    /// The address of a kernel data symbol (kept out of the table, which holds code), or 0 when kallsyms
+    /// does not list it (kernels without CONFIG_KALLSYMS_ALL) or hides addresses.
+    /// </summary>
+    public static ulong DataAddress(string name, string path = DefaultPath)
+    {
+        foreach (var line in File.ReadLines(path))
+        {
+            // "ffffffff82a1b2c0 D secclass_map" (d/D data, r/R read-only data, b/B bss)
+            var parts = line.Split(' ', 4);
+            if (parts.Length >= 3 && parts[2] == name && parts[1].Length == 1 && "dDrRbB".Contains(parts[1][0], StringComparison.Ordinal) &&
+                ulong.TryParse(parts[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var address))
+                return address;
+        }
+        return 0;
+    }
+
     /// <summary><c>symbol+0xoff [module]</c>, or the bare address when nothing matches.</summary>
     public string Describe(ulong address) => Resolve(address)?.ToString() ?? $"0x{address:x}";
 }

@@ -91,6 +91,10 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
         WriteIfSet("program_name", culprit.ProgramName);
         WriteIfSet("attach", culprit.Attach);
         WriteIfSet("lsm", culprit.LsmName);
+        WriteIfSet("scontext", culprit.Scontext);
+        WriteIfSet("tcontext", culprit.Tcontext);
+        WriteIfSet("tclass", culprit.Tclass);
+        WriteIfSet("permissions", culprit.Permissions);
         WriteIfSet("explanation", culprit.Explanation);
         WriteIfSet("check", culprit.Check);
         _writer.WriteStartArray("evidence");

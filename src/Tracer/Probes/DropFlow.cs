@@ -90,4 +90,8 @@ internal readonly record struct ProbeCounters(ulong SamplesLost, ulong OverflowP
 }
 
 /// <summary>Everything the kernel counted since the previous drain.</summary>
-internal sealed record DropInterval(IReadOnlyList<DropCount> Counts, ProbeCounters Counters, IReadOnlyList<drop_sample> Samples);
+internal sealed record DropInterval(IReadOnlyList<DropCount> Counts, ProbeCounters Counters, IReadOnlyList<drop_sample> Samples)
+{
+    /// <summary>The SELinux denial that came just before a flow's sampled drop, per flow, where SELinux is watched.</summary>
+    public IReadOnlyDictionary<DropFlow, SelinuxDenial> SelinuxDenials { get; init; } = new Dictionary<DropFlow, SelinuxDenial>();
+}

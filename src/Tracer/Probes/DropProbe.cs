@@ -4,7 +4,9 @@ using Tracer.Native;
 
 namespace Tracer.Probes;
 
-internal sealed record DropProbeOptions(bool WatchAll = false, bool CaptureStacks = false, int SamplesPerKey = DropEvent.TRACER_DEFAULT_SAMPLES_PER_KEY);
+/// <param name="SelinuxDenials">Samples take the SELinux denials bpf/selinux_avc.bpf.c notes (<see cref="DropProbe.AvcLast"/>).</param>
+internal sealed record DropProbeOptions(bool WatchAll = false, bool CaptureStacks = false, int SamplesPerKey = DropEvent.TRACER_DEFAULT_SAMPLES_PER_KEY,
+                                        bool SelinuxDenials = false);
 
 /// <summary>
 /// User-space half of bpf/drop_tracer.bpf.c: loads and attaches it, owns its maps, and drains
@@ -73,6 +75,12 @@ internal sealed class DropProbe : IDisposable
     /// <summary>The per-CPU drop verdict the exact tier writes and this probe reads.</summary>
     public BpfMap HookVerdict => _object.Map("hook_verdict");
 
+    /// <summary>Loaded to take SELinux denials into samples (<see cref="DropProbeOptions.SelinuxDenials"/>).</summary>
+    public bool TakesSelinuxDenials { get; private init; }
+
+    /// <summary>This CPU's last enforced SELinux denial, which bpf/selinux_avc.bpf.c writes and this probe takes.</summary>
+    public BpfMap AvcLast => _object.Map("avc_last");
+
     /// <summary>Loads the programs; nothing is attached until <see cref="Attach"/>, so the watched set can be filled first.</summary>
     public static DropProbe Load(DropProbeOptions options, ILogger logger)
     {
@@ -90,9 +98,10 @@ internal sealed class DropProbe : IDisposable
                     watch_all = options.WatchAll ? 1u : 0u,
                     capture_stack = options.CaptureStacks ? 1u : 0u,
                     samples_per_key = (uint)options.SamplesPerKey,
+                    selinux_denials = options.SelinuxDenials ? 1u : 0u,
                 });
                 obj.Load();
-                return new DropProbe(obj, obj.Program(program), attachPoint) { FallbackReason = fallbackReason };
+                return new DropProbe(obj, obj.Program(program), attachPoint) { FallbackReason = fallbackReason, TakesSelinuxDenials = options.SelinuxDenials };
             }
             catch (NativeException e) when (i + 1 < Variants.Length && !e.IsPermissionDenied)
             {
@@ -145,8 +154,11 @@ internal sealed class DropProbe : IDisposable
         MergeRunCaches(drainingCache, counts);
         if (_ring?.Fault is { } fault)
             throw fault;
-        var samples = _samples.Take(out var discarded);
-        return new DropInterval([.. counts.Values], ReadCounters(discarded), samples);
+        var samples = _samples.Take(out var discarded, out var denials);
+        var denied = new Dictionary<DropFlow, SelinuxDenial>();
+        foreach (var (key, denial) in denials)
+            denied.TryAdd(DropFlow.From(key), SelinuxDenial.From(denial));
+        return new DropInterval([.. counts.Values], ReadCounters(discarded), samples) { SelinuxDenials = denied };
     }
 
     /// <summary>Adds each CPU's not-yet-flushed run to its flow's count, then empties the cache for reuse.</summary>

@@ -319,6 +319,10 @@ internal sealed class TelemetryOutput : IDropOutput
         new("tracer.culprit.program_name", c.ProgramName),
         new("tracer.culprit.attach", c.Attach),
         new("tracer.culprit.lsm", c.LsmName),
+        new("tracer.culprit.selinux.scontext", c.Scontext),
+        new("tracer.culprit.selinux.tcontext", c.Tcontext),
+        new("tracer.culprit.selinux.tclass", c.Tclass),
+        new("tracer.culprit.selinux.permissions", c.Permissions),
     ];
 
     /// <summary>

@@ -43,7 +43,7 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         var symbols = KernelSymbols.Load();
         var snapshot = pods.Current;
 
-        using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks), logger);
+        using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks, SelinuxDenials: SelinuxAvc.IsActive()), logger);
         var wanted = Wanted(snapshot);
         var detailed = DetailedOf(wanted);
         using var attribution = AttributionPipeline.Start(probe, symbols, options.WatchAll ? [] : [.. wanted.Keys], logger);

@@ -88,6 +88,75 @@ public sealed class AttributorTests
         Assert.Equal(-200, culprit.Priority);
     }
 
+    // SELinux cannot be active on this machine's kernel: the denials below are written out here, as the drop probe
+    // decodes them; the kernel matrix (KernelMatrixTests) observes real ones under an enforcing policy.
+    private static readonly SelinuxDenial RecvDenied = new("system_u:system_r:node_t:s0", "system_u:object_r:blocked_t:s0", "packet", "recv");
+
+    private static DropFlow SocketDrop => NetfilterDrop(0) with { NetfilterHook = 0, Location = 0xffffffff81000010 };
+
+    [Fact]
+    public void AnSelinuxDenialBeforeASocketDropMakesSelinuxTheExactCulpritEvenWithABpfLsmProgramLoaded()
+    {
+        var attributor = new Attributor(Symbols, DropReasonGuide.Embedded(), lsmPrograms: () => [(42u, "deny_probes")]);
+        attributor.UpdateSelinuxDenials(new Dictionary<DropFlow, SelinuxDenial> { [SocketDrop] = RecvDenied });
+
+        var culprit = attributor.Attribute(SocketDrop, "SOCKET_FILTER");
+
+        Assert.Equal(Culprit.Lsm, culprit.Kind);
+        Assert.Equal("selinux", culprit.LsmName);
+        Assert.Equal(Culprit.Exact, culprit.Confidence);
+        Assert.Null(culprit.ProgramId);
+        Assert.Equal(("system_u:object_r:blocked_t:s0", "packet", "recv"), (culprit.Tcontext, culprit.Tclass, culprit.Permissions));
+        Assert.Contains("does not let node_t recv a packet labeled blocked_t", culprit.Summary);
+        Assert.Contains("sesearch --allow -s node_t -t blocked_t -c packet", culprit.Check);
+        Assert.Contains(culprit.Evidence, e => e.EndsWith("avc: denied { recv } scontext=system_u:system_r:node_t:s0 tcontext=system_u:object_r:blocked_t:s0 tclass=packet", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AnSelinuxHookDropTakesTheDenialIntoItsCulprit()
+    {
+        var attributor = Create();
+        var flow = NetfilterDrop(sentinelsPassed: 1);
+        attributor.UpdateSelinuxDenials(new Dictionary<DropFlow, SelinuxDenial> { [flow] = RecvDenied with { Permissions = "send" } });
+
+        var culprit = attributor.Attribute(flow, "NETFILTER_DROP");
+
+        Assert.Equal(("selinux", Culprit.Exact, "OUTPUT", -200), (culprit.LsmName, culprit.Confidence, culprit.Hook, culprit.Priority));
+        Assert.StartsWith("denied by SELinux at OUTPUT priority -200 (selinux_ip_output): ", culprit.Summary);
+    }
+
+    [Fact]
+    public void AnSelinuxDenialDoesNotTakeOverADropSomethingElseMade()
+    {
+        var attributor = Create();
+        var flow = NetfilterDrop(sentinelsPassed: 2);
+        attributor.UpdateSelinuxDenials(new Dictionary<DropFlow, SelinuxDenial> { [flow] = RecvDenied });
+
+        var culprit = attributor.Attribute(flow, "NETFILTER_DROP");
+
+        Assert.Equal(Culprit.KernelModule, culprit.Kind);
+        Assert.Null(culprit.Tcontext);
+        Assert.Equal("kernel-stack", Create().Attribute(SocketDrop with { Reason = 2 }, "NO_SOCKET").Kind);
+    }
+
+    [Fact]
+    public void AnObservedVerdictOfAFunctionServingBothFamiliesIsPlacedAtTheFlowsFamily()
+    {
+        var attributor = new Attributor(Symbols, DropReasonGuide.Embedded(), _ => null);
+        attributor.UpdateHookTables(new Dictionary<HookPoint, IReadOnlyList<HookEntry>>
+        {
+            [LocalOut] = [Function(-225, 0xffffffff81200000)],
+            [LocalOut with { Family = HookPoint.IPv6 }] = [Function(-225, 0xffffffff81200000)],
+        });
+        var flow = NetfilterDrop(DropEvent.TRACER_NF_EXACT) with { NetfilterHook = 0 };
+        attributor.UpdateExactVerdicts(new Dictionary<DropFlow, ulong> { [flow] = 0xffffffff81200000 });
+
+        var culprit = attributor.Attribute(flow, "NETFILTER_DROP");
+
+        Assert.Equal(("ipv4", "OUTPUT", -225), (culprit.Family, culprit.Hook, culprit.Priority));
+        Assert.StartsWith("dropped at OUTPUT priority -225 by netfilter hook function selinux_ip_output", culprit.Summary);
+    }
+
     [Fact]
     public void WithoutABracketANetfilterDropIsOnlyInferred()
     {

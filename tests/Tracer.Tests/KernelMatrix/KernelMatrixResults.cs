@@ -5,9 +5,11 @@ using Tracer.Tests.Infrastructure;
 namespace Tracer.Tests.KernelMatrix;
 
 /// <summary>What one guest of tests/kernel-matrix reported: its run, doctor output and each scenario's lines.</summary>
-internal sealed class GuestResults(string suite, JsonElement run, List<(string Scenario, string Kind, JsonElement Data)> lines)
+internal sealed class GuestResults(string suite, string directory, JsonElement run, List<(string Scenario, string Kind, JsonElement Data)> lines)
 {
     public string Suite => suite;
+
+    public string Directory => directory;
 
     public string Outcome => run.GetProperty("outcome").GetString()!;
 
@@ -42,7 +44,7 @@ internal sealed class GuestResults(string suite, JsonElement run, List<(string S
             var line = JsonDocument.Parse(text).RootElement;
             lines.Add((line.GetProperty("scenario").GetString()!, line.GetProperty("kind").GetString()!, line.GetProperty("data")));
         }
-        return new GuestResults(suite, run, lines);
+        return new GuestResults(suite, directory, run, lines);
     }
 }
 
@@ -55,6 +57,7 @@ public sealed class KernelMatrixResults
     public static readonly string[] Suites = ["bullseye", "bookworm", "trixie"];
 
     private readonly Dictionary<string, GuestResults> _guests = [];
+    private readonly Dictionary<string, GuestResults> _selinuxGuests = [];
 
     public KernelMatrixResults()
     {
@@ -62,10 +65,16 @@ public sealed class KernelMatrixResults
         if (Environment.GetEnvironmentVariable("TRACER_KERNEL_MATRIX") != "reuse")
             Run(Path.Combine(RepositoryPaths.Root, "tests", "kernel-matrix", "matrix.sh"));
         foreach (var suite in Suites)
+        {
             _guests[suite] = GuestResults.Read(Path.Combine(output, suite), suite);
+            _selinuxGuests[suite] = GuestResults.Read(Path.Combine(output, suite, "selinux"), suite);
+        }
     }
 
     internal GuestResults this[string suite] => _guests[suite];
+
+    /// <summary>The suite's second boot, with SELinux among the LSMs: the selinux scenario alone.</summary>
+    internal GuestResults Selinux(string suite) => _selinuxGuests[suite];
 
     private static void Run(string script)
     {

@@ -139,6 +139,46 @@ public sealed class KernelMatrixTests(KernelMatrixResults matrix) : IClassFixtur
         });
     }
 
+    /// <summary>
+    /// SELinux enforcing (the suite's second boot): a policy denies the pod's socket packets labeled
+    /// tracer_blocked_recv_t and the node sending packets labeled tracer_blocked_send_t (guest/selinux_policy.cil).
+    /// Both drops are SELinux's, named with the denial the access vector cache audited for them.
+    /// </summary>
+    [Theory, MemberData(nameof(Suites))]
+    public void AnSelinuxDenialIsNamedWithItsContextsClassAndPermission(string suite)
+    {
+        var guest = Completed(matrix.Selinux(suite));
+        var status = guest.Status("selinux");
+        Assert.True(status.Str("setup") == "ok", $"{suite}: {status.Str("setup")}");
+        Assert.True(status.Num("tracer_exit") == 0, $"{suite}: tracer exited {status.Num("tracer_exit")}: {status.Str("stderr")}");
+        Assert.Contains("SELinux denials observed (avc:selinux_audited)", status.Str("stderr"));
+        var received = guest.Records("selinux").Where(r => r.Num("dport") == 8883).ToList();
+        var sent = guest.Records("selinux").Where(r => r.Num("dport") == 8882).ToList();
+        var overflow = guest.Overflow("selinux");
+        AssertDrops(20, received, overflow);
+        AssertDrops(20, sent, overflow);
+        foreach (var (drops, permission, label) in new[] { (received, "recv", "tracer_blocked_recv_t"), (sent, "send", "tracer_blocked_send_t") })
+            Assert.All(drops, r =>
+            {
+                var culprit = r.Culprit();
+                Assert.Equal("lsm", culprit.Str("kind"));
+                Assert.Equal("selinux", culprit.Str("lsm"));
+                Assert.Equal("exact", culprit.Str("confidence"));
+                Assert.Equal("system_u:system_r:node_t:s0", culprit.Str("scontext"));
+                Assert.Equal($"system_u:object_r:{label}:s0", culprit.Str("tcontext"));
+                Assert.Equal("packet", culprit.Str("tclass"));
+                Assert.Equal(permission, culprit.Str("permissions"));
+                Assert.Contains($"does not let node_t {permission} a packet labeled {label}", culprit.Str("summary"));
+            });
+        Assert.All(received, r => Assert.Equal(suite == "bullseye" ? "UNKNOWN" : "SOCKET_FILTER", r.Str("reason")));
+        Assert.All(sent, r =>
+        {
+            AssertNetfilterDrop(suite, r);
+            Assert.Equal("POSTROUTING", r.Culprit().Str("hook"));
+            Assert.Matches("^selinux_ip(v4)?_postroute$", r.Culprit().Str("function")); // 5.10 has a wrapper per family
+        });
+    }
+
     /// <summary>BPF netfilter programs exist from 6.4: trixie runs the host tests' EDR program, older kernels refuse it (and doctor says so).</summary>
     [Theory]
     [InlineData("bullseye", false)]
@@ -202,11 +242,12 @@ public sealed class KernelMatrixTests(KernelMatrixResults matrix) : IClassFixtur
                         e => e.GetString() == "this kernel reports no drop reasons: NETFILTER_DROP implied by the location");
     }
 
-    private GuestResults Completed(string suite)
+    private GuestResults Completed(string suite) => Completed(matrix[suite]);
+
+    private static GuestResults Completed(GuestResults guest)
     {
-        var guest = matrix[suite];
         Assert.True(guest.Outcome == "completed",
-            $"{suite} ({guest.Kernel}): {guest.Outcome}; console: out/kernel-matrix/{suite}/console.log");
+            $"{guest.Suite} ({guest.Kernel}): {guest.Outcome}; console: {guest.Directory}/console.log");
         return guest;
     }
 }

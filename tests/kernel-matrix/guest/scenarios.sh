@@ -8,6 +8,7 @@
 #   {"scenario":"doctor","kind":"doctor","data":<tracer doctor --json>}
 #   {"scenario":"diagnose","kind":"diagnose","data":{"exit":N,"report":<tracer diagnose --output json>}}
 #   {"scenario":"guest","kind":"done","data":{"kernel":"…","boot_seconds":N,"suite_seconds":N}}
+# A guest booted with tracer.matrix=selinux on its command line runs only the SELinux scenario.
 NODE_IP=192.168.100.10
 POD_IP=10.244.0.5
 exec 3>/dev/ttyS1
@@ -158,18 +159,56 @@ scenario_bpf_netfilter() {
 	kill $loader; wait $loader
 }
 
+# SELinux enforcing /matrix/selinux_policy.bin (selinux_policy.cil), which denies two packet labels that
+# nftables' secmark rules put on the scenario's traffic: the pod's socket may not receive what arrives on
+# port 8883 (dropped as the socket takes it), the node may not send what it sends to port 8882 (dropped by
+# selinux_ip_postroute). Run in a boot of its own, with SELinux among the LSMs.
+scenario_selinux() {
+	mkdir -p /sys/fs/selinux
+	mount -t selinuxfs selinuxfs /sys/fs/selinux
+	if ! cat /matrix/selinux_policy.bin > /sys/fs/selinux/load || ! echo 1 > /sys/fs/selinux/enforce; then
+		unsupported selinux "the policy did not load: $(dmesg | grep -i selinux | tail -n 3)"; return
+	fi
+	ip netns exec pod1 nft -f - <<-NFT || { unsupported selinux "nftables refused the pod's secmark rule"; return; }
+	table inet matrix {
+		secmark blocked_recv {
+			"system_u:object_r:tracer_blocked_recv_t:s0"
+		}
+		chain in { type filter hook input priority 0; udp dport 8883 meta secmark set "blocked_recv"; }
+	}
+	NFT
+	nft -f - <<-NFT || { unsupported selinux "nftables refused the node's secmark rule"; return; }
+	table inet matrix {
+		secmark blocked_send {
+			"system_u:object_r:tracer_blocked_send_t:s0"
+		}
+		chain out { type filter hook output priority 0; ip daddr $POD_IP udp dport 8882 meta secmark set "blocked_send"; }
+	}
+	NFT
+	ip netns exec pod1 udp_sink 8883 &
+	listener=$!
+	start_tracer selinux || { finish selinux "tracer did not start" ""; kill $listener; return; }
+	finish selinux ok "$(udp_send "$POD_IP" 8883 20 1000); node send $(udp_send "$POD_IP" 8882 20 1000)"
+	kill $listener
+}
+
 echo "== kernel $(uname -r), LSMs $(cat /sys/kernel/security/lsm)"
-/usr/bin/tracer doctor --json > /tmp/doctor.json 2> /tmp/doctor.err
-echo "== doctor exit $?"; cat /tmp/doctor.err
-printf '{"scenario":"doctor","kind":"doctor","data":%s}\n' "$(tr -d '\n' < /tmp/doctor.json)" >&3
-setup_network
-scenario_no_socket
-scenario_nft_rule
-scenario_nft_policy
-scenario_edr_module edr-module /matrix/edr_agent.ko
-scenario_edr_module edr-module-btf /matrix/edr_agent_btf.ko
-scenario_bpf_lsm
-scenario_bpf_netfilter
-scenario_diagnose
+if grep -q tracer.matrix=selinux /proc/cmdline; then
+	setup_network
+	scenario_selinux
+else
+	/usr/bin/tracer doctor --json > /tmp/doctor.json 2> /tmp/doctor.err
+	echo "== doctor exit $?"; cat /tmp/doctor.err
+	printf '{"scenario":"doctor","kind":"doctor","data":%s}\n' "$(tr -d '\n' < /tmp/doctor.json)" >&3
+	setup_network
+	scenario_no_socket
+	scenario_nft_rule
+	scenario_nft_policy
+	scenario_edr_module edr-module /matrix/edr_agent.ko
+	scenario_edr_module edr-module-btf /matrix/edr_agent_btf.ko
+	scenario_bpf_lsm
+	scenario_bpf_netfilter
+	scenario_diagnose
+fi
 printf '{"scenario":"guest","kind":"done","data":{"kernel":"%s","boot_seconds":%s,"suite_seconds":%s}}\n' "$(uname -r)" \
 	"$started" "$(awk -v s="$started" '{print $1 - s}' /proc/uptime)" >&3

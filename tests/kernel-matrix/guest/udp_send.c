@@ -1,7 +1,8 @@
 // udp_send: send COUNT small UDP datagrams to ADDR:PORT, PAUSE_US apart, from one socket.
 // The kernel matrix guests' traffic generator (busybox has no reliable UDP sender).
 // Usage: udp_send ADDR PORT COUNT [PAUSE_US]
-// Prints "sent=N refused=R": refused = sendto() answered EPERM (a local netfilter drop).
+// Prints "sent=N refused=R": refused = sendto() answered EPERM or ECONNREFUSED (a local netfilter drop:
+// NF_DROP, or SELinux's NF_DROP_ERR(-ECONNREFUSED) at POSTROUTING).
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,7 +44,7 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; i < count; i++) {
 		if (sendto(fd, "probe", 5, 0, (struct sockaddr *)&to, to_len) < 0) {
-			if (errno != EPERM) {
+			if (errno != EPERM && errno != ECONNREFUSED) {
 				perror("sendto");
 				return 1;
 			}

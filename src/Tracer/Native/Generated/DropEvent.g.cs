@@ -88,7 +88,7 @@ internal unsafe struct tracer_config
     [FieldOffset(0)] public uint watch_all;
     [FieldOffset(4)] public uint capture_stack;
     [FieldOffset(8)] public uint samples_per_key;
-    [FieldOffset(12)] public uint pad0;
+    [FieldOffset(12)] public uint selinux_denials;
 }
 
 [NativeTypeName("struct watch_addr")]

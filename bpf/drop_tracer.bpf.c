@@ -29,7 +29,7 @@
 #define IPPROTO_ICMPV6 58
 #define HEADER_UNSET ((__u16)~0U)
 #define IP_OFFSET_MASK 0x1FFF
-#define E2BIG 7
+#define EBUSY 16
 #define EEXIST 17
 
 const volatile struct tracer_config config SEC(".rodata.config") = {
@@ -308,21 +308,27 @@ static __always_inline bool same_key(const struct drop_key *a, const struct drop
 	       x[4] == y[4] && x[5] == y[5] && x[6] == y[6] && x[7] == y[7];
 }
 
-/* A key's bucket, created if missing; NULL when the map is full, and then the drops are counted as overflow. */
+/*
+ * A key's bucket, created if missing; NULL when the map refuses it (full, or its bucket lock taken on
+ * this CPU: -EBUSY), and then the drops are counted as overflow.
+ */
 static __always_inline struct drop_stats *bucket(void *aggregate, const struct drop_key *key, __u64 packets, __u64 bytes)
 {
 	struct drop_stats *stats = bpf_map_lookup_elem(aggregate, key);
+	long err = 0;
 
 	if (!stats) {
 		struct drop_stats init = {};
-		long err = bpf_map_update_elem(aggregate, key, &init, BPF_NOEXIST);
 
+		err = bpf_map_update_elem(aggregate, key, &init, BPF_NOEXIST);
 		if (!err || err == -EEXIST)
 			stats = bpf_map_lookup_elem(aggregate, key);
 	}
 	if (!stats) {
 		count(TRACER_COUNTER_OVERFLOW_PACKETS, packets);
 		count(TRACER_COUNTER_OVERFLOW_BYTES, bytes);
+		if (err == -EBUSY)
+			count(TRACER_COUNTER_OVERFLOW_BUSY_PACKETS, packets);
 	}
 	return stats;
 }

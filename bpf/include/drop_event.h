@@ -105,6 +105,7 @@ enum tracer_counter {
 	TRACER_COUNTER_OVERFLOW_PACKETS,   /* drops whose key did not fit the aggregate */
 	TRACER_COUNTER_OVERFLOW_BYTES,
 	TRACER_COUNTER_STACKS_LOST,        /* bpf_get_stackid failed */
+	TRACER_COUNTER_OVERFLOW_BUSY_PACKETS, /* of the overflow: the map's bucket lock was taken on this CPU, it was not full */
 	TRACER_COUNTER_MAX,
 };
 

@@ -81,12 +81,16 @@ internal sealed record DropCount(DropFlow Flow, ulong Packets, ulong Bytes, ulon
 /// <remarks>
 /// <see cref="MissedRuns"/> are drops the kernel did not let the program see at all (it was already
 /// running on that CPU when a nested drop happened): the one loss Tracer cannot avoid, so it is reported.
+/// <see cref="OverflowBusyPackets"/> are the overflow drops whose bucket the map refused because its lock was
+/// taken on that CPU (an update nested in another), not because it was full.
 /// </remarks>
-internal readonly record struct ProbeCounters(ulong SamplesLost, ulong OverflowPackets, ulong OverflowBytes, ulong StacksLost, ulong MissedRuns)
+internal readonly record struct ProbeCounters(ulong SamplesLost, ulong OverflowPackets, ulong OverflowBytes, ulong StacksLost, ulong MissedRuns,
+                                             ulong OverflowBusyPackets)
 {
     public static ProbeCounters operator +(ProbeCounters a, ProbeCounters b) => new(
         a.SamplesLost + b.SamplesLost, a.OverflowPackets + b.OverflowPackets,
-        a.OverflowBytes + b.OverflowBytes, a.StacksLost + b.StacksLost, a.MissedRuns + b.MissedRuns);
+        a.OverflowBytes + b.OverflowBytes, a.StacksLost + b.StacksLost, a.MissedRuns + b.MissedRuns,
+        a.OverflowBusyPackets + b.OverflowBusyPackets);
 }
 
 /// <summary>Everything the kernel counted since the previous drain.</summary>

@@ -215,7 +215,8 @@ internal sealed class DropProbe : IDisposable
             delta[(int)tracer_counter.TRACER_COUNTER_OVERFLOW_PACKETS],
             delta[(int)tracer_counter.TRACER_COUNTER_OVERFLOW_BYTES],
             delta[(int)tracer_counter.TRACER_COUNTER_STACKS_LOST],
-            missedDelta);
+            missedDelta,
+            delta[(int)tracer_counter.TRACER_COUNTER_OVERFLOW_BUSY_PACKETS]);
     }
 
     /// <summary>The kernel stack of a sample, innermost frame first; empty if it is gone.</summary>

@@ -92,7 +92,7 @@ internal sealed class OtlpExport : IDisposable
             .Build();
         _drops = _meter.CreateCounter<long>("tracer.drops", "{packet}", "Packets the kernel dropped, by reason and culprit");
         _bytes = _meter.CreateCounter<long>("tracer.dropped_bytes", "By", "Bytes of the dropped packets");
-        _overflow = _meter.CreateCounter<long>("tracer.aggregate_overflow", "{packet}", "Drops counted without their flow: the kernel's aggregate map was full");
+        _overflow = _meter.CreateCounter<long>("tracer.aggregate_overflow", "{packet}", "Drops counted without their flow: the kernel's aggregate map was full or refused the update");
         _meter.CreateObservableCounter("tracer.samples_lost", () => (long)Totals.SamplesLost, "{sample}",
                                        "Drop samples the ring buffer had no room for (counts stay exact)");
         _meter.CreateObservableCounter("tracer.stacks_lost", () => (long)Totals.StacksLost, "{stack}", "Kernel stacks that could not be kept");

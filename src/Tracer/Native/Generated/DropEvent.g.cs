@@ -14,7 +14,8 @@ internal enum tracer_counter : uint
     TRACER_COUNTER_OVERFLOW_PACKETS = 1U,
     TRACER_COUNTER_OVERFLOW_BYTES = 2U,
     TRACER_COUNTER_STACKS_LOST = 3U,
-    TRACER_COUNTER_MAX = 4U,
+    TRACER_COUNTER_OVERFLOW_BUSY_PACKETS = 4U,
+    TRACER_COUNTER_MAX = 5U,
 }
 
 [NativeTypeName("enum tracer_watch_level")]

@@ -49,11 +49,8 @@ int BPF_PROG(avc_audited, struct selinux_audit_data *sad, char *scontext, char *
 	denial = bpf_map_lookup_elem(&avc_last, &zero);
 	if (!denial)
 		return 0;
-	denial->requested = BPF_CORE_READ(sad, requested);
 	denial->denied = denied;
-	denial->result = result;
 	denial->tclass = BPF_CORE_READ(sad, tclass);
-	denial->pad0 = 0;
 	bpf_probe_read_kernel_str(denial->scontext, sizeof(denial->scontext), scontext);
 	bpf_probe_read_kernel_str(denial->tcontext, sizeof(denial->tcontext), tcontext);
 	bpf_probe_read_kernel_str(denial->tclass_name, sizeof(denial->tclass_name), tclass);

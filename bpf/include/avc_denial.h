@@ -24,9 +24,7 @@ struct avc_config {
 /* One enforced denial. Strings are NUL-terminated, cut to their buffer. */
 struct avc_denial {
 	__u64 timestamp_ns;   /* CLOCK_BOOTTIME; 0: taken by a drop, or none yet */
-	__u32 requested;      /* permission bits of the class, as this kernel numbers them */
-	__u32 denied;
-	__s32 result;         /* the error SELinux returned (-EACCES); enforced denials only */
+	__u32 denied;         /* permission bits of the class, as this kernel numbers them */
 	__u16 tclass;         /* this kernel's class number */
 	__u16 pad0;
 	char scontext[TRACER_SECCTX_LEN];

@@ -152,7 +152,6 @@ struct bpf_nf_ctx {
 struct selinux_audit_data {
 	__u16 tclass;
 	__u32 denied;
-	__u32 requested;
 	int result;
 };
 

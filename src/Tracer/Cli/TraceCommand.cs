@@ -63,7 +63,9 @@ internal sealed class TraceCommand(ILogger logger)
     {
         var reasons = string.Join(", ", summary.DropsByReason.OrderByDescending(r => r.Value).Select(r => $"{r.Key} {r.Value}"));
         var byReason = reasons.Length > 0 ? $" — {reasons}" : "";
+        var busy = summary.Counters.OverflowBusyPackets > 0
+            ? FormattableString.Invariant($" ({summary.Counters.OverflowBusyPackets} refused while the map's bucket was locked on that CPU)") : "";
         Console.Error.WriteLine(FormattableString.Invariant(
-            $"summary: {summary.Drops} drops ({summary.Bytes} bytes) in {summary.Duration.TotalSeconds:F1}s{byReason}; samples lost {summary.Counters.SamplesLost}, flows not kept (overflow) {summary.Counters.OverflowPackets}{(summary.Counters.OverflowBusyPackets > 0 ? $" ({summary.Counters.OverflowBusyPackets} refused while the map's bucket was locked on that CPU)" : "")}, stacks lost {summary.Counters.StacksLost}, drops the kernel hid (nested runs) {summary.Counters.MissedRuns}"));
+            $"summary: {summary.Drops} drops ({summary.Bytes} bytes) in {summary.Duration.TotalSeconds:F1}s{byReason}; samples lost {summary.Counters.SamplesLost}, flows not kept (overflow) {summary.Counters.OverflowPackets}{busy}, stacks lost {summary.Counters.StacksLost}, drops the kernel hid (nested runs) {summary.Counters.MissedRuns}"));
     }
 }

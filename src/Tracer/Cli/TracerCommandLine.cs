@@ -108,6 +108,14 @@ internal static class TracerCommandLine
         return command;
     }
 
+    /// <summary>Exactly one of --pod and --ip.</summary>
+    private static void RequirePodOrIp<TAddress>(Command command, Option<string?> pod, Option<TAddress> ip) =>
+        command.Validators.Add(result =>
+        {
+            if ((result.GetValue(pod) is null) == (result.GetValue(ip) is null))
+                result.AddError("Name the pod with --pod NAMESPACE/NAME, or give --ip ADDR (one of them).");
+        });
+
     private static (Option<Uri?> Endpoint, Option<string?> Protocol) OtlpOptions(string what)
     {
         var endpoint = new Option<Uri?>("--otlp-endpoint")
@@ -203,11 +211,7 @@ internal static class TracerCommandLine
         {
             pod, ip, duration, stack, output,
         };
-        start.Validators.Add(result =>
-        {
-            if ((result.GetValue(pod) is null) == (result.GetValue(ip) is null))
-                result.AddError("Name the pod with --pod NAMESPACE/NAME, or give --ip ADDR (one of them).");
-        });
+        RequirePodOrIp(start, pod, ip);
         start.SetAction((parse, token) => Run(parse, _ => SessionCommand.RunAsync(parse.GetValue(socket)!, new Daemon.ControlRequest(
             "start", parse.GetValue(pod), parse.GetValue(ip), parse.GetValue(duration)?.TotalSeconds, parse.GetValue(stack), parse.GetValue(output)!), token)));
         var list = new Command("list", "The running sessions.");
@@ -252,10 +256,9 @@ internal static class TracerCommandLine
         {
             pod, ip, port, path, from, duration, output, otlpEndpoint, otlpProtocol,
         };
+        RequirePodOrIp(command, pod, ip);
         command.Validators.Add(result =>
         {
-            if ((result.GetValue(pod) is null) == (result.GetValue(ip) is null))
-                result.AddError("Name the pod with --pod NAMESPACE/NAME, or give --ip ADDR (one of them).");
             if (result.GetValue(path) is not null && result.GetValue(port) is null)
                 result.AddError("--path needs --port: the port the HTTP probe goes to.");
         });

@@ -33,13 +33,17 @@ internal sealed class OnDemandSession(string id, string target, IReadOnlyList<IP
 
     public void MarkDetailed() => _detailed.TrySetResult();
 
-    /// <summary>The client has its reply: records held until now follow it.</summary>
+    /// <summary>The client has its reply: records held until now follow it (unless the session ended meanwhile).</summary>
     public bool Open()
     {
         lock (_gate)
         {
+            if (_ended.Task.IsCompleted)
+                return true;
             _open = true;
-            return Send(_held);
+            var sent = Send(_held);
+            _held.Clear();
+            return sent;
         }
     }
 

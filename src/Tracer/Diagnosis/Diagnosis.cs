@@ -2,10 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
-using Tracer.Attribution;
 using Tracer.Discovery;
 using Tracer.Output;
-using Tracer.Probes;
 using Tracer.Tracing;
 
 namespace Tracer.Diagnosis;

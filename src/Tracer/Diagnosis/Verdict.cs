@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using Tracer.Attribution;
 using Tracer.Cli;
 using Tracer.Output;

@@ -43,7 +43,7 @@ internal static class DoctorReport
             : "BPF netfilter links do not attach (kernel before 6.4?): hooks are inferred from the drop location and stack only.");
         lines.Add(Works("lsm") ? "BPF-LSM programs load: LSM denials can be observed directly."
             : "BPF-LSM programs are refused: LSM drops are inferred from the drop reason and active LSMs.");
-        if (facts.ActiveLsms?.Contains("selinux") == true)
+        if (facts.Selinux)
             lines.Add("SELinux is active: its enforced denials are observed (avc:selinux_audited); a drop SELinux makes is exact, " +
                       "with the denial's contexts, class and permission.");
         return lines;

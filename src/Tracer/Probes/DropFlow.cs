@@ -97,5 +97,7 @@ internal readonly record struct ProbeCounters(ulong SamplesLost, ulong OverflowP
 internal sealed record DropInterval(IReadOnlyList<DropCount> Counts, ProbeCounters Counters, IReadOnlyList<drop_sample> Samples)
 {
     /// <summary>The SELinux denial that came just before a flow's sampled drop, per flow, where SELinux is watched.</summary>
-    public IReadOnlyDictionary<DropFlow, SelinuxDenial> SelinuxDenials { get; init; } = new Dictionary<DropFlow, SelinuxDenial>();
+    public IReadOnlyDictionary<DropFlow, SelinuxDenial> SelinuxDenials { get; init; } = NoDenials;
+
+    private static readonly Dictionary<DropFlow, SelinuxDenial> NoDenials = [];
 }

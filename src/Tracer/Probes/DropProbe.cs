@@ -155,10 +155,17 @@ internal sealed class DropProbe : IDisposable
         if (_ring?.Fault is { } fault)
             throw fault;
         var samples = _samples.Take(out var discarded, out var denials);
+        var interval = new DropInterval([.. counts.Values], ReadCounters(discarded), samples);
+        if (denials.Length == 0)
+            return interval;
         var denied = new Dictionary<DropFlow, SelinuxDenial>();
         foreach (var (key, denial) in denials)
-            denied.TryAdd(DropFlow.From(key), SelinuxDenial.From(denial));
-        return new DropInterval([.. counts.Values], ReadCounters(discarded), samples) { SelinuxDenials = denied };
+        {
+            var flow = DropFlow.From(key);
+            if (!denied.ContainsKey(flow))
+                denied[flow] = SelinuxDenial.From(denial);
+        }
+        return interval with { SelinuxDenials = denied };
     }
 
     /// <summary>Adds each CPU's not-yet-flushed run to its flow's count, then empties the cache for reuse.</summary>

@@ -79,9 +79,9 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
                     break;
                 }
                 Report(probe.Drain(), probe, attribution, builder, summary);
-                if (!options.WatchAll)
+                if (!options.WatchAll && Follow(pods.Current, probe, attribution, wanted) is var now && !ReferenceEquals(now, wanted))
                 {
-                    wanted = Follow(pods.Current, probe, attribution, wanted);
+                    wanted = now;
                     detailed = DetailedOf(wanted);
                 }
                 DetailApplied();

@@ -130,13 +130,14 @@ public sealed class AttributorTests
     {
         var attributor = Create();
         var flow = NetfilterDrop(sentinelsPassed: 2);
-        attributor.UpdateSelinuxDenials(new Dictionary<DropFlow, SelinuxDenial> { [flow] = RecvDenied });
+        var noSocket = SocketDrop with { Reason = 2 };
+        attributor.UpdateSelinuxDenials(new Dictionary<DropFlow, SelinuxDenial> { [flow] = RecvDenied, [noSocket] = RecvDenied });
 
         var culprit = attributor.Attribute(flow, "NETFILTER_DROP");
 
         Assert.Equal(Culprit.KernelModule, culprit.Kind);
         Assert.Null(culprit.Tcontext);
-        Assert.Equal("kernel-stack", Create().Attribute(SocketDrop with { Reason = 2 }, "NO_SOCKET").Kind);
+        Assert.Equal("kernel-stack", attributor.Attribute(noSocket, "NO_SOCKET").Kind);
     }
 
     [Fact]

@@ -32,7 +32,7 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
     private long _resourceVersion = 100;
     private long _oldestWatchable; // a watch from before this gets 410 Gone
 
-    /// <summary>Every request as "list rv=…" or "watch rv=…", in order.</summary>
+    /// <summary>Every request as "list", "watch rv=… bookmarks=…" or "get NAMESPACE/NAME", in order.</summary>
     public ConcurrentQueue<string> Requests { get; } = new();
 
     public int Port { get; }
@@ -195,13 +195,19 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
         ["code"] = 410,
     });
 
+    /// <summary>As the API server: the service account's bearer token, or 401.</summary>
+    private static bool Authorized(HttpContext context)
+    {
+        if (context.Request.Headers.Authorization == $"Bearer {Token}")
+            return true;
+        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        return false;
+    }
+
     private async Task Pods(HttpContext context)
     {
-        if (context.Request.Headers.Authorization != $"Bearer {Token}")
-        {
-            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        if (!Authorized(context))
             return;
-        }
         var query = context.Request.Query;
         var node = query["fieldSelector"].ToString() is var selector && selector.StartsWith("spec.nodeName=", StringComparison.Ordinal)
             ? selector["spec.nodeName=".Length..]
@@ -232,11 +238,8 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
 
     private async Task OnePod(HttpContext context, string ns, string name)
     {
-        if (context.Request.Headers.Authorization != $"Bearer {Token}")
-        {
-            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        if (!Authorized(context))
             return;
-        }
         Requests.Enqueue($"get {ns}/{name}");
         JsonObject? pod;
         lock (_gate)

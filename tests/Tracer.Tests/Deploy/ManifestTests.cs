@@ -77,7 +77,7 @@ public partial class ManifestTests
     public void ProbesAskTheHealthEndpointsOnTheDeclaredPort()
     {
         var port = Assert.Single(Container.Ports);
-        Assert.Equal(9487, port.ContainerPort); // the daemon's default HealthPort
+        Assert.Equal(new Tracer.Daemon.DaemonOptions().HealthPort, port.ContainerPort);
         foreach (var (probe, path) in new[] { (Container.LivenessProbe, "/healthz"), (Container.ReadinessProbe, "/readyz") })
         {
             Assert.Equal(path, probe.HttpGet.Path);

@@ -7,11 +7,11 @@ namespace Tracer.Tests.Infrastructure;
 /// <summary>Listening sockets made inside a test's network namespace: a Tracer running there reaches them, and nothing else can.</summary>
 internal static class NamespaceSockets
 {
-    /// <summary>A listening TCP socket on 127.0.0.1 of the namespace (port 0: a free one).</summary>
-    public static Socket ListenIn(string namespacePath, int port) => NetworkNamespace.RunIn(namespacePath, () =>
+    /// <summary>A listening TCP socket on an IPv4 address of the namespace, 127.0.0.1 by default (port 0: a free one).</summary>
+    public static Socket ListenIn(string namespacePath, int port, IPAddress? address = null) => NetworkNamespace.RunIn(namespacePath, () =>
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        socket.Bind(new IPEndPoint(address ?? IPAddress.Loopback, port));
         socket.Listen(64);
         return socket;
     });

@@ -1,7 +1,5 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Tracer.Kernel;
 
 namespace Tracer.Tests.Infrastructure;
 
@@ -20,13 +18,7 @@ internal sealed class PodHttpServer : IDisposable
     }
 
     /// <summary>Listens on the pod's address, the socket made inside its namespace.</summary>
-    public static PodHttpServer Start(Pod pod, int port) => new(NetworkNamespace.RunIn($"/run/netns/{pod.Namespace}", () =>
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(pod.IPv4, port));
-        socket.Listen(64);
-        return socket;
-    }));
+    public static PodHttpServer Start(Pod pod, int port) => new(NamespaceSockets.ListenIn($"/run/netns/{pod.Namespace}", port, pod.IPv4));
 
     private void Serve()
     {

@@ -12,7 +12,7 @@ public sealed class SelinuxAvcTests
 {
     private static unsafe avc_denial Denial(uint denied, string permission)
     {
-        var denial = new avc_denial { denied = denied, requested = denied, result = -13 };
+        var denial = new avc_denial { denied = denied };
         Write(denial.scontext, AvcDenial.TRACER_SECCTX_LEN, "system_u:system_r:node_t:s0");
         Write(denial.tcontext, AvcDenial.TRACER_SECCTX_LEN, "system_u:object_r:blocked_t:s0");
         Write(denial.tclass_name, AvcDenial.TRACER_AVC_NAME_LEN, "packet");

@@ -247,7 +247,7 @@ static __always_inline __u8 watch_level(const struct drop_key *key)
 	return src ? *src : 0;
 }
 
-/* This CPU's SELinux denial, when one came just before this drop (selinux_avc.bpf.c); NULL otherwise. */
+/* This CPU's SELinux denial, when one came just before this drop in the same task (selinux_avc.bpf.c); NULL otherwise. */
 static __always_inline struct avc_denial *recent_avc_denial(__u64 now)
 {
 	__u32 zero = 0;
@@ -256,7 +256,8 @@ static __always_inline struct avc_denial *recent_avc_denial(__u64 now)
 	if (!config.selinux_denials)
 		return NULL;
 	denial = bpf_map_lookup_elem(&avc_last, &zero);
-	if (!denial || !denial->timestamp_ns || now < denial->timestamp_ns || now - denial->timestamp_ns > TRACER_AVC_WINDOW_NS)
+	if (!denial || !denial->timestamp_ns || now < denial->timestamp_ns || now - denial->timestamp_ns > TRACER_AVC_WINDOW_NS ||
+	    denial->pid_tgid != bpf_get_current_pid_tgid())
 		return NULL;
 	return denial;
 }

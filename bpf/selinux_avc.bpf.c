@@ -49,6 +49,7 @@ int BPF_PROG(avc_audited, struct selinux_audit_data *sad, char *scontext, char *
 	denial = bpf_map_lookup_elem(&avc_last, &zero);
 	if (!denial)
 		return 0;
+	denial->pid_tgid = bpf_get_current_pid_tgid();
 	denial->denied = denied;
 	denial->tclass = BPF_CORE_READ(sad, tclass);
 	bpf_probe_read_kernel_str(denial->scontext, sizeof(denial->scontext), scontext);

@@ -15,17 +15,18 @@ internal unsafe struct avc_config
 }
 
 [NativeTypeName("struct avc_denial")]
-[StructLayout(LayoutKind.Explicit, Size = 336)]
+[StructLayout(LayoutKind.Explicit, Size = 344)]
 internal unsafe struct avc_denial
 {
     [FieldOffset(0)] public ulong timestamp_ns;
-    [FieldOffset(8)] public uint denied;
-    [FieldOffset(12)] public ushort tclass;
-    [FieldOffset(14)] public ushort pad0;
-    [FieldOffset(16)] public fixed sbyte scontext[128];
-    [FieldOffset(144)] public fixed sbyte tcontext[128];
-    [FieldOffset(272)] public fixed sbyte tclass_name[32];
-    [FieldOffset(304)] public fixed sbyte permission[32];
+    [FieldOffset(8)] public ulong pid_tgid;
+    [FieldOffset(16)] public uint denied;
+    [FieldOffset(20)] public ushort tclass;
+    [FieldOffset(22)] public ushort pad0;
+    [FieldOffset(24)] public fixed sbyte scontext[128];
+    [FieldOffset(152)] public fixed sbyte tcontext[128];
+    [FieldOffset(280)] public fixed sbyte tclass_name[32];
+    [FieldOffset(312)] public fixed sbyte permission[32];
 }
 
 internal static unsafe partial class AvcDenial

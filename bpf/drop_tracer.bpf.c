@@ -64,6 +64,14 @@ struct aggregate_map {
 	__type(value, struct drop_stats);
 } aggregate_a SEC(".maps"), aggregate_b SEC(".maps");
 
+/* Coarse keys (scope destination or source): every peer and port of one watched address together. */
+struct coarse_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct drop_key);
+	__type(value, struct drop_stats);
+} coarse_a SEC(".maps"), coarse_b SEC(".maps");
+
 struct cache_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -88,6 +96,15 @@ struct {
 	__array(values, struct cache_map);
 } active_cache SEC(".maps") = {
 	.values = { &cache_a },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct coarse_map);
+} active_coarse SEC(".maps") = {
+	.values = { &coarse_a },
 };
 
 struct {
@@ -223,19 +240,25 @@ static __always_inline bool parse_packet(const struct skb_fields *f, struct drop
 	return true;
 }
 
-/* The watch level of a key: the higher of its two addresses'. Exact addresses (a pod's /32 or
- * /128) are a hash lookup; only prefixes need the trie. 0: not watched. */
-static __always_inline __u8 watch_level(const struct drop_key *key)
+/*
+ * The watch level of a key: the higher of its two addresses' (the destination's on a tie), and in
+ * *source_watched whether that is the source's. Exact addresses (a pod's /32 or /128) are a hash
+ * lookup; only prefixes need the trie. 0: not watched.
+ */
+static __always_inline __u8 watch_level(const struct drop_key *key, bool *source_watched)
 {
 	struct watch_key lookup = { .prefixlen = TRACER_ADDR_LEN * 8 };
 	__u8 *dst = bpf_map_lookup_elem(&watched_hosts, key->daddr);
 	__u8 *src = bpf_map_lookup_elem(&watched_hosts, key->saddr);
 	__u8 level = 0;
 
+	*source_watched = false;
 	if (dst)
 		level = *dst;
-	if (src && *src > level)
+	if (src && *src > level) {
 		level = *src;
+		*source_watched = true;
+	}
 	if (level || !watched_prefix_count)
 		return level;
 	__builtin_memcpy(lookup.addr, key->daddr, TRACER_ADDR_LEN);
@@ -244,6 +267,7 @@ static __always_inline __u8 watch_level(const struct drop_key *key)
 		return *dst;
 	__builtin_memcpy(lookup.addr, key->saddr, TRACER_ADDR_LEN);
 	src = bpf_map_lookup_elem(&watched_prefixes, &lookup);
+	*source_watched = src != NULL;
 	return src ? *src : 0;
 }
 
@@ -263,12 +287,13 @@ static __always_inline struct avc_denial *recent_avc_denial(__u64 now)
 }
 
 /*
- * Netfilter drops always carry their stack: it tells user space which hook point to bracket.
- * A drop SELinux denied just before carries the denial behind the sample, which takes it: no later
- * drop on this CPU claims the same denial.
+ * A sample of a drop counted under *counted; *packet is the drop's own key, whose peer and ports a
+ * coarse key lacks. Netfilter drops always carry their stack: it tells user space which hook point
+ * to arm. A drop SELinux denied just before carries the denial behind the sample, which takes it:
+ * no later drop on this CPU claims the same denial.
  */
-static __always_inline void emit_sample(void *ctx, const struct drop_key *key, __u64 now, __u32 len, bool with_stack,
-					__u64 nf_function)
+static __always_inline void emit_sample(void *ctx, const struct drop_key *counted, const struct drop_key *packet, __u64 now,
+					__u32 len, bool with_stack, __u64 nf_function)
 {
 	struct avc_denial *denial = recent_avc_denial(now);
 	struct drop_sample *sample;
@@ -286,12 +311,19 @@ static __always_inline void emit_sample(void *ctx, const struct drop_key *key, _
 		__builtin_memcpy(sample + 1, denial, sizeof(*denial));
 		denial->timestamp_ns = 0;
 	}
-	sample->key = *key;
+	sample->key = *counted;
 	sample->timestamp_ns = now;
 	sample->len = len;
 	sample->cpu = bpf_get_smp_processor_id();
-	sample->pad0 = 0;
+	sample->sport = packet->sport;
+	sample->dport = packet->dport;
 	sample->nf_function = nf_function;
+	if (counted->scope == TRACER_SCOPE_DESTINATION)
+		__builtin_memcpy(sample->peer, packet->saddr, TRACER_ADDR_LEN);
+	else if (counted->scope == TRACER_SCOPE_SOURCE)
+		__builtin_memcpy(sample->peer, packet->daddr, TRACER_ADDR_LEN);
+	else
+		__builtin_memset(sample->peer, 0, TRACER_ADDR_LEN);
 	sample->stack_id = -1;
 	if (with_stack) {
 		sample->stack_id = bpf_get_stackid(ctx, &stacks, 0);
@@ -309,29 +341,78 @@ static __always_inline bool same_key(const struct drop_key *a, const struct drop
 	       x[4] == y[4] && x[5] == y[5] && x[6] == y[6] && x[7] == y[7];
 }
 
-/*
- * A key's bucket, created if missing; NULL when the map refuses it (full, or its bucket lock taken on
- * this CPU: -EBUSY), and then the drops are counted as overflow.
- */
-static __always_inline struct drop_stats *bucket(void *aggregate, const struct drop_key *key, __u64 packets, __u64 bytes)
+/* Both addresses equal: a key the run cache holds was watched, so this one is too, the same way. */
+static __always_inline bool same_addresses(const struct drop_key *a, const struct drop_key *b)
 {
-	struct drop_stats *stats = bpf_map_lookup_elem(aggregate, key);
-	long err = 0;
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
 
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/* The coarse key of a flow: its watched address with everything else of the flow but the peer and ports. */
+static __always_inline void coarsen(struct drop_key *coarse, const struct drop_key *key, __u8 scope)
+{
+	*coarse = *key;
+	coarse->scope = scope;
+	coarse->sport = 0;
+	coarse->dport = 0;
+	if (scope == TRACER_SCOPE_SOURCE)
+		__builtin_memset(coarse->daddr, 0, TRACER_ADDR_LEN);
+	else
+		__builtin_memset(coarse->saddr, 0, TRACER_ADDR_LEN);
+}
+
+/* A key's bucket, created if missing; NULL when the map refuses it (full, or its bucket lock taken on this CPU: *err -EBUSY). */
+static __always_inline struct drop_stats *find_or_add(void *map, const struct drop_key *key, long *err)
+{
+	struct drop_stats *stats = bpf_map_lookup_elem(map, key);
+
+	*err = 0;
 	if (!stats) {
 		struct drop_stats init = {};
 
-		err = bpf_map_update_elem(aggregate, key, &init, BPF_NOEXIST);
-		if (!err || err == -EEXIST)
-			stats = bpf_map_lookup_elem(aggregate, key);
-	}
-	if (!stats) {
-		count(TRACER_COUNTER_OVERFLOW_PACKETS, packets);
-		count(TRACER_COUNTER_OVERFLOW_BYTES, bytes);
-		if (err == -EBUSY)
-			count(TRACER_COUNTER_OVERFLOW_BUSY_PACKETS, packets);
+		*err = bpf_map_update_elem(map, key, &init, BPF_NOEXIST);
+		if (!*err || *err == -EEXIST)
+			stats = bpf_map_lookup_elem(map, key);
 	}
 	return stats;
+}
+
+/* Drops no bucket took: the counters keep the total exact. */
+static __always_inline void overflow(__u64 packets, __u64 bytes, long err)
+{
+	count(TRACER_COUNTER_OVERFLOW_PACKETS, packets);
+	count(TRACER_COUNTER_OVERFLOW_BYTES, bytes);
+	if (err == -EBUSY)
+		count(TRACER_COUNTER_OVERFLOW_BUSY_PACKETS, packets);
+}
+
+/* Adds a run the cache held to its bucket. */
+static __always_inline void flush_run(void *map, const struct drop_key *key, __u64 packets, __u64 bytes, __u64 last_ns)
+{
+	struct drop_stats *stats;
+	long err;
+
+	if (!packets)
+		return;
+	stats = find_or_add(map, key, &err);
+	if (!stats) {
+		overflow(packets, bytes, err);
+		return;
+	}
+	stats->packets += packets;
+	stats->bytes += bytes;
+	if (last_ns > stats->last_ns)
+		stats->last_ns = last_ns;
+}
+
+static __always_inline void add_drop(struct drop_stats *stats, __u64 now, __u32 len)
+{
+	if (!stats->first_ns)
+		stats->first_ns = now;
+	stats->last_ns = now;
+	stats->packets++;
+	stats->bytes += len;
 }
 
 static __always_inline bool is_netfilter_drop(__u32 reason)
@@ -368,15 +449,16 @@ static __always_inline __u64 add_netfilter_context(const struct skb_fields *f, s
  */
 static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __u64 location, __u32 reason)
 {
+	struct drop_stats *stats, *coarse_stats;
+	struct drop_key key, coarse;
 	struct flow_cache *cache;
-	struct drop_stats *stats;
-	struct drop_key key;
-	void *aggregate, *caches;
+	void *aggregate, *coarse_map, *caches;
 	__u64 nf_function = 0;
 	__u32 zero = 0;
 	__u8 level = TRACER_WATCH_COUNTED;
-	bool detailed;
+	bool detailed, source_watched = false, netfilter;
 	__u64 now;
+	long err;
 
 	__builtin_memset(&key, 0, sizeof(key));
 	if (!parse_packet(f, &key) && !config.watch_all)
@@ -385,7 +467,8 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	key.reason = reason;
 	key.netns = f->netns;
 	key.ifindex = f->ifindex;
-	if (is_netfilter_drop(reason))
+	netfilter = is_netfilter_drop(reason);
+	if (netfilter)
 		nf_function = add_netfilter_context(f, &key);
 
 	caches = bpf_map_lookup_elem(&active_cache, &zero);
@@ -401,8 +484,19 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 		cache->last_ns = bpf_ktime_get_boot_ns();
 		return 0;
 	}
-	if (!config.watch_all) {
-		level = watch_level(&key);
+	if (cache->coarse_valid) {
+		coarsen(&coarse, &key, cache->coarse_key.scope);
+		if (same_key(&cache->coarse_key, &coarse)) {
+			cache->coarse_packets++;
+			cache->coarse_bytes += f->len;
+			cache->coarse_last_ns = bpf_ktime_get_boot_ns();
+			return 0;
+		}
+	}
+	if (cache->valid && same_addresses(&cache->key, &key)) {
+		source_watched = cache->source_watched; /* another port of the cached flow's peers: a scan */
+	} else if (!config.watch_all) {
+		level = watch_level(&key, &source_watched);
 		if (!level)
 			return 0;
 	}
@@ -410,34 +504,60 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 
 	now = bpf_ktime_get_boot_ns();
 	aggregate = bpf_map_lookup_elem(&active_aggregate, &zero);
-	if (!aggregate)
+	coarse_map = bpf_map_lookup_elem(&active_coarse, &zero);
+	if (!aggregate || !coarse_map)
 		return 0;
-	if (cache->valid && cache->packets) {
-		stats = bucket(aggregate, &cache->key, cache->packets, cache->bytes);
-		if (stats) {
-			stats->packets += cache->packets;
-			stats->bytes += cache->bytes;
-			if (cache->last_ns > stats->last_ns)
-				stats->last_ns = cache->last_ns;
-		}
-	}
+	if (cache->valid)
+		flush_run(aggregate, &cache->key, cache->packets, cache->bytes, cache->last_ns);
 	cache->key = key;
 	cache->packets = 0;
 	cache->bytes = 0;
 	cache->last_ns = 0;
-	cache->valid = !detailed; /* every drop of a detailed key goes past the cache, to be sampled */
+	cache->valid = 0;
+	cache->source_watched = source_watched;
 
-	stats = bucket(aggregate, &key, 1, f->len);
-	if (!stats)
-		return 0;
-	if (!stats->first_ns)
-		stats->first_ns = now;
-	stats->last_ns = now;
-	stats->packets++;
-	stats->bytes += f->len;
+	stats = bpf_map_lookup_elem(aggregate, &key);
+	if (!stats) {
+		/* A new flow this interval: its coarse key decides whether it gets a bucket, and samples, of its own. */
+		coarsen(&coarse, &key, source_watched ? TRACER_SCOPE_SOURCE : TRACER_SCOPE_DESTINATION);
+		coarse_stats = find_or_add(coarse_map, &coarse, &err);
+		if (!coarse_stats || detailed || coarse_stats->flows < TRACER_FLOWS_PER_COARSE_KEY) {
+			stats = find_or_add(aggregate, &key, &err);
+			if (stats && coarse_stats) {
+				coarse_stats->flows++;
+				if (detailed || coarse_stats->sampled < TRACER_SAMPLED_FLOWS_PER_COARSE_KEY)
+					coarse_stats->sampled++;
+				else
+					stats->sampled = ~0U; /* no samples of its own: its coarse key's budget is spent */
+			}
+		}
+		if (!stats) {
+			if (!coarse_stats) {
+				overflow(1, f->len, err);
+				return 0;
+			}
+			add_drop(coarse_stats, now, f->len);
+			if (detailed || coarse_stats->sampled < TRACER_SAMPLED_FLOWS_PER_COARSE_KEY) {
+				coarse_stats->sampled++;
+				emit_sample(ctx, &coarse, &key, now, f->len, config.capture_stack || detailed || netfilter, nf_function);
+			} else if (!detailed) {
+				/* Flows and samples spent: this coarse key's next drops are counted in the cache. */
+				if (cache->coarse_valid)
+					flush_run(coarse_map, &cache->coarse_key, cache->coarse_packets, cache->coarse_bytes, cache->coarse_last_ns);
+				cache->coarse_key = coarse;
+				cache->coarse_packets = 0;
+				cache->coarse_bytes = 0;
+				cache->coarse_last_ns = 0;
+				cache->coarse_valid = 1;
+			}
+			return 0;
+		}
+	}
+	cache->valid = !detailed; /* every drop of a detailed key goes past the cache, to be sampled */
+	add_drop(stats, now, f->len);
 	if (detailed || stats->sampled < config.samples_per_key) {
 		stats->sampled++;
-		emit_sample(ctx, &key, now, f->len, config.capture_stack || detailed || is_netfilter_drop(reason), nf_function);
+		emit_sample(ctx, &key, &key, now, f->len, config.capture_stack || detailed || netfilter, nf_function);
 	}
 	return 0;
 }

@@ -23,6 +23,23 @@
 #define TRACER_DEFAULT_SAMPLES_PER_KEY 4
 
 /*
+ * Per CPU and interval, a coarse key (one watched address, direction, protocol, reason, location and
+ * netfilter context: roughly one culprit hitting one pod) gets at most this many flows of its own in
+ * the flow map, and its flows at most this many samples. Beyond, its drops are counted under the coarse
+ * key itself: a port scan or a flood of many peers stays exact per pod, reason and culprit, and cannot
+ * crowd out the flows and samples of other pods.
+ */
+#define TRACER_FLOWS_PER_COARSE_KEY 256
+#define TRACER_SAMPLED_FLOWS_PER_COARSE_KEY 64
+
+/* drop_key.scope: a flow, or the aggregate of every peer and port of one watched address. */
+enum tracer_key_scope {
+	TRACER_SCOPE_FLOW = 0,
+	TRACER_SCOPE_DESTINATION = 1, /* daddr kept; saddr, sport and dport zero */
+	TRACER_SCOPE_SOURCE = 2,      /* saddr kept; daddr, sport and dport zero */
+};
+
+/*
  * Value of both watched maps: how closely an address is watched. A detailed address (the pod of
  * an on-demand session) has every drop sampled, with its kernel stack, instead of the first few.
  */
@@ -57,7 +74,7 @@ struct drop_key {
 	/* Netfilter drops, from the sentinel trail (see netfilter_hooks.h); all 0 when unknown. */
 	__u8 nf_hook;       /* NF_INET_* hook + 1 */
 	__u8 nf_pf;         /* NFPROTO_* */
-	__u8 pad0;
+	__u8 scope;         /* enum tracer_key_scope */
 	__u16 nf_passed;    /* sentinels the packet had passed at that hook; TRACER_NF_EXACT: verdict observed */
 };
 
@@ -67,14 +84,16 @@ struct drop_stats {
 	__u64 bytes;
 	__u64 first_ns;     /* CLOCK_BOOTTIME of the first drop in this interval */
 	__u64 last_ns;      /* CLOCK_BOOTTIME of the last drop in this interval */
-	__u32 sampled;      /* samples this key emitted on this CPU this interval */
-	__u32 pad0;
+	__u32 sampled;      /* samples this key emitted on this CPU this interval (a coarse key: and its flows that sample) */
+	__u32 flows;        /* coarse keys: flows of their own created on this CPU this interval */
 };
 
 /*
  * Per-CPU run cache: the last watched key this CPU counted, and its drops since then that are
  * not yet in the aggregate. A burst of one flow (a flood, retries, probes) is counted here with
  * one 64-byte compare instead of a hash lookup; the next different key flushes it.
+ * The same for the last saturated coarse key (its flows and samples used up for this interval):
+ * a scan's later drops are counted with a compare too. User space adds both runs when it drains.
  */
 struct flow_cache {
 	struct drop_key key;
@@ -82,7 +101,13 @@ struct flow_cache {
 	__u64 bytes;
 	__u64 last_ns;
 	__u32 valid;
-	__u32 pad0;
+	__u32 source_watched; /* the key's watched address is its source, not its destination */
+	struct drop_key coarse_key;
+	__u64 coarse_packets;
+	__u64 coarse_bytes;
+	__u64 coarse_last_ns;
+	__u32 coarse_valid;
+	__u32 pad1;
 };
 
 /*
@@ -95,14 +120,16 @@ struct drop_sample {
 	__u32 len;          /* skb->len */
 	__s32 stack_id;     /* id in the stacks map, or negative if not captured */
 	__u32 cpu;
-	__u32 pad0;
+	__u16 sport;        /* the packet's own ports and peer: a coarse key has them zero */
+	__u16 dport;
 	__u64 nf_function;  /* exact tier: the hook function that returned NF_DROP, else 0 */
+	__u8 peer[TRACER_ADDR_LEN];
 };
 
 /* Indexes of the per-CPU counters array; counters only ever grow. */
 enum tracer_counter {
 	TRACER_COUNTER_SAMPLES_LOST = 0,   /* ring buffer was full */
-	TRACER_COUNTER_OVERFLOW_PACKETS,   /* drops whose key did not fit the aggregate */
+	TRACER_COUNTER_OVERFLOW_PACKETS,   /* drops neither their flow nor their coarse key found room for */
 	TRACER_COUNTER_OVERFLOW_BYTES,
 	TRACER_COUNTER_STACKS_LOST,        /* bpf_get_stackid failed */
 	TRACER_COUNTER_OVERFLOW_BUSY_PACKETS, /* of the overflow: the map's bucket lock was taken on this CPU, it was not full */

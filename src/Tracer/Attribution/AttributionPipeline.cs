@@ -10,33 +10,38 @@ namespace Tracer.Attribution;
 /// Everything that names culprits during a trace: the netfilter hook tables, the sentinels that
 /// bracket hooks, the exact tier that observes hook verdicts, nftables' trace, SELinux's denials, and
 /// the <see cref="Attributor"/> that reads them all.
+/// Sentinels, verdict observers and nftables' trace marking run for every packet where they are, so by
+/// default (<see cref="Arming.OnDemand"/>) none is armed until netfilter drops need it, and only there
+/// (<see cref="ArmingPlan"/>); <see cref="Arming.Always"/> arms them all from the start.
 /// Each part that the kernel or the node refuses is left out with one warning; attribution then
 /// falls back to what remains (ultimately the drop's reason and location).
 /// </summary>
 internal sealed class AttributionPipeline : IDisposable
 {
     private static readonly IReadOnlySet<uint> NoPrograms = new HashSet<uint>();
+    private static readonly byte[] MarkedAlways = [0, 3]; // PREROUTING and OUTPUT: every watched packet passes one
 
     private readonly NetfilterHookTables? _hookTables;
     private readonly NetfilterSentinels? _sentinels;
     private readonly NetfilterVerdicts _verdicts;
     private readonly SelinuxAvc? _selinux;
-    // nftables' trace per namespace: Tracer's own from the start, a pod's once netfilter drops happen there
-    // (null where the kernel or nftables refused it).
+    // nftables' trace per namespace, once something was marked there (null where the kernel or nftables refused it).
     private readonly Dictionary<uint, NftablesTrace?> _nftables = [];
+    private readonly ArmingPlan _plan = new();
+    private readonly Arming _arming;
     private IReadOnlyList<IPNetwork> _watched;
     private readonly KernelSymbols _symbols;
     private readonly ILogger _logger;
 
     private AttributionPipeline(NetfilterHookTables? hookTables, NetfilterSentinels? sentinels, NetfilterVerdicts verdicts,
-                                NftablesTrace? nftables, SelinuxAvc? selinux, IReadOnlyList<IPNetwork> watched, KernelSymbols symbols, ILogger logger)
+                                SelinuxAvc? selinux, Arming arming, IReadOnlyList<IPNetwork> watched, KernelSymbols symbols, ILogger logger)
     {
         _hookTables = hookTables;
         _sentinels = sentinels;
         _selinux = selinux;
+        _arming = arming;
         _watched = watched;
         _verdicts = verdicts;
-        _nftables[NetworkNamespace.CurrentInode()] = nftables;
         _symbols = symbols;
         _logger = logger;
         Attributor = new Attributor(symbols, DropReasonGuide.Embedded())
@@ -49,46 +54,51 @@ internal sealed class AttributionPipeline : IDisposable
     public Attributor Attributor { get; }
 
     /// <summary>
-    /// Loads what the kernel allows and looks at Tracer's own namespace's hooks once, so the exact
-    /// tier already observes the foreign hook functions registered there when tracing starts.
+    /// Loads what the kernel allows, and with <see cref="Arming.Always"/> arms it all in Tracer's namespace before
+    /// tracing is announced; on demand, nothing runs for a packet yet.
     /// </summary>
-    public static AttributionPipeline Start(DropProbe probe, KernelSymbols symbols, IReadOnlyList<IPNetwork> watched, ILogger logger)
+    public static AttributionPipeline Start(DropProbe probe, KernelSymbols symbols, IReadOnlyList<IPNetwork> watched, Arming arming, ILogger logger)
     {
         var hookTables = Optional(() => NetfilterHookTables.LoadAndCopy(symbols), logger,
                                   "netfilter hook tables unreadable ({Error}); netfilter drops are attributed from their location only");
         var sentinels = hookTables is null ? null : Optional(() => NetfilterSentinels.Load(probe.SentinelTrail, hookTables), logger,
                                  "netfilter sentinels unavailable ({Error}); hooks are bracketed only where their verdicts can be observed");
-        var nftables = Optional(() => NftablesTrace.Start(watched), logger,
-                                "nftables tracing unavailable ({Error}); nftables drops are attributed to their chain only");
         var selinux = !probe.TakesSelinuxDenials ? null : Optional(() => SelinuxAvc.Attach(probe.AvcLast), logger,
                               "SELinux denials unobservable ({Error}); SELinux drops are attributed from their hook or reason only");
         if (selinux is { NamesPermissions: false })
             logger.LogInformation("secclass_map is not in kallsyms: SELinux denials name their permissions as bits");
-        var pipeline = new AttributionPipeline(hookTables, sentinels, new NetfilterVerdicts(probe.HookVerdict, logger), nftables, selinux,
+        var pipeline = new AttributionPipeline(hookTables, sentinels, new NetfilterVerdicts(probe.HookVerdict, logger), selinux, arming,
                                                watched, symbols, logger);
+        if (arming == Arming.Always)
+        {
+            pipeline.MarkIn(NetworkNamespace.CurrentInode(), pipeline.AlwaysMarked());
+            if (sentinels is not null)
+                sentinels.AttachEverywhere();
+        }
         pipeline.RefreshHooks();
-        pipeline.ObserveForeignFunctions();
+        pipeline.ObserveFunctions();
         return pipeline;
     }
 
     /// <summary>What netfilter attribution rests on here, for the status line.</summary>
-    public string Tier => DescribeTier(_hookTables is not null, _sentinels is not null, _sentinelsEverywhere, _verdicts.Methods) +
+    public string Tier => DescribeTier(_hookTables is not null, _sentinels is not null, _arming, _verdicts.Methods) +
                           (_selinux is null ? "" : "; SELinux denials observed (avc:selinux_audited)");
 
     /// <summary>
     /// The strongest tier the kernel allowed: observed verdicts (exact), else sentinels (bracketed), else
-    /// the hook tables, else the drop's location alone. <paramref name="observedWith"/>: e.g. "fexit on 2", or "".
+    /// the hook tables, else the drop's location alone; and where it is armed.
+    /// <paramref name="observedWith"/>: e.g. "fexit on 2", or "" (none observed, or none yet).
     /// </summary>
-    internal static string DescribeTier(bool hookTables, bool sentinels, bool sentinelsEverywhere, string observedWith) =>
-        (hookTables, sentinels, observedWith.Length > 0) switch
+    internal static string DescribeTier(bool hookTables, bool sentinels, Arming arming, string observedWith) =>
+        (hookTables, sentinels, observedWith.Length > 0, arming) switch
         {
-            (false, _, _) => "location",
-            (_, _, true) => $"exact (verdicts of foreign hook functions observed: {observedWith}{(sentinels ? "; others bracketed by sentinels" : "")})",
-            (_, true, _) => $"sentinels ({(sentinelsEverywhere ? "every" : "on demand, at each")} netfilter hook point with drops, bracketed by accept-only sentinels)",
+            (false, _, _, _) => "location",
+            (_, _, true, Arming.Always) => $"exact (verdicts of foreign hook functions observed: {observedWith}{(sentinels ? "; others bracketed by sentinels" : "")})",
+            (_, true, _, Arming.Always) => "sentinels (every netfilter hook point bracketed by accept-only sentinels)",
+            (_, true, _, Arming.OnDemand) => "on demand (where netfilter drops are unexplained: nftables trace, sentinels, verdict observers; nothing runs for delivered packets)",
+            (_, false, _, Arming.OnDemand) => "on demand (where netfilter drops are unexplained: nftables trace, verdict observers where the kernel allows; nothing runs for delivered packets)",
             _ => "hook tables (netfilter drops named from the hooks registered at their hook point)",
         };
-
-    private bool _sentinelsEverywhere;
 
     private static T? Optional<T>(Func<T> start, ILogger logger, string warning) where T : class
     {
@@ -105,67 +115,118 @@ internal sealed class AttributionPipeline : IDisposable
         }
     }
 
-    /// <summary>
-    /// The watched addresses changed (pods came or went): nftables' trace in Tracer's namespace marks the new set.
-    /// A pod namespace's trace keeps the set it started with: what matters there is that pod's own address.
-    /// </summary>
+    /// <summary>With <see cref="Arming.Always"/>, every watched address is marked where every packet passes.</summary>
+    private List<TraceMark> AlwaysMarked() =>
+        [.. MarkedAlways.SelectMany(hook => _watched.SelectMany(network => new[] { new TraceMark(hook, network), new TraceMark(hook, network, Source: true) }))];
+
+    /// <summary>The watched addresses changed (pods came or went): with <see cref="Arming.Always"/>, Tracer's namespace marks the new set.</summary>
     public void Watch(IReadOnlyList<IPNetwork> watched)
     {
         _watched = watched;
-        try
-        {
-            _nftables.GetValueOrDefault(NetworkNamespace.CurrentInode())?.Watch(watched);
-        }
-        catch (NativeException e)
-        {
-            _logger.LogWarning("nftables trace could not follow the watched addresses ({Error}); rules are traced for the earlier set", e.Message);
-        }
-    }
-
-    /// <summary>Brackets every hook point from the start (<c>--sentinels all</c>).</summary>
-    public void BracketEverywhere()
-    {
-        if (_sentinels is null)
-            return;
-        _sentinelsEverywhere = true;
-        _sentinels.AttachEverywhere();
-        RefreshHooks();
+        if (_arming == Arming.Always)
+            MarkIn(NetworkNamespace.CurrentInode(), AlwaysMarked());
     }
 
     /// <summary>
     /// Prepares the attributor for one interval: exact verdicts and stacks of its samples, and the
-    /// hook tables. Netfilter drops no sentinel saw get their hook point from their stack, and that
-    /// hook point gets sentinels, so the next drops there are bracketed.
+    /// hook tables (also of the namespaces where this interval's netfilter drops happened).
     /// </summary>
     public void Prepare(DropInterval interval, Func<int, ulong[]> readStack)
     {
         Attributor.BeginInterval();
         Attributor.UpdateSelinuxDenials(interval.SelinuxDenials);
-        Attributor.UpdateExactVerdicts(interval.Samples.Where(s => s.nf_function != 0)
-            .GroupBy(s => DropFlow.From(s.key)).ToDictionary(g => g.Key, g => g.First().nf_function));
+        var exact = new Dictionary<DropFlow, ulong>();
+        foreach (var sample in interval.Samples.Where(s => s.nf_function != 0))
+            FlowIndex.Add(exact, DropFlow.From(sample.key), sample.nf_function);
+        Attributor.UpdateExactVerdicts(exact);
         var hints = HookInference.FromSamples(interval, readStack, _symbols);
-        var bracketNew = false;
         foreach (var (point, _) in hints.Values)
-        {
-            if (_hookTables?.Track(point.Netns) == true && !_nftables.ContainsKey(point.Netns))
-                _nftables[point.Netns] = TraceNftablesIn(point.Netns);
-            bracketNew |= _sentinels?.EnsureAt(point) == true;
-        }
-        if (bracketNew)
-            _logger.LogInformation("netfilter drops at {Points}: bracketing them with sentinels",
-                                   string.Join(", ", hints.Values.Select(h => $"{h.Point.FamilyName} {h.Point.HookName}").Distinct()));
+            _hookTables?.Track(point.Netns);
         Attributor.UpdateHookHints(hints);
         RefreshHooks();
-        ObserveForeignFunctions();
     }
 
-    /// <summary>nftables' trace inside another namespace (a pod's firewall): its own table and netlink sockets there.</summary>
-    private NftablesTrace? TraceNftablesIn(uint netns)
+    /// <summary>
+    /// After an interval's records are attributed: arms what its unexplained netfilter drops asked for, and
+    /// disarms the hook points whose drops stopped or were explained <see cref="ArmingPlan.DisarmAfter"/> ago.
+    /// </summary>
+    public void Arm(DateTimeOffset now)
+    {
+        if (_arming == Arming.Always)
+            return;
+        var armed = _plan.Add(Attributor.Requests, now);
+        var disarmed = _plan.Expire(now);
+        if (!armed && disarmed.Count == 0)
+            return;
+        foreach (var netns in _plan.Namespaces.Concat(_nftables.Keys).Distinct().ToList())
+            MarkIn(netns, _plan.MarksIn(netns));
+        var observed = _plan.ObservedPoints.ToHashSet();
+        if (_sentinels is not null)
+        {
+            foreach (var point in _sentinels.Points.Where(p => !observed.Contains(p)).ToList())
+                _sentinels.Release(point);
+            foreach (var point in observed)
+                _sentinels.EnsureAt(point);
+        }
+        if (armed)
+            _logger.LogInformation("netfilter drops not yet explained at {Points}: arming {What} there",
+                                   string.Join(", ", Attributor.Requests.Select(r => Describe(r.Point)).Distinct()),
+                                   observed.Count > 0 ? "nftables trace, sentinels and verdict observers" : "nftables trace");
+        if (disarmed.Count > 0)
+            _logger.LogInformation("no unexplained netfilter drops at {Points} for {Seconds} s: disarmed there",
+                                   string.Join(", ", disarmed.Select(Describe)), ArmingPlan.DisarmAfter.TotalSeconds);
+        RefreshHooks();
+        ObserveFunctions();
+    }
+
+    private string Describe(HookPoint point) =>
+        $"{point.FamilyName} {point.HookName}{(point.Netns == _hookTables?.Netns ? "" : $" (netns {point.Netns})")}";
+
+    /// <summary>Marks packets for nftables' trace in a namespace, starting to listen there first.</summary>
+    private void MarkIn(uint netns, List<TraceMark> marks)
+    {
+        if (!_nftables.TryGetValue(netns, out var trace))
+        {
+            if (marks.Count == 0)
+                return;
+            _nftables[netns] = trace = StartNftables(netns);
+        }
+        if (trace is null)
+            return;
+        try
+        {
+            InNamespace(netns, () => trace.Mark(marks));
+        }
+        catch (NativeException e)
+        {
+            _logger.LogWarning("nftables trace could not mark {Count} packet kinds in netns {Netns} ({Error}); their rules are named by chain only",
+                               marks.Count, netns, e.Message);
+        }
+        catch (NamespaceGoneException)
+        {
+            Forget(netns);
+        }
+    }
+
+    private void InNamespace(uint netns, Action action)
+    {
+        if (_hookTables is null || netns == _hookTables.Netns)
+            action();
+        else
+            _hookTables.InNamespace(netns, action);
+    }
+
+    /// <summary>nftables' trace in a namespace (Tracer's own, or a pod's firewall): its netlink sockets there.</summary>
+    private NftablesTrace? StartNftables(uint netns)
     {
         try
         {
-            return Optional(() => _hookTables!.InNamespace(netns, () => NftablesTrace.Start(_watched)), _logger,
-                            $"nftables tracing unavailable in netns {netns} ({{Error}}); its nftables drops are attributed to their chain only");
+            if (netns != NetworkNamespace.CurrentInode() && _hookTables?.Track(netns) != true)
+                return null;
+            NftablesTrace? trace = null;
+            InNamespace(netns, () => trace = Optional(NftablesTrace.Start, _logger,
+                                                    $"nftables tracing unavailable in netns {netns} ({{Error}}); its nftables drops are attributed to their chain only"));
+            return trace;
         }
         catch (NamespaceGoneException)
         {
@@ -200,16 +261,21 @@ internal sealed class AttributionPipeline : IDisposable
         }
     }
 
-    /// <summary>The exact tier, where the kernel allows it: watch every foreign hook function in the hook tables.</summary>
-    private void ObserveForeignFunctions()
+    /// <summary>
+    /// The exact tier, where the kernel allows it: the foreign hook functions at the hook points armed for
+    /// observers (with <see cref="Arming.Always"/>, all of them) are watched; the others are released.
+    /// </summary>
+    private void ObserveFunctions()
     {
         if (_hookTables is null || _verdicts.Unavailable is not null)
             return;
-        _verdicts.Observe(Attributor.HookTables
+        var observed = _plan.ObservedPoints.ToHashSet();
+        _verdicts.ObserveOnly([.. Attributor.HookTables
+            .Where(t => _arming == Arming.Always || observed.Contains(t.Key))
             .SelectMany(t => t.Value)
             .Where(e => !e.IsOwn && e.Kind == hook_entry_kind.HOOK_ENTRY_FUNCTION && _symbols.Resolve(e.Function) is { Offset: 0 })
             .Select(e => (e.Function, _symbols.Resolve(e.Function)!.Value.Name))
-            .Distinct());
+            .Distinct()]);
     }
 
     public void Dispose()

@@ -25,8 +25,25 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     // (iptables-legacy counter deltas also depend on it: a second look would see no growth.)
     private readonly Dictionary<object, object> _intervalAnswers = [];
 
-    /// <summary>Starts an interval: the node's programs and counters are asked afresh.</summary>
-    public void BeginInterval() => _intervalAnswers.Clear();
+    private readonly CulpritMemory _memory = new();
+    private readonly List<ArmingRequest> _requests = [];
+
+    /// <summary>The clock culprits are remembered by.</summary>
+    public Func<DateTimeOffset> Now { get; init; } = () => DateTimeOffset.UtcNow;
+
+    /// <summary>Starts an interval: the node's programs and counters are asked afresh, old memories are forgotten.</summary>
+    public void BeginInterval()
+    {
+        _intervalAnswers.Clear();
+        _requests.Clear();
+        _memory.Expire(Now());
+    }
+
+    /// <summary>
+    /// This interval's netfilter drops that neither evidence nor memory explained, at a known hook point: where
+    /// Tracer should arm its observers.
+    /// </summary>
+    public IReadOnlyList<ArmingRequest> Requests => _requests;
 
     private T Once<T>(object question, Func<T> ask) where T : notnull
     {
@@ -80,12 +97,34 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             evidence.Add($"this kernel reports no drop reasons: {implied} implied by the location");
         }
         var culprit = Attribute(flow, reason, location, evidence);
-        return _selinuxDenials.TryGetValue(flow, out var denial) && DeniedBySelinux(culprit, reason, denial) is { } selinux ? selinux : culprit;
+        if (_selinuxDenials.TryGetValue(flow, out var denial) && DeniedBySelinux(culprit, reason, denial) is { } selinux)
+            return selinux;
+        return reason == "NETFILTER_DROP" ? Settle(flow, culprit, location) : culprit;
     }
+
+    /// <summary>
+    /// A netfilter drop's culprit that evidence named is remembered; one it did not is recalled from memory, else
+    /// asks for Tracer's observers at the drop's hook point (nftables' trace only, where nftables itself freed it).
+    /// </summary>
+    private Culprit Settle(DropFlow flow, Culprit culprit, KernelSymbol? location)
+    {
+        if (culprit.Confidence is Culprit.Exact or Culprit.Bracketed)
+        {
+            _memory.Remember(flow, culprit, Now());
+            return culprit;
+        }
+        if (_memory.Recall(flow, culprit.Evidence) is { } recalled)
+            return recalled;
+        if ((flow.HookPoint ?? HintFor(flow)?.Point) is { } point)
+            _requests.Add(new ArmingRequest(point, flow, NftablesOnly: location?.Name.StartsWith("nft_", StringComparison.Ordinal) == true));
+        return culprit;
+    }
+
+    private (HookPoint Point, string Caller)? HintFor(DropFlow flow) => FlowIndex.TryFind(_hookHints, flow, out var hint) ? hint : null;
 
     private Culprit Attribute(DropFlow flow, string reason, KernelSymbol? location, List<string> evidence)
     {
-        if (flow.SentinelsPassed == Native.DropEvent.TRACER_NF_EXACT && _exactVerdicts.TryGetValue(flow, out var function))
+        if (flow.SentinelsPassed == Native.DropEvent.TRACER_NF_EXACT && FlowIndex.TryFind(_exactVerdicts, flow, out var function))
             return ExactHook(flow, function, evidence);
         var bracketed = flow.HookPoint is { } point ? Bracket(point, flow.SentinelsPassed, evidence) : null;
         if (reason == "NETFILTER_DROP" && NftablesIn(flow.Netns) is { } nftables && nftables.VerdictFor(flow) is { } verdict &&
@@ -100,7 +139,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             return BpfByLocation(program, evidence);
         return reason switch
         {
-            "NETFILTER_DROP" => NetfilterByLocation(location, evidence, _hookHints.TryGetValue(flow, out var hint) ? hint : null),
+            "NETFILTER_DROP" => NetfilterByLocation(location, evidence, HintFor(flow)),
             "SECURITY_HOOK" => SecurityHook(evidence),
             "SOCKET_FILTER" when SocketFilterByLsm(evidence) is { } lsm => lsm,
             "TC_EGRESS" or "TC_INGRESS" when flow.Netns == OwnNetns && TcCulprit(flow, reason, evidence) is { } tc => tc,
@@ -274,7 +313,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     {
         // A function may serve several hook points (selinux_ip_postroute: IPv4 and IPv6): the sentinels' point,
         // else the one the kernel stack names, else the flow's family narrows them.
-        var point = flow.HookPoint ?? (_hookHints.TryGetValue(flow, out var hint) ? hint.Point : null);
+        var point = flow.HookPoint ?? HintFor(flow)?.Point;
         var family = flow.L3Protocol == 0x86DD ? HookPoint.IPv6 : HookPoint.IPv4;
         var registered = _hookTables
             .Where(t => t.Key.Netns == flow.Netns && (point is { } p ? t.Key == p : t.Key.Family == family))

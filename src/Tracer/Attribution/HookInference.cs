@@ -18,7 +18,7 @@ internal static class HookInference
         ["ip_output"] = 4, ["ip6_output"] = 4,
     };
 
-    /// <summary>The hook point of each netfilter drop in the interval whose sample has a stack.</summary>
+    /// <summary>The hook point of each netfilter drop in the interval whose sample has a stack (and of its aggregate: see <see cref="FlowIndex"/>).</summary>
     public static Dictionary<DropFlow, (HookPoint Point, string Caller)> FromSamples(DropInterval interval, Func<int, ulong[]> readStack, KernelSymbols symbols)
     {
         var points = new Dictionary<DropFlow, (HookPoint, string)>();
@@ -28,7 +28,7 @@ internal static class HookInference
             if (sample.stack_id < 0 || flow.HookPoint is not null || points.ContainsKey(flow) || !flow.IsIP)
                 continue;
             if (FromStack(readStack(sample.stack_id).Select(a => symbols.Resolve(a)?.Name), flow) is { } found)
-                points[flow] = found;
+                FlowIndex.Add(points, flow, found);
         }
         return points;
     }

@@ -87,21 +87,22 @@ internal static class TracerCommandLine
         };
         output.AcceptOnlyFromAmong("table", "json");
         var stack = new Option<bool>("--stack") { Description = "Record the kernel stack of sampled drops." };
-        var sentinels = new Option<string>("--sentinels")
+        var arm = new Option<string>("--arm")
         {
-            Description = "on-demand: bracket a netfilter hook point once drops happen there (packets elsewhere pay nothing); all: every hook point from the start.",
+            Description = "on-demand: nftables trace, sentinels and verdict observers only at hook points where netfilter drops are not yet explained, " +
+                          "for as long as they are (delivered packets pay nothing); always: all of them from the start, for every watched address.",
             DefaultValueFactory = _ => "on-demand",
         };
-        sentinels.AcceptOnlyFromAmong("on-demand", "all");
+        arm.AcceptOnlyFromAmong("on-demand", "always");
         var (otlpEndpoint, otlpProtocol) = OtlpOptions("Export drop episodes (spans) and drop metrics");
 
         var command = new Command("trace", "Trace packet drops of local pods (and --ip addresses) until Ctrl-C or --duration.")
         {
-            ip, all, duration, output, stack, sentinels, otlpEndpoint, otlpProtocol,
+            ip, all, duration, output, stack, arm, otlpEndpoint, otlpProtocol,
         };
         command.SetAction((parse, token) => Run(parse, logger => new TraceCommand(logger).RunAsync(
             new Tracing.TraceOptions(parse.GetValue(ip) ?? [], parse.GetValue(all), parse.GetValue(duration), parse.GetValue(stack),
-                                     parse.GetValue(sentinels) == "all"),
+                                     parse.GetValue(arm) == "always" ? Attribution.Arming.Always : Attribution.Arming.OnDemand),
             parse.GetValue(output) == "json",
             Telemetry.OtlpTarget.From(parse.GetValue(otlpEndpoint), parse.GetValue(otlpProtocol)),
             token)));

@@ -103,9 +103,13 @@ internal sealed unsafe class BpfMap
     {
         Name = name;
         Fd = Proxy.bpf_map__fd(map);
+        MaxEntries = Proxy.bpf_map__max_entries(map);
     }
 
     public string Name { get; }
+
+    /// <summary>The map's size as the object declares it: what user-space buffers are sized by.</summary>
+    public uint MaxEntries { get; }
 
     public int Fd { get; }
 

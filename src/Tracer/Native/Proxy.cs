@@ -99,6 +99,8 @@ internal static unsafe class Proxy
 
     public static int bpf_map__fd(bpf_map* map) => Ensure.Success(Libbpf.bpf_map__fd(map), "bpf_map__fd");
 
+    public static uint bpf_map__max_entries(bpf_map* map) => Libbpf.bpf_map__max_entries(map);
+
     public static Span<byte> bpf_map__initial_value(bpf_map* map)
     {
         nuint size;

@@ -37,7 +37,12 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
                 _writer.WriteString("protocol", protocol);
             else
                 _writer.WriteString("ethertype", $"0x{flow.L3Protocol:x4}");
-            if (flow.IsIcmp)
+            if (flow.IsAggregate)
+            {
+                // Every peer and port of the watched address: the side that is null is many addresses.
+                _writer.WriteString("aggregate", flow.Source is null ? "destination" : "source");
+            }
+            else if (flow.IsIcmp)
             {
                 _writer.WriteNumber("icmp_type", flow.SourcePort);
                 _writer.WriteNumber("icmp_code", flow.DestinationPort);

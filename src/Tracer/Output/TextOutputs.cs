@@ -9,9 +9,11 @@ internal static class DropText
     public static string Flow(DropRecord record, bool showSourcePort = true)
     {
         if (record.Flow is not { } flow)
-            return "(flow not kept: aggregate map full)";
+            return "(not kept: the drop probe's flow and aggregate maps were full)";
         if (!flow.IsIP)
             return $"ethertype 0x{flow.L3Protocol:x4}";
+        if (flow.IsAggregate)
+            return $"{flow.Source?.ToString() ?? "*"} → {flow.Destination?.ToString() ?? "*"} {flow.ProtocolName} (many peers and ports)";
         if (flow.IsIcmp)
             return $"{flow.Source} → {flow.Destination} {flow.ProtocolName} type {flow.SourcePort} code {flow.DestinationPort}";
         var source = showSourcePort ? Endpoint(flow.Source, flow.SourcePort) : flow.Source?.ToString();

@@ -3,7 +3,12 @@ using Tracer.Native;
 
 namespace Tracer.Probes;
 
-/// <summary>A decoded <c>struct drop_key</c>: one flow, the place it was dropped, and why.</summary>
+/// <summary>
+/// A decoded <c>struct drop_key</c>: one flow, the place it was dropped, and why. An aggregate
+/// (<see cref="Scope"/> destination or source) stands for every peer and port of one watched address
+/// whose flows did not each get a bucket (a scan, a flood from many peers): its other address and its
+/// ports are null and 0.
+/// </summary>
 internal sealed record DropFlow(
     uint Netns,
     uint Ifindex,
@@ -17,8 +22,20 @@ internal sealed record DropFlow(
     ulong Location,
     byte NetfilterHook = 0,
     byte NetfilterFamily = 0,
-    ushort SentinelsPassed = 0)
+    ushort SentinelsPassed = 0,
+    tracer_key_scope Scope = tracer_key_scope.TRACER_SCOPE_FLOW)
 {
+    /// <summary>Every peer and port of one watched address, not one flow.</summary>
+    public bool IsAggregate => Scope != tracer_key_scope.TRACER_SCOPE_FLOW;
+
+    /// <summary>
+    /// What an aggregate of this flow would be: its watched address (<paramref name="sourceWatched"/>: the source), with
+    /// everything else the drop probe keys on but the peer and ports. An aggregate is its own.
+    /// </summary>
+    public DropFlow Coarse(bool sourceWatched) => IsAggregate ? this : sourceWatched
+        ? this with { Destination = null, SourcePort = 0, DestinationPort = 0, Scope = tracer_key_scope.TRACER_SCOPE_SOURCE }
+        : this with { Source = null, SourcePort = 0, DestinationPort = 0, Scope = tracer_key_scope.TRACER_SCOPE_DESTINATION };
+
     /// <summary>The netfilter hook point the drop happened at, when the sentinels saw the packet there.</summary>
     public HookPoint? HookPoint => NetfilterHook == 0 ? null : new HookPoint(Netns, NetfilterFamily, (byte)(NetfilterHook - 1));
 
@@ -43,14 +60,15 @@ internal sealed record DropFlow(
     public static unsafe DropFlow From(in drop_key key)
     {
         var isIP = key.l3_proto is EthernetIPv4 or EthernetIPv6;
+        var scope = (tracer_key_scope)key.scope;
         fixed (byte* source = key.saddr)
         fixed (byte* destination = key.daddr)
         {
             return new DropFlow(
                 key.netns,
                 key.ifindex,
-                isIP ? Address(new ReadOnlySpan<byte>(source, DropEvent.TRACER_ADDR_LEN)) : null,
-                isIP ? Address(new ReadOnlySpan<byte>(destination, DropEvent.TRACER_ADDR_LEN)) : null,
+                isIP && scope != tracer_key_scope.TRACER_SCOPE_DESTINATION ? Address(new ReadOnlySpan<byte>(source, DropEvent.TRACER_ADDR_LEN)) : null,
+                isIP && scope != tracer_key_scope.TRACER_SCOPE_SOURCE ? Address(new ReadOnlySpan<byte>(destination, DropEvent.TRACER_ADDR_LEN)) : null,
                 key.l3_proto,
                 key.l4_proto,
                 key.sport,
@@ -59,7 +77,8 @@ internal sealed record DropFlow(
                 key.location,
                 key.nf_hook,
                 key.nf_pf,
-                key.nf_passed);
+                key.nf_passed,
+                scope);
         }
     }
 
@@ -67,11 +86,47 @@ internal sealed record DropFlow(
     public bool Touches(IPNetwork network) =>
         (Source is not null && network.Contains(Source)) || (Destination is not null && network.Contains(Destination));
 
+    /// <summary>The packet's own flow behind a sample (an aggregate's sample carries its peer and ports).</summary>
+    public static unsafe DropFlow Packet(in drop_sample sample)
+    {
+        var counted = From(sample.key);
+        if (!counted.IsAggregate || !counted.IsIP)
+            return counted;
+        fixed (byte* peer = sample.peer)
+        {
+            var address = Address(new ReadOnlySpan<byte>(peer, DropEvent.TRACER_ADDR_LEN));
+            return counted with
+            {
+                Source = counted.Source ?? address, Destination = counted.Destination ?? address,
+                SourcePort = sample.sport, DestinationPort = sample.dport, Scope = tracer_key_scope.TRACER_SCOPE_FLOW,
+            };
+        }
+    }
+
     private static IPAddress Address(ReadOnlySpan<byte> bytes)
     {
         var address = new IPAddress(bytes);
         return address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
     }
+}
+
+/// <summary>
+/// Facts of an interval keyed by flow, found for a flow that has none of its own through its aggregate: a flow
+/// whose coarse key's sample budget was spent, or an aggregate, shares what another flow of that address showed.
+/// </summary>
+internal static class FlowIndex
+{
+    public static void Add<T>(Dictionary<DropFlow, T> index, DropFlow flow, T value)
+    {
+        index.TryAdd(flow, value);
+        index.TryAdd(flow.Coarse(sourceWatched: false), value);
+        index.TryAdd(flow.Coarse(sourceWatched: true), value);
+    }
+
+    public static bool TryFind<T>(IReadOnlyDictionary<DropFlow, T> index, DropFlow flow, out T value) =>
+        index.TryGetValue(flow, out value!) ||
+        index.TryGetValue(flow.Coarse(sourceWatched: false), out value!) ||
+        index.TryGetValue(flow.Coarse(sourceWatched: true), out value!);
 }
 
 /// <summary>How many packets of a flow were dropped during one interval.</summary>

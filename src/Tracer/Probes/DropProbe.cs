@@ -26,6 +26,8 @@ internal sealed class DropProbe : IDisposable
     private readonly BpfObject _object;
     private readonly BpfMap _activeAggregate;
     private readonly BpfMap[] _aggregates;
+    private readonly BpfMap _activeCoarse;
+    private readonly BpfMap[] _coarse;
     private readonly BpfMap _activeCache;
     private readonly BpfMap[] _caches;
     private readonly flow_cache[] _cacheValues;
@@ -50,12 +52,14 @@ internal sealed class DropProbe : IDisposable
         Watched = new WatchedSet(obj.Map("watched_hosts"), obj.Map("watched_prefixes"), obj.Map(".data.watch"));
         _activeAggregate = obj.Map("active_aggregate");
         _aggregates = [obj.Map("aggregate_a"), obj.Map("aggregate_b")];
+        _activeCoarse = obj.Map("active_coarse");
+        _coarse = [obj.Map("coarse_a"), obj.Map("coarse_b")];
         _activeCache = obj.Map("active_cache");
         _caches = [obj.Map("cache_a"), obj.Map("cache_b")];
         _counters = obj.Map("counters");
         _stacks = obj.Map("stacks");
         _cpus = Proxy.libbpf_num_possible_cpus();
-        const int maxKeys = 8192; // max_entries of aggregate_map in drop_tracer.bpf.c
+        var maxKeys = (int)Math.Max(_aggregates[0].MaxEntries, _coarse[0].MaxEntries);
         _keys = new drop_key[maxKeys];
         _values = new drop_stats[maxKeys * _cpus];
         _cacheValues = new flow_cache[_cpus];
@@ -134,24 +138,18 @@ internal sealed class DropProbe : IDisposable
     /// <summary>Everything counted since the previous call. Exact: no drop is counted twice or missed.</summary>
     public DropInterval Drain()
     {
-        var drainingAggregate = _aggregates[_active];
-        var drainingCache = _caches[_active];
+        var draining = _active;
         _active ^= 1;
         // Each update waits for an RCU grace period: afterwards no program still writes to the
-        // maps being drained. A run between the two swaps writes to the old aggregate, drained next.
+        // maps being drained. A run between the swaps writes to the old maps, drained next time.
         _activeCache.SetInnerMap(0, _caches[_active]);
         _activeAggregate.SetInnerMap(0, _aggregates[_active]);
+        _activeCoarse.SetInnerMap(0, _coarse[_active]);
 
         var counts = new Dictionary<DropFlow, DropCount>();
-        drainingAggregate.DrainBatch(_keys, _values, count =>
-        {
-            for (var i = 0; i < count; i++)
-            {
-                var sum = Sum(_keys[i], _values.AsSpan(i * _cpus, _cpus));
-                counts[sum.Flow] = sum;
-            }
-        });
-        MergeRunCaches(drainingCache, counts);
+        DrainCounts(_aggregates[draining], counts);
+        DrainCounts(_coarse[draining], counts);
+        MergeRunCaches(_caches[draining], counts);
         if (_ring?.Fault is { } fault)
             throw fault;
         var samples = _samples.Take(out var discarded, out var denials);
@@ -168,22 +166,41 @@ internal sealed class DropProbe : IDisposable
         return interval with { SelinuxDenials = denied };
     }
 
-    /// <summary>Adds each CPU's not-yet-flushed run to its flow's count, then empties the cache for reuse.</summary>
+    /// <summary>Moves a map's buckets out; a coarse bucket that only kept its flows' budget (no drop of its own) is skipped.</summary>
+    private void DrainCounts(BpfMap map, Dictionary<DropFlow, DropCount> counts) => map.DrainBatch(_keys, _values, count =>
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var sum = Sum(_keys[i], _values.AsSpan(i * _cpus, _cpus));
+            if (sum.Packets > 0)
+                counts[sum.Flow] = sum;
+        }
+    });
+
+    /// <summary>Adds each CPU's not-yet-flushed runs (a flow's, a saturated coarse key's) to their counts, then empties the cache for reuse.</summary>
     private void MergeRunCaches(BpfMap cache, Dictionary<DropFlow, DropCount> counts)
     {
         if (!cache.LookupPerCpu(0u, _cacheValues.AsSpan()))
             return;
         foreach (ref readonly var run in _cacheValues.AsSpan())
         {
-            if (run.valid == 0 || run.packets == 0)
-                continue;
-            var flow = DropFlow.From(run.key);
-            counts[flow] = counts.TryGetValue(flow, out var known)
-                ? known with { Packets = known.Packets + run.packets, Bytes = known.Bytes + run.bytes, LastNs = Math.Max(known.LastNs, run.last_ns) }
-                : new DropCount(flow, run.packets, run.bytes, run.last_ns, run.last_ns);
+            if (run.valid != 0)
+                AddRun(counts, run.key, run.packets, run.bytes, run.last_ns);
+            if (run.coarse_valid != 0)
+                AddRun(counts, run.coarse_key, run.coarse_packets, run.coarse_bytes, run.coarse_last_ns);
         }
         Array.Clear(_cacheValues);
         cache.UpdatePerCpu(0u, _cacheValues.AsSpan());
+    }
+
+    private static void AddRun(Dictionary<DropFlow, DropCount> counts, in drop_key key, ulong packets, ulong bytes, ulong lastNs)
+    {
+        if (packets == 0)
+            return;
+        var flow = DropFlow.From(key);
+        counts[flow] = counts.TryGetValue(flow, out var known)
+            ? known with { Packets = known.Packets + packets, Bytes = known.Bytes + bytes, LastNs = Math.Max(known.LastNs, lastNs) }
+            : new DropCount(flow, packets, bytes, lastNs, lastNs);
     }
 
     private static DropCount Sum(in drop_key key, ReadOnlySpan<drop_stats> perCpu)

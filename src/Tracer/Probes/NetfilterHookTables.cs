@@ -18,7 +18,7 @@ internal readonly record struct HookPoint(uint Netns, byte Family, byte Hook)
 
 /// <summary>One registered hook as the kernel's table holds it, in the order the kernel runs them.</summary>
 /// <param name="IsSentinel">One of Tracer's sentinels.</param>
-/// <param name="IsOwn">Tracer's own: a sentinel or a chain of Tracer's nftables table; never a culprit.</param>
+/// <param name="IsOwn">A Tracer's (this one's or another's beside it): a sentinel or a chain of a Tracer's nftables table; never a culprit.</param>
 internal sealed record HookEntry(int Priority, ulong Function, hook_entry_kind Kind, uint BpfProgramId, string Name, string Table, bool IsSentinel, bool IsOwn);
 
 /// <summary>A tracked namespace is gone (its pod was deleted), or its path now leads elsewhere (a reused pid).</summary>
@@ -188,8 +188,12 @@ internal sealed class NetfilterHookTables : IDisposable
             var kind = (hook_entry_kind)entry.kind;
             var sentinel = kind == hook_entry_kind.HOOK_ENTRY_BPF && ownPrograms.Contains(entry.bpf_prog_id);
             var tableName = CString(table);
-            var own = sentinel || (kind == hook_entry_kind.HOOK_ENTRY_NFTABLES && tableName == NftablesTrace.TableName);
-            return new HookEntry(entry.priority, entry.function, kind, entry.bpf_prog_id, CString(name), tableName, sentinel, own);
+            var hookName = CString(name);
+            // Any Tracer's hooks (this one's, or another's running beside it) accept everything: never a culprit.
+            var own = sentinel ||
+                      (kind == hook_entry_kind.HOOK_ENTRY_NFTABLES && NftablesTrace.IsTracerTable(tableName)) ||
+                      (kind == hook_entry_kind.HOOK_ENTRY_BPF && NetfilterSentinels.ProgramNames.Contains(hookName));
+            return new HookEntry(entry.priority, entry.function, kind, entry.bpf_prog_id, hookName, tableName, sentinel, own);
         }
     }
 

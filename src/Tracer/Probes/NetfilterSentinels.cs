@@ -5,15 +5,19 @@ namespace Tracer.Probes;
 /// <summary>
 /// User-space half of bpf/netfilter_sentinel.bpf.c. Attaches accept-only sentinels — a
 /// <c>sentinel_first</c> at the lowest priority of a hook point, and a <c>sentinel</c> right behind
-/// each hook registered there by anything else — at the hook points where netfilter drops happen
-/// (in Tracer's namespace or a pod's), or at all of Tracer's. A netfilter drop then carries how many
-/// sentinels the packet passed, which, with the hook tables, brackets the hook that dropped it.
+/// each hook registered there by anything else — at the hook points where netfilter drops are not yet
+/// explained (in Tracer's namespace or a pod's), or at all of Tracer's. A netfilter drop then carries how
+/// many sentinels the packet passed, which, with the hook tables, brackets the hook that dropped it.
+/// Every packet at a bracketed hook point runs them, so they are released once the drops there are explained.
 /// Needs BPF netfilter links (kernel 6.4+).
 /// Sentinel links are BPF links owned by this process: they go away with it, even after kill -9.
 /// </summary>
 internal sealed class NetfilterSentinels : IDisposable
 {
     private const string ObjectFile = "netfilter_sentinel.bpf.o";
+
+    /// <summary>The programs' names, as the hook tables show any Tracer's sentinels.</summary>
+    public static readonly IReadOnlySet<string> ProgramNames = new HashSet<string> { "sentinel_first", "sentinel" };
     private const int LowestPriority = int.MinValue + 1; // the kernel refuses NF_IP_PRI_FIRST itself
 
     private readonly BpfObject _object;
@@ -82,16 +86,25 @@ internal sealed class NetfilterSentinels : IDisposable
         }
     }
 
+    /// <summary>The hook points bracketed now.</summary>
+    public IReadOnlyCollection<HookPoint> Points => _firstPriority.Keys;
+
     /// <summary>Drops the links of a namespace that is gone (its hooks went with it).</summary>
     public void Forget(uint netns)
     {
-        foreach (var key in _links.Keys.Where(k => k.Point.Netns == netns).ToList())
+        foreach (var point in _firstPriority.Keys.Where(p => p.Netns == netns).ToList())
+            Release(point);
+    }
+
+    /// <summary>Stops bracketing a hook point: its packets run no sentinel any more.</summary>
+    public void Release(HookPoint point)
+    {
+        foreach (var key in _links.Keys.Where(k => k.Point == point).ToList())
         {
             _links[key].Dispose();
             _links.Remove(key);
         }
-        foreach (var point in _firstPriority.Keys.Where(p => p.Netns == netns).ToList())
-            _firstPriority.Remove(point);
+        _firstPriority.Remove(point);
     }
 
     /// <summary>

@@ -8,12 +8,16 @@ namespace Tracer.Probes;
 /// hook function in the hook tables, with fexit where the kernel allows it, else kprobe + kretprobe.
 /// A kernel that refuses both (as this project's CI kernel does) is noted once; sentinels remain.
 /// fexit needs the function's BTF, which out-of-tree modules rarely carry: kprobes then take over.
+/// Every packet through an observed function runs the observer, so functions are observed only while
+/// the drops at their hook point are not yet explained.
 /// </summary>
 internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : IDisposable
 {
     private const string ObjectFile = "netfilter_verdicts.bpf.o";
     private readonly Dictionary<ulong, (BpfObject Object, BpfLink[] Links, string Method)> _observed = [];
     private readonly HashSet<ulong> _failed = [];
+    // How each function was observed, kept after it is released: evidence of records drained later.
+    private readonly Dictionary<ulong, string> _methods = [];
 
     /// <summary>Why the exact tier is not running, once the kernel refused it; null while it may.</summary>
     public string? Unavailable { get; private set; }
@@ -21,14 +25,20 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
     public int Observed => _observed.Count;
 
     /// <summary>How the hook function at <paramref name="address"/> is observed: "fexit" or "kprobes"; null if it is not.</summary>
-    public string? MethodOf(ulong address) => _observed.TryGetValue(address, out var observed) ? observed.Method : null;
+    public string? MethodOf(ulong address) => _methods.GetValueOrDefault(address);
 
     /// <summary>Observed functions per method, e.g. "fexit on 1, kprobes on 2".</summary>
     public string Methods => string.Join(", ", _observed.Values.GroupBy(o => o.Method).Select(g => $"{g.Key} on {g.Count()}"));
 
-    /// <summary>Starts observing the given hook functions (address, kallsyms name) not observed yet.</summary>
-    public void Observe(IEnumerable<(ulong Address, string Name)> functions)
+    /// <summary>Observes exactly the given hook functions (address, kallsyms name) from now on: new ones attached, the rest released.</summary>
+    public void ObserveOnly(IReadOnlyCollection<(ulong Address, string Name)> functions)
     {
+        var wanted = functions.Select(f => f.Address).ToHashSet();
+        foreach (var address in _observed.Keys.Where(a => !wanted.Contains(a)).ToList())
+        {
+            Detach(_observed[address]);
+            _observed.Remove(address);
+        }
         foreach (var (address, name) in functions)
         {
             if (Unavailable is not null)
@@ -36,10 +46,17 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
             if (_observed.ContainsKey(address) || _failed.Contains(address))
                 continue;
             if ((TryAttach(address, name, fexit: true) ?? TryAttach(address, name, fexit: false)) is { } attached)
-                _observed[address] = attached;
+                _methods[address] = (_observed[address] = attached).Method;
             else
                 _failed.Add(address);
         }
+    }
+
+    private static void Detach((BpfObject Object, BpfLink[] Links, string Method) observed)
+    {
+        foreach (var link in observed.Links)
+            link.Dispose();
+        observed.Object.Dispose();
     }
 
     private (BpfObject, BpfLink[], string)? TryAttach(ulong address, string function, bool fexit)
@@ -71,12 +88,8 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
 
     public void Dispose()
     {
-        foreach (var (obj, links, _) in _observed.Values)
-        {
-            foreach (var link in links)
-                link.Dispose();
-            obj.Dispose();
-        }
+        foreach (var observed in _observed.Values)
+            Detach(observed);
         _observed.Clear();
     }
 }

@@ -18,23 +18,40 @@ internal readonly record struct FlowTuple(IPAddress Source, IPAddress Destinatio
 internal sealed record NftVerdict(string Family, string Table, string Chain, ulong? Handle, bool Policy, FlowTuple Flow);
 
 /// <summary>
-/// nftables' own trace facility (<c>meta nftrace set 1</c>, events on NFNLGRP_NFTRACE) in Tracer's
-/// network namespace. Tracer adds one table of its own, <c>inet tracer</c>, with rules that only mark
-/// packets of watched addresses for tracing (rate-limited, so a flood costs little); the table is
-/// owned by this process's netlink socket, so the kernel removes it when Tracer exits, even after
-/// kill -9. Kernels before 5.12 have no owned tables: there Tracer deletes its table on exit, and a
-/// table left by a killed Tracer at the next start. Its chains accept everything: no verdict of anyone else changes. Trace events are read
-/// on a thread of their own (each is a netlink message of several KB, so bursts need draining);
-/// those that end in a drop are kept per flow, so the attributor can name the exact rule or policy.
+/// Packets nftables' trace should follow at one hook point (PREROUTING … POSTROUTING): those to
+/// (or, <paramref name="Source"/>, from) <paramref name="Network"/>, of <paramref name="Protocol"/>
+/// (0: any) and destination <paramref name="Port"/> (0: any).
+/// </summary>
+internal readonly record struct TraceMark(byte Hook, IPNetwork Network, bool Source = false, byte Protocol = 0, ushort Port = 0)
+{
+    public bool IsIPv4 => Network.BaseAddress.AddressFamily == AddressFamily.InterNetwork;
+}
+
+/// <summary>
+/// nftables' own trace facility (<c>meta nftrace set 1</c>, events on NFNLGRP_NFTRACE) in one network
+/// namespace. Listening costs packets nothing; marking does: only while <see cref="Mark"/> has marks
+/// does Tracer have a table there, <c>inet tracer_PID</c>, whose chains come first at the marked hook
+/// points and set the trace bit on the marked packets only (rate-limited, so a flood costs little).
+/// The table is owned by this process's netlink socket, so the kernel removes it when Tracer exits,
+/// even after kill -9; its name is the process's, so several Tracers mark side by side. Kernels before
+/// 5.12 have no owned tables: there Tracer deletes its table on exit, and tables of Tracers no longer
+/// running at the next start. Its chains accept everything: no verdict of anyone else changes. Trace
+/// events (of every marker's packets) are read on a thread of their own (each is a netlink message of
+/// several KB, so bursts need draining); those that end in a drop are kept per flow, so the attributor
+/// can name the exact rule or policy.
 /// </summary>
 internal sealed unsafe class NftablesTrace : IDisposable
 {
-    public const string TableName = "tracer";
+    private const string TablePrefix = "tracer";
     private const int TracedPerSecond = 200;
+
+    /// <summary>This process's table.</summary>
+    public static readonly string TableName = $"{TablePrefix}_{Environment.ProcessId}";
 
     /// <summary>Priority of Tracer's chains; the sentinels leave it alone as Tracer's own.</summary>
     public const int ChainPriority = int.MinValue + 2;
     private static readonly Dictionary<uint, string> Families = new() { [1] = "inet", [2] = "ip", [10] = "ip6", [3] = "arp", [7] = "bridge", [5] = "netdev" };
+    private static readonly string[] HookNames = ["prerouting", "input", "forward", "output", "postrouting"];
 
     private readonly NftContextHandle _nft;
     private readonly MnlSocketHandle _events;
@@ -47,20 +64,23 @@ internal sealed unsafe class NftablesTrace : IDisposable
     private readonly Thread _reader;
     private GCHandle _self;
     private volatile bool _stopping;
-    private readonly bool _ownedByKernel;
+    private HashSet<TraceMark> _marks = [];
+    private bool? _ownedByKernel;
 
-    private NftablesTrace(NftContextHandle nft, MnlSocketHandle events, bool ownedByKernel)
+    private NftablesTrace(NftContextHandle nft, MnlSocketHandle events)
     {
         _nft = nft;
         _events = events;
-        _ownedByKernel = ownedByKernel;
         _self = GCHandle.Alloc(this);
         _reader = new Thread(ReadEvents) { IsBackground = true, Name = "nftrace" };
         _reader.Start();
     }
 
-    /// <summary>Creates Tracer's table in the calling thread's namespace and subscribes to trace events.</summary>
-    public static NftablesTrace Start(IEnumerable<IPNetwork> watched)
+    /// <summary>
+    /// Listens to trace events in the calling thread's namespace; nothing is marked yet. Removes the tables of
+    /// Tracers that no longer run (possible only where tables cannot be owned).
+    /// </summary>
+    public static NftablesTrace Start()
     {
         var nft = Proxy.nft_ctx_new();
         MnlSocketHandle? events = null;
@@ -70,30 +90,8 @@ internal sealed unsafe class NftablesTrace : IDisposable
             Proxy.mnl_socket_join_group(events, Mnl.NFNLGRP_NFTRACE);
             Proxy.setsockopt_receive_timeout(events, TimeSpan.FromMilliseconds(100));
             Proxy.setsockopt_receive_buffer(events, 8 << 20);
-            var owned = AddOwnedTable(nft);
-            if (!owned)
-            {
-                // No NFT_TABLE_F_OWNER (before 5.12): a plain table, replacing one a killed Tracer left.
-                try
-                {
-                    Proxy.nft_run_cmd_from_buffer(nft, $"delete table inet {TableName}");
-                }
-                catch (NativeException)
-                {
-                    // none was left
-                }
-                Proxy.nft_run_cmd_from_buffer(nft, $"add table inet {TableName}");
-            }
-            try
-            {
-                Proxy.nft_run_cmd_from_buffer(nft, TableContents(watched.ToList()));
-            }
-            catch when (!owned)
-            {
-                Proxy.nft_run_cmd_from_buffer(nft, $"delete table inet {TableName}");
-                throw;
-            }
-            return new NftablesTrace(nft, events, owned);
+            RemoveStaleTables(nft);
+            return new NftablesTrace(nft, events);
         }
         catch
         {
@@ -103,12 +101,59 @@ internal sealed unsafe class NftablesTrace : IDisposable
         }
     }
 
-    /// <summary>Adds Tracer's table owned by this context's netlink socket; false where the kernel has no owned tables.</summary>
-    private static bool AddOwnedTable(NftContextHandle nft)
+    /// <summary>Whether an nftables table is a Tracer's (this process's or another's).</summary>
+    public static bool IsTracerTable(string name) =>
+        name == TablePrefix || (name.StartsWith(TablePrefix + "_", StringComparison.Ordinal) && int.TryParse(name.AsSpan(TablePrefix.Length + 1), out _));
+
+    private static void RemoveStaleTables(NftContextHandle nft)
+    {
+        foreach (var line in Proxy.nft_run_cmd_from_buffer(nft, "list tables inet").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var name = line.Trim().Split(' ').Last();
+            if (!IsTracerTable(name) || (name != TablePrefix && Directory.Exists($"/proc/{name[(TablePrefix.Length + 1)..]}")))
+                continue;
+            try
+            {
+                Proxy.nft_run_cmd_from_buffer(nft, $"delete table inet {name}");
+            }
+            catch (NativeException)
+            {
+                // owned by a socket that is still open: not stale
+            }
+        }
+    }
+
+    /// <summary>Packets marked for tracing now.</summary>
+    public IReadOnlySet<TraceMark> Marks => _marks;
+
+    /// <summary>
+    /// Marks exactly these packets from now on, in one transaction (no packet sees a half-made table); none:
+    /// Tracer's table goes, and no packet pays for tracing.
+    /// </summary>
+    public void Mark(IReadOnlyCollection<TraceMark> marks)
+    {
+        if (_marks.SetEquals(marks))
+            return;
+        var commands = new List<string>();
+        if (_marks.Count > 0)
+            commands.Add($"delete table inet {TableName}");
+        if (marks.Count > 0)
+            commands.AddRange(TableContents(marks));
+        if (marks.Count > 0 && _ownedByKernel is null)
+            _ownedByKernel = CanOwnTables();
+        var add = commands.FindIndex(c => c.StartsWith("add table", StringComparison.Ordinal));
+        if (add >= 0 && _ownedByKernel == true)
+            commands[add] = $"add table inet {TableName} {{ flags owner; }}";
+        Proxy.nft_run_cmd_from_buffer(_nft, string.Join('\n', commands));
+        _marks = [.. marks];
+    }
+
+    /// <summary>Whether this kernel has owned tables (5.12+): tried on a table that is deleted at once.</summary>
+    private bool CanOwnTables()
     {
         try
         {
-            Proxy.nft_run_cmd_from_buffer(nft, $"add table inet {TableName} {{ flags owner; }}");
+            Proxy.nft_run_cmd_from_buffer(_nft, $"add table inet {TableName}_probe {{ flags owner; }}\ndelete table inet {TableName}_probe");
             return true;
         }
         catch (NativeException e) when (e.Message.Contains("Invalid argument", StringComparison.Ordinal))
@@ -117,42 +162,45 @@ internal sealed unsafe class NftablesTrace : IDisposable
         }
     }
 
-    /// <summary>What goes in Tracer's table: sets of watched addresses, and the earliest chains that mark their packets.</summary>
-    internal static string TableContents(IReadOnlyList<IPNetwork> watched)
+    /// <summary>
+    /// Tracer's table for these marks: per hook point a chain ahead of everyone else's that sets the trace bit on
+    /// packets in the marks' sets — one set per family, side and shape (address; address . protocol; address .
+    /// protocol . port).
+    /// </summary>
+    internal static List<string> TableContents(IReadOnlyCollection<TraceMark> marks)
     {
-        var commands = new List<string>
+        var commands = new List<string> { $"add table inet {TableName}" };
+        foreach (var byHook in marks.GroupBy(m => m.Hook).OrderBy(g => g.Key))
         {
-            $"add set inet {TableName} watched4 {{ type ipv4_addr; flags interval; }}",
-            $"add set inet {TableName} watched6 {{ type ipv6_addr; flags interval; }}",
-        };
-        commands.AddRange(SetElements(watched));
-        // Right behind the lowest sentinel, so tracing starts before anyone else's chain.
-        foreach (var (chain, hook) in new[] { ("pre", "prerouting"), ("out", "output") })
-        {
-            commands.Add($"add chain inet {TableName} {chain} {{ type filter hook {hook} priority {ChainPriority}; policy accept; }}");
-            commands.Add($"add rule inet {TableName} {chain} ip daddr @watched4 limit rate {TracedPerSecond}/second burst {TracedPerSecond} packets meta nftrace set 1");
-            commands.Add($"add rule inet {TableName} {chain} ip saddr @watched4 limit rate {TracedPerSecond}/second burst {TracedPerSecond} packets meta nftrace set 1");
-            commands.Add($"add rule inet {TableName} {chain} ip6 daddr @watched6 limit rate {TracedPerSecond}/second burst {TracedPerSecond} packets meta nftrace set 1");
-            commands.Add($"add rule inet {TableName} {chain} ip6 saddr @watched6 limit rate {TracedPerSecond}/second burst {TracedPerSecond} packets meta nftrace set 1");
+            var chain = HookNames[byHook.Key];
+            commands.Add($"add chain inet {TableName} {chain} {{ type filter hook {chain} priority {ChainPriority}; policy accept; }}");
+            foreach (var shape in byHook.GroupBy(m => (m.IsIPv4, m.Source, Shape: m.Protocol == 0 ? 0 : m.Port == 0 ? 1 : 2)).OrderBy(g => g.Key))
+            {
+                var (ipv4, source, kind) = shape.Key;
+                var set = $"{chain}_{(ipv4 ? "4" : "6")}{(source ? "s" : "d")}{kind}";
+                var address = ipv4 ? "ipv4_addr" : "ipv6_addr";
+                var match = $"{(ipv4 ? "ip" : "ip6")} {(source ? "saddr" : "daddr")}";
+                var (type, selector, flags) = kind switch
+                {
+                    0 => (address, match, " flags interval;"),
+                    1 => ($"{address} . inet_proto", $"{match} . meta l4proto", ""),
+                    _ => ($"{address} . inet_proto . inet_service", $"{match} . meta l4proto . th dport", ""),
+                };
+                commands.Add($"add set inet {TableName} {set} {{ type {type};{flags} }}");
+                commands.Add($"add rule inet {TableName} {chain} {selector} @{set} limit rate {TracedPerSecond}/second burst {TracedPerSecond} packets meta nftrace set 1");
+                commands.Add($"add element inet {TableName} {set} {{ {string.Join(", ", shape.Select(Element).Distinct())} }}");
+            }
         }
-        return string.Join('\n', commands);
+        return commands;
     }
 
-    /// <summary>Replaces the watched addresses (pods came or went) in one transaction: no packet sees an empty set.</summary>
-    public void Watch(IReadOnlyList<IPNetwork> watched) => Proxy.nft_run_cmd_from_buffer(_nft, string.Join('\n',
-        [$"flush set inet {TableName} watched4", $"flush set inet {TableName} watched6", .. SetElements(watched)]));
-
-    private static IEnumerable<string> SetElements(IReadOnlyList<IPNetwork> watched)
+    private static string Element(TraceMark mark)
     {
-        static string Elements(IEnumerable<IPNetwork> networks) => string.Join(", ", networks.Select(n =>
-            n.PrefixLength == (n.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128) ? n.BaseAddress.ToString() : n.ToString()));
-
-        var v4 = watched.Where(n => n.BaseAddress.AddressFamily == AddressFamily.InterNetwork).ToList();
-        var v6 = watched.Where(n => n.BaseAddress.AddressFamily == AddressFamily.InterNetworkV6).ToList();
-        if (v4.Count > 0)
-            yield return $"add element inet {TableName} watched4 {{ {Elements(v4)} }}";
-        if (v6.Count > 0)
-            yield return $"add element inet {TableName} watched6 {{ {Elements(v6)} }}";
+        var full = mark.Network.PrefixLength == (mark.IsIPv4 ? 32 : 128);
+        var address = full ? mark.Network.BaseAddress.ToString() : mark.Network.ToString();
+        return mark.Protocol == 0 ? address
+            : mark.Port == 0 ? $"{address} . {mark.Protocol}"
+            : $"{address} . {mark.Protocol} . {mark.Port}";
     }
 
     private long _rounds;
@@ -290,7 +338,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
         _stopping = true;
         _reader.Join();
         _events.Dispose();
-        if (!_ownedByKernel)
+        if (_marks.Count > 0 && _ownedByKernel != true)
         {
             try
             {

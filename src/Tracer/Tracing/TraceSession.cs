@@ -15,7 +15,7 @@ internal sealed record TraceOptions(
     bool WatchAll,
     TimeSpan? Duration,
     bool Stacks,
-    bool SentinelsEverywhere = false)
+    Arming Arming = Arming.OnDemand)
 {
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
 }
@@ -46,7 +46,7 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         using var probe = DropProbe.Load(new DropProbeOptions(options.WatchAll, options.Stacks, SelinuxDenials: SelinuxAvc.IsActive()), logger);
         var wanted = Wanted(snapshot);
         var detailed = DetailedOf(wanted);
-        using var attribution = AttributionPipeline.Start(probe, symbols, options.WatchAll ? [] : [.. wanted.Keys], logger);
+        using var attribution = AttributionPipeline.Start(probe, symbols, options.WatchAll ? [] : [.. wanted.Keys], options.Arming, logger);
         probe.Watched.Apply(wanted);
         DetailApplied();
 
@@ -57,8 +57,6 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         probe.Attach();
         try
         {
-            if (options.SentinelsEverywhere)
-                attribution.BracketEverywhere(); // every hook point is bracketed before tracing is announced
             onAttached(Status(probe, snapshot, reasons, attribution.Tier));
             while (!cancellationToken.IsCancellationRequested)
             {
@@ -131,6 +129,7 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
     {
         attribution.Prepare(interval, probe.Stack);
         var records = builder.Build(interval);
+        attribution.Arm(DateTimeOffset.UtcNow);
         summary.Add(interval, records);
         output.Write(records);
         output.Observe(summary.Counters);

@@ -349,7 +349,7 @@ public sealed class AttributionScenarioTests : IDisposable
     private List<JsonElement> ProbeDrops(IPAddress pod) => CountedDrops(
         () => CalicoNetwork.SendUdp(_network.NodeNamespace, pod, ProbePort, Packets),
         l => l.Str("dst") == pod.ToString() && l.Num("dport") == ProbePort,
-        "--sentinels", "all");
+        "--arm", "always");
 
     /// <summary>Traces around <paramref name="traffic"/>; returns the lines of <paramref name="flow"/>, asserting they count every packet.</summary>
     private List<JsonElement> CountedDrops(Action traffic, Func<JsonElement, bool> flow, params string[] options)

@@ -142,7 +142,7 @@ public sealed class DropScenarioTests : IDisposable
         foreach (var signal in new[] { "INT", "TERM", "KILL" })
         {
             IReadOnlySet<int> programs;
-            using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json"))
+            using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json", "--arm", "always"))
             {
                 programs = tracer.BpfProgramIds();
                 Assert.True(programs.Count >= 3, "the drop probe and both sentinel programs"); // kfree_skb + 2 sentinels

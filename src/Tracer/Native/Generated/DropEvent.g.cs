@@ -18,6 +18,14 @@ internal enum tracer_counter : uint
     TRACER_COUNTER_MAX = 5U,
 }
 
+[NativeTypeName("enum tracer_key_scope")]
+internal enum tracer_key_scope : uint
+{
+    TRACER_SCOPE_FLOW = 0U,
+    TRACER_SCOPE_DESTINATION = 1U,
+    TRACER_SCOPE_SOURCE = 2U,
+}
+
 [NativeTypeName("enum tracer_watch_level")]
 internal enum tracer_watch_level : uint
 {
@@ -41,12 +49,12 @@ internal unsafe struct drop_key
     [FieldOffset(58)] public byte l4_proto;
     [FieldOffset(59)] public byte nf_hook;
     [FieldOffset(60)] public byte nf_pf;
-    [FieldOffset(61)] public byte pad0;
+    [FieldOffset(61)] public byte scope;
     [FieldOffset(62)] public ushort nf_passed;
 }
 
 [NativeTypeName("struct drop_sample")]
-[StructLayout(LayoutKind.Explicit, Size = 96)]
+[StructLayout(LayoutKind.Explicit, Size = 112)]
 internal unsafe struct drop_sample
 {
     [FieldOffset(0)] public drop_key key;
@@ -54,8 +62,10 @@ internal unsafe struct drop_sample
     [FieldOffset(72)] public uint len;
     [FieldOffset(76)] public int stack_id;
     [FieldOffset(80)] public uint cpu;
-    [FieldOffset(84)] public uint pad0;
+    [FieldOffset(84)] public ushort sport;
+    [FieldOffset(86)] public ushort dport;
     [FieldOffset(88)] public ulong nf_function;
+    [FieldOffset(96)] public fixed byte peer[16];
 }
 
 [NativeTypeName("struct drop_stats")]
@@ -67,11 +77,11 @@ internal unsafe struct drop_stats
     [FieldOffset(16)] public ulong first_ns;
     [FieldOffset(24)] public ulong last_ns;
     [FieldOffset(32)] public uint sampled;
-    [FieldOffset(36)] public uint pad0;
+    [FieldOffset(36)] public uint flows;
 }
 
 [NativeTypeName("struct flow_cache")]
-[StructLayout(LayoutKind.Explicit, Size = 96)]
+[StructLayout(LayoutKind.Explicit, Size = 192)]
 internal unsafe struct flow_cache
 {
     [FieldOffset(0)] public drop_key key;
@@ -79,7 +89,13 @@ internal unsafe struct flow_cache
     [FieldOffset(72)] public ulong bytes;
     [FieldOffset(80)] public ulong last_ns;
     [FieldOffset(88)] public uint valid;
-    [FieldOffset(92)] public uint pad0;
+    [FieldOffset(92)] public uint source_watched;
+    [FieldOffset(96)] public drop_key coarse_key;
+    [FieldOffset(160)] public ulong coarse_packets;
+    [FieldOffset(168)] public ulong coarse_bytes;
+    [FieldOffset(176)] public ulong coarse_last_ns;
+    [FieldOffset(184)] public uint coarse_valid;
+    [FieldOffset(188)] public uint pad1;
 }
 
 [NativeTypeName("struct tracer_config")]

@@ -465,6 +465,13 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             return culprit;
         evidence.Add($"hook point from the kernel stack: {h.Caller} → {h.Point.FamilyName} {h.Point.HookName}");
         var foreign = _hookTables.TryGetValue(h.Point, out var entries) ? entries.Where(e => !e.IsOwn).ToList() : [];
+        // nftables freed it itself: one of the point's nftables chains, and where there is one, that chain.
+        var chains = foreign.Where(e => e.Kind == Native.hook_entry_kind.HOOK_ENTRY_NFTABLES).ToList();
+        if (culprit.Kind == Culprit.NftablesRule && chains.Count == 1)
+        {
+            evidence.Add($"the only nftables chain registered at {h.Point.HookName}: {Describe(chains[0])} (priority {chains[0].Priority})");
+            return FromHook(chains[0], h.Point, evidence, Culprit.Inferred);
+        }
         if (foreign.Count == 1 && culprit.Kind == Culprit.NetfilterHook)
         {
             evidence.Add($"the only foreign hook registered at {h.Point.HookName}: {Describe(foreign[0])} (priority {foreign[0].Priority})");

@@ -137,6 +137,32 @@ public sealed class DiagnoseTests : IDisposable
         Assert.Equal(verdict.GetProperty("summary").GetString(), span.Status.Message);
     }
 
+    /// <summary>An SRE reaches for diagnose while the daemon runs, its own marking armed by the same drops: both name the rule.</summary>
+    [Fact]
+    public void BesideARunningDaemonThatIsArmedForTheSameDrops_DiagnoseNamesTheNftablesRuleExactly()
+    {
+        var pod = PodWithLiveness();
+        _network.Nft("add table inet edr; add chain inet edr out { type filter hook output priority 10; }; " +
+                     $"add rule inet edr out ip daddr {pod.IPv4} tcp dport {HealthPort} counter drop");
+        var socket = Path.Combine(Path.GetTempPath(), $"tracer-beside-{Environment.ProcessId}.sock");
+        using var daemon = TracerProcess.StartTracing(_network.NodeNamespace, "daemon", "--kubernetes", "off", "--control-socket", socket,
+                                                      "--health-port", "0", "--otlp-endpoint", "none");
+        using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            NetworkNamespace.RunIn($"/run/netns/{_network.NodeNamespace}", () => client.ConnectAsync(pod.IPv4, HealthPort).Wait(TimeSpan.FromSeconds(2)));
+        Poll.Until(() => Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables").Contains(daemon.NftablesTable, StringComparison.Ordinal),
+                   TimeSpan.FromSeconds(10), () => "the daemon did not arm: " + daemon.Stderr);
+
+        var (exit, report, stderr) = Diagnose("--ip", pod.IPv4.ToString(), "--port", HealthPort.ToString());
+
+        Assert.Equal(4, exit);
+        Assert.DoesNotContain("attributed to their chain only", stderr); // its own marking did not fall back
+        var culprit = report.GetProperty("verdict").GetProperty("culprit");
+        Assert.Equal("nftables-rule", culprit.GetProperty("kind").GetString());
+        Assert.Equal("exact", culprit.GetProperty("confidence").GetString());
+        Assert.Equal($"ip daddr {pod.IPv4} tcp dport {HealthPort} counter drop", culprit.GetProperty("rule").GetString());
+        Assert.Equal(0, daemon.Stop("TERM"));
+    }
+
     [Fact]
     public void StrictRpFilterDroppingThePodsTrafficFromAnUnroutedAddressIsNamed_AndItsCheckFails()
     {

@@ -96,6 +96,22 @@ internal sealed class TracerProcess : IDisposable
         .Select(l => int.Parse(l["prog_id:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture))
         .ToHashSet();
 
+    /// <summary>The BPF netfilter links (sentinels) this process holds now.</summary>
+    public int NetfilterLinks() => Directory.EnumerateFiles($"/proc/{_process.Id}/fdinfo").Count(file =>
+    {
+        try
+        {
+            return File.ReadLines(file).Any(l => l.StartsWith("link_type:", StringComparison.Ordinal) && l.EndsWith("netfilter", StringComparison.Ordinal));
+        }
+        catch (IOException)
+        {
+            return false; // the fd closed while we looked
+        }
+    });
+
+    /// <summary>The nftables table this process marks packets with (nftables' trace), as Tracer names it.</summary>
+    public string NftablesTable => $"tracer_{_process.Id}";
+
     /// <summary>Whether the kernel freed these programs (it does after an RCU grace period: allow it a few seconds).</summary>
     public static bool ProgramsGone(IReadOnlySet<int> ids)
     {

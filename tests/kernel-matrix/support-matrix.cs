@@ -6,7 +6,7 @@ using System.Text.Json;
 
 var (input, output, suites) = (args[0], args[1], args[2..]);
 var features = new[] { "tp_btf", "tracepoint", "fexit", "kprobe", "lsm", "netfilter_link" };
-var scenarios = new[] { "nft-rule", "nft-policy", "edr-module", "edr-module-btf", "bpf-lsm", "bpf-netfilter", "selinux", "no-socket" };
+var scenarios = new[] { "nft-rule", "nft-policy", "edr-module", "edr-module-btf", "edr-module-on-demand", "bpf-lsm", "bpf-netfilter", "selinux", "no-socket" };
 
 var text = new StringBuilder();
 text.AppendLine("# Kernel support matrix");

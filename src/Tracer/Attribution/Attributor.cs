@@ -97,9 +97,9 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             evidence.Add($"this kernel reports no drop reasons: {implied} implied by the location");
         }
         var culprit = Attribute(flow, reason, location, evidence);
-        if (_selinuxDenials.TryGetValue(flow, out var denial) && DeniedBySelinux(culprit, reason, denial) is { } selinux)
-            return selinux;
-        return reason == "NETFILTER_DROP" ? Settle(flow, culprit, location) : culprit;
+        if (reason == "NETFILTER_DROP")
+            culprit = Settle(flow, culprit, location);
+        return _selinuxDenials.TryGetValue(flow, out var denial) && DeniedBySelinux(culprit, reason, denial) is { } selinux ? selinux : culprit;
     }
 
     /// <summary>

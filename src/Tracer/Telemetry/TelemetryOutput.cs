@@ -263,11 +263,15 @@ internal sealed class TelemetryOutput : IDropOutput
             span.AddEvent(new ActivityEvent("drop", sample.Time, new ActivityTagsCollection
             {
                 ["tracer.drop.count"] = (long)sample.Count,
-                ["source.port"] = (long)sample.Flow!.SourcePort,
+                ["source.address"] = sample.Flow!.Source?.ToString(),
+                ["source.port"] = (long)sample.Flow.SourcePort,
+                ["destination.port"] = (long)sample.Flow.DestinationPort,
             }));
         span.SetStatus(ActivityStatusCode.Error, episode.Culprit?.Summary ?? $"dropped: {episode.First.Reason}");
         span.SetEndTime(end.UtcDateTime);
     }
+
+    private static bool OnlyOne<T>(Dictionary<T, ulong> counts) where T : notnull => counts.Count <= 1;
 
     internal static List<KeyValuePair<string, object?>> EpisodeAttributes(DropEpisode episode)
     {
@@ -283,10 +287,18 @@ internal sealed class TelemetryOutput : IDropOutput
             new("tracer.ifindex", (long)flow.Ifindex),
             new("network.type", flow.L3Protocol == 0x86DD ? "ipv6" : "ipv4"),
             new("network.transport", flow.ProtocolName),
-            new("source.address", flow.Source?.ToString()),
-            new("destination.address", flow.Destination?.ToString()),
+            // The pod's address always; the peer's and the ports only where there was one of each.
+            new("source.address", episode.PodIsSource || OnlyOne(episode.Peers) ? flow.Source?.ToString() : null),
+            new("destination.address", !episode.PodIsSource || OnlyOne(episode.Peers) ? flow.Destination?.ToString() : null),
+            new("tracer.episode.peers", (long)episode.Peers.Count),
+            new("tracer.episode.ports", (long)episode.Ports.Count),
+            new("tracer.episode.aggregated_drops", (long)episode.AggregatedDrops),
         };
-        if (!flow.IsIcmp)
+        if (episode.Peers.Count > 1)
+            attributes.Add(new("tracer.episode.top_peers", DropEpisode.MostDropped(episode.Peers)));
+        if (episode.Ports.Count > 1)
+            attributes.Add(new("tracer.episode.top_ports", DropEpisode.MostDropped(episode.Ports)));
+        if (!flow.IsIcmp && !flow.IsAggregate && OnlyOne(episode.Ports))
         {
             attributes.Add(new("destination.port", (long)flow.DestinationPort));
             if (!episode.SeveralSourcePorts)

@@ -106,6 +106,36 @@ public sealed class KernelMatrixTests(KernelMatrixResults matrix) : IClassFixtur
             });
     }
 
+    /// <summary>
+    /// Armed on demand (the default): the module's first drops arm the verdict observers at LOCAL_OUT and are named
+    /// from the kernel stack (the only foreign hook there); from then on every drop is observed exactly, as armed always.
+    /// </summary>
+    [Theory, MemberData(nameof(Suites))]
+    public void OnDemandTheModulesFirstDropsArmTheObserversAndTheRestAreExact(string suite)
+    {
+        var guest = Completed(suite);
+        var status = guest.Status("edr-module-on-demand");
+        Assert.Contains("tier: on demand", status.Str("stderr"));
+        var drops = guest.Records("edr-module-on-demand").Where(r => r.Num("dport") == 8888).ToList();
+        var (first, then) = (status.Num("refused"), status.Num("refused_then"));
+        Assert.Equal(30, first); // threshold 10: the rest of the first 40 are refused
+        AssertDrops(first + then, drops, guest.Overflow("edr-module-on-demand"));
+        Assert.All(drops, r =>
+        {
+            Assert.Equal("kernel-module", r.Culprit().Str("kind"));
+            Assert.Equal("edr_agent", r.Culprit().Str("module"));
+            Assert.Equal("OUTPUT", r.Culprit().Str("hook"));
+        });
+        var exact = drops.SkipWhile(r => r.Culprit().Str("confidence") != "exact").ToList();
+        Assert.InRange(exact.Sum(r => r.Num("count")), then - guest.Overflow("edr-module-on-demand"), first + then);
+        Assert.All(exact, r =>
+        {
+            Assert.Equal("exact", r.Culprit().Str("confidence"));
+            Assert.Equal("edr_local_out", r.Culprit().Str("function"));
+            Assert.Equal(-75, r.Culprit().Num("priority"));
+        });
+    }
+
     /// <summary>The incident with the real out-of-tree module as the culprit: diagnose names the module, its hook and the failed probes.</summary>
     [Theory, MemberData(nameof(Suites))]
     public void DiagnoseNamesTheOutOfTreeModuleThatBlocksThePod(string suite)

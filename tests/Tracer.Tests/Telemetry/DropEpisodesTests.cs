@@ -7,16 +7,17 @@ using Tracer.Telemetry;
 
 namespace Tracer.Tests.Telemetry;
 
-/// <summary>How records become episodes (one span each): per culprit and flow, ended by idleness, length or the session's end.</summary>
+/// <summary>How records become episodes (one span each): per culprit and pod, ended by idleness, length or the session's end.</summary>
 public sealed class DropEpisodesTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 27, 3, 0, 0, TimeSpan.Zero);
     private static readonly Culprit Rule = new() { Kind = Culprit.NftablesRule, Summary = "rule", Confidence = Culprit.Exact, Table = "edr", Chain = "out", Handle = 2 };
     private static readonly Culprit Module = new() { Kind = Culprit.KernelModule, Summary = "module", Confidence = Culprit.Exact, Function = "edr_hook", Module = "edr" };
 
-    private static DropRecord Record(DateTimeOffset at, ushort sourcePort, ushort port = 8080, Culprit? culprit = null, ulong count = 3) =>
+    private static DropRecord Record(DateTimeOffset at, ushort sourcePort, ushort port = 8080, Culprit? culprit = null, ulong count = 3,
+                                     string pod = "10.244.0.5", string client = "192.0.2.1") =>
         new(at, at.AddMilliseconds(10),
-            new DropFlow(1, 2, IPAddress.Parse("192.0.2.1"), IPAddress.Parse("10.244.0.5"), 0x0800, 17, sourcePort, port, 7, 0),
+            new DropFlow(1, 2, IPAddress.Parse(client), IPAddress.Parse(pod), 0x0800, 17, sourcePort, port, 7, 0),
             "NETFILTER_DROP", "nft_do_chain", count, count * 40, null, culprit ?? Rule);
 
     [Fact]
@@ -35,13 +36,17 @@ public sealed class DropEpisodesTests
     }
 
     [Fact]
-    public void ADifferentCulpritOrServerPortIsAnotherEpisode()
+    public void ADifferentCulpritIsAnotherEpisode_AnotherPortOrPeerOfThePodIsNot()
     {
         var episodes = new DropEpisodes();
 
-        episodes.Add([Record(T0, 40000), Record(T0, 40000, culprit: Module), Record(T0, 40000, port: 9090)], T0, PodSnapshot.Empty);
+        episodes.Add([Record(T0, 40000), Record(T0, 40000, culprit: Module), Record(T0, 40000, port: 9090, client: "192.0.2.2")], T0, PodSnapshot.Empty);
 
-        Assert.Equal(3, episodes.CloseAll().Count);
+        var ended = episodes.CloseAll();
+        Assert.Equal(2, ended.Count);
+        var rule = Assert.Single(ended, e => e.Culprit == Rule);
+        Assert.Equal(2, rule.Ports.Count);
+        Assert.Equal(2, rule.Peers.Count);
     }
 
     [Fact]
@@ -61,15 +66,38 @@ public sealed class DropEpisodesTests
     }
 
     [Fact]
-    public void APortScanCannotOpenEpisodesWithoutBound()
+    public void APortScanByOneCulpritIsOneEpisodeCountingItsPortsAndItsAggregatedDrops()
     {
         var episodes = new DropEpisodes();
-        var scan = Enumerable.Range(1, DropEpisodes.MaxOpen + 100).Select(port => Record(T0.AddMilliseconds(port), 40000, (ushort)port)).ToList();
+        var scan = Enumerable.Range(1, 1000).Select(port => Record(T0.AddMilliseconds(port), 40000, (ushort)port, count: (ulong)(port <= 3 ? 50 : 1))).ToList();
+        var aggregate = Record(T0.AddSeconds(1), 0, 0, count: 5000) is var r ? r with { Flow = r.Flow!.Coarse(sourceWatched: false) } : null;
 
-        var ended = episodes.Add(scan, T0.AddSeconds(1), PodSnapshot.Empty);
+        episodes.Add([.. scan, aggregate!], T0.AddSeconds(1), PodSnapshot.Empty);
+
+        var episode = Assert.Single(episodes.CloseAll());
+        Assert.Equal(3 * 50 + 997 + 5000UL, episode.Count);
+        Assert.Equal(5000UL, episode.AggregatedDrops);
+        Assert.Equal(1000, episode.Ports.Count);
+        Assert.Single(episode.Peers);
+        Assert.StartsWith("1 (50), 2 (50), 3 (50), ", DropEpisode.MostDropped(episode.Ports));
+        var attributes = TelemetryOutput.EpisodeAttributes(episode).ToDictionary(a => a.Key, a => a.Value);
+        Assert.Equal(1000L, attributes["tracer.episode.ports"]);
+        Assert.Equal(5000L, attributes["tracer.episode.aggregated_drops"]);
+        Assert.False(attributes.ContainsKey("destination.port")); // many ports: none is the episode's
+        Assert.Equal("192.0.2.1", attributes["source.address"]); // one peer: named
+    }
+
+    [Fact]
+    public void ManyDroppingPodsCannotOpenEpisodesWithoutBound()
+    {
+        var episodes = new DropEpisodes();
+        var pods = Enumerable.Range(1, DropEpisodes.MaxOpen + 100)
+            .Select(i => Record(T0.AddMilliseconds(i), 40000, pod: $"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")).ToList();
+
+        var ended = episodes.Add(pods, T0.AddSeconds(1), PodSnapshot.Empty);
 
         Assert.Equal(100, ended.Count);
-        Assert.All(ended, e => Assert.True(e.First.Flow!.DestinationPort <= 100)); // the longest idle went first
+        Assert.All(ended, e => Assert.True(e.First.Time <= T0.AddMilliseconds(100))); // the longest idle went first
         Assert.Equal(DropEpisodes.MaxOpen, episodes.CloseAll().Count);
     }
 }

@@ -38,9 +38,11 @@ setup_network() {
 	ip route add "$POD_IP/32" dev cali1
 }
 
-# start_tracer NAME: traces the pod's address; returns once Tracer says it is tracing (or has died).
+# start_tracer NAME [ARM]: traces the pod's address; returns once Tracer says it is tracing (or has died).
+# Armed from the start unless ARM says otherwise: most scenarios assert their drops from the first (on
+# demand, the first drops of a culprit are inferred; the edr-module-on-demand scenario shows that).
 start_tracer() {
-	/usr/bin/tracer trace --output json --ip "$POD_IP" > "/tmp/$1.json" 2> "/tmp/$1.err" &
+	/usr/bin/tracer trace --output json --ip "$POD_IP" --arm "${2:-always}" > "/tmp/$1.json" 2> "/tmp/$1.err" &
 	tracer_pid=$!
 	for _ in $(seq 600); do
 		grep -q '^tracing:' "/tmp/$1.err" 2>/dev/null && return 0
@@ -64,8 +66,9 @@ finish() {
 	done < "/tmp/$1.json"
 	sent=$(echo "$3" | grep -o 'sent=[0-9]*' | head -n1 | cut -d= -f2)       # the first sender's
 	refused=$(echo "$3" | grep -o 'refused=[0-9]*' | head -n1 | cut -d= -f2)
-	printf '{"scenario":"%s","kind":"status","data":{"setup":%s,"tracer_exit":%d,"sent":%d,"refused":%d,"stderr":%s}}\n' \
-		"$1" "$(json_string "$2")" "$exit_code" "${sent:-0}" "${refused:-0}" "$(json_string "$(head -c 2000 "/tmp/$1.err")")" >&3
+	refused2=$(echo "$3" | grep -o 'then sent=[0-9]* refused=[0-9]*' | grep -o 'refused=[0-9]*' | cut -d= -f2) # a second batch's, if any
+	printf '{"scenario":"%s","kind":"status","data":{"setup":%s,"tracer_exit":%d,"sent":%d,"refused":%d,"refused_then":%d,"stderr":%s}}\n' \
+		"$1" "$(json_string "$2")" "$exit_code" "${sent:-0}" "${refused:-0}" "${refused2:-0}" "$(json_string "$(head -c 2000 "/tmp/$1.err")")" >&3
 }
 
 unsupported() {
@@ -110,6 +113,20 @@ scenario_edr_module() {
 	out=$(udp_send "$POD_IP" 8888 40 1000)
 	back=$(ip netns exec pod1 udp_send "$NODE_IP" 8889 10 1000)
 	finish "$1" ok "$out; pod->node $back"
+	rmmod edr_agent
+}
+
+# The EDR module with Tracer armed on demand: the first batch arms the verdict observers at LOCAL_OUT, the
+# second (2.5 s later) is observed exactly.
+scenario_edr_module_on_demand() {
+	if ! insmod /matrix/edr_agent.ko node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
+		unsupported edr-module-on-demand "insmod failed"; return
+	fi
+	start_tracer edr-module-on-demand on-demand || { finish edr-module-on-demand "tracer did not start" ""; rmmod edr_agent; return; }
+	first=$(udp_send "$POD_IP" 8888 40 1000)
+	sleep 2.5
+	second=$(udp_send "$POD_IP" 8888 40 1000)
+	finish edr-module-on-demand ok "$first; then $second"
 	rmmod edr_agent
 }
 
@@ -206,6 +223,7 @@ else
 	scenario_nft_policy
 	scenario_edr_module edr-module /matrix/edr_agent.ko
 	scenario_edr_module edr-module-btf /matrix/edr_agent_btf.ko
+	scenario_edr_module_on_demand
 	scenario_bpf_lsm
 	scenario_bpf_netfilter
 	scenario_diagnose

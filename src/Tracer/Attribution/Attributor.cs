@@ -130,7 +130,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         if (reason == "NETFILTER_DROP" && NftablesIn(flow.Netns) is { } nftables && nftables.VerdictFor(flow) is { } verdict &&
             (bracketed is null ? location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
                                : bracketed.Table == verdict.Table && bracketed.Chain == verdict.Chain))
-            return FromVerdict(flow, verdict, nftables.RuleText(verdict), bracketed, evidence);
+            return FromVerdict(flow, verdict, nftables.RuleText(verdict), bracketed is { Hook: { } hook } ? (hook, bracketed.Priority) : ChainAt(flow, verdict), evidence);
         if (bracketed is not null)
             return bracketed;
         if (location is { IsModule: true } module)
@@ -372,8 +372,20 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
         }
     }
 
+    /// <summary>Where the verdict's chain is hooked for this flow's family (its one hook point in the drop's namespace), when no sentinel said.</summary>
+    private (string Hook, int? Priority)? ChainAt(DropFlow flow, NftVerdict verdict)
+    {
+        var family = flow.L3Protocol == 0x86DD ? HookPoint.IPv6 : HookPoint.IPv4;
+        var hooked = _hookTables
+            .Where(t => t.Key.Netns == flow.Netns && t.Key.Family == family)
+            .SelectMany(t => t.Value.Where(e => e.Kind == Native.hook_entry_kind.HOOK_ENTRY_NFTABLES && e.Table == verdict.Table && e.Name == verdict.Chain)
+                                    .Select(e => (t.Key.HookName, (int?)e.Priority)))
+            .ToList();
+        return hooked.Count == 1 ? hooked[0] : null;
+    }
+
     /// <summary>nftables reported the verdict itself: the exact rule (or chain policy) that dropped the flow.</summary>
-    private static Culprit FromVerdict(DropFlow flow, NftVerdict verdict, string? rule, Culprit? bracketed, List<string> evidence)
+    private static Culprit FromVerdict(DropFlow flow, NftVerdict verdict, string? rule, (string Hook, int? Priority)? at, List<string> evidence)
     {
         var iptables = verdict.Family is "ip" or "ip6" && IptablesTables.Contains(verdict.Table) && verdict.Chain.All(c => !char.IsLower(c));
         evidence.Add(verdict.Policy
@@ -381,13 +393,13 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
             : $"nftrace: verdict drop by rule handle {verdict.Handle} of chain {verdict.Family} {verdict.Table} {verdict.Chain}");
         if (verdict.Flow.SourcePort != flow.SourcePort)
             evidence.Add($"verdict seen on the same client and service from source port {verdict.Flow.SourcePort}");
-        var where = bracketed?.Hook is { } hook ? $" at {hook} priority {bracketed.Priority}" : "";
+        var where = at is var (hook, priority) ? $" at {hook} priority {priority}" : "";
         var tool = iptables ? "iptables" : "nftables";
         return new Culprit
         {
             Kind = verdict.Policy ? Culprit.NftablesPolicy : iptables ? Culprit.IptablesRule : Culprit.NftablesRule,
             Confidence = Culprit.Exact, Evidence = evidence,
-            Family = verdict.Family, Hook = bracketed?.Hook, Priority = bracketed?.Priority,
+            Family = verdict.Family, Hook = at?.Hook, Priority = at?.Priority,
             Table = verdict.Table, Chain = verdict.Chain, Handle = verdict.Handle, Rule = rule,
             Summary = verdict.Policy
                 ? $"dropped{where} by the drop policy of {tool} chain {verdict.Chain} in table {verdict.Family} {verdict.Table}"

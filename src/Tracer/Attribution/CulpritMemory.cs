@@ -11,7 +11,7 @@ namespace Tracer.Attribution;
 /// </summary>
 internal sealed class CulpritMemory
 {
-    public static readonly TimeSpan RememberFor = TimeSpan.FromMinutes(2);
+    public static readonly TimeSpan RememberFor = TimeSpan.FromMinutes(5);
 
     // A scan bracketed by sentinels names thousands of flows a second: past this, only aggregates are remembered.
     private const int MaxFlows = 16384;

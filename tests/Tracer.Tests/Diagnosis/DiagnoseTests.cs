@@ -147,8 +147,12 @@ public sealed class DiagnoseTests : IDisposable
         var socket = Path.Combine(Path.GetTempPath(), $"tracer-beside-{Environment.ProcessId}.sock");
         using var daemon = TracerProcess.StartTracing(_network.NodeNamespace, "daemon", "--kubernetes", "off", "--control-socket", socket,
                                                       "--health-port", "0", "--otlp-endpoint", "none");
-        using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-            NetworkNamespace.RunIn($"/run/netns/{_network.NodeNamespace}", () => client.ConnectAsync(pod.IPv4, HealthPort).Wait(TimeSpan.FromSeconds(2)));
+        // A probe from the node (its socket made inside the node's namespace) that the rule drops: the daemon arms for it.
+        NetworkNamespace.RunIn($"/run/netns/{_network.NodeNamespace}", () =>
+        {
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            return probe.ConnectAsync(pod.IPv4, HealthPort).Wait(TimeSpan.FromSeconds(2));
+        });
         Poll.Until(() => Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables").Contains(daemon.NftablesTable, StringComparison.Ordinal),
                    TimeSpan.FromSeconds(10), () => "the daemon did not arm: " + daemon.Stderr);
 

@@ -34,7 +34,7 @@ public sealed class OtlpExportTests : IDisposable
         var before = DateTimeOffset.UtcNow;
         string stderr;
 
-        using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json",
+        using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, "trace", "--output", "json", "--arm", "always",
                                                         "--otlp-endpoint", $"http://127.0.0.1:{port}", "--otlp-protocol", protocol))
         {
             CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);

@@ -33,7 +33,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 N=${N:-200000}
 ROUNDS=${ROUNDS:-10}
 BG_PPS=${BG_PPS:-2000}
-SETTLE=${SETTLE:-5}        # seconds between starting the background drops and measuring
+SETTLE=${SETTLE:-15}       # seconds between starting the background drops and measuring: past Tracer's 10 s arming window
 
 NODE_W=btax-node-w-$$ POD_W=btax-pod-w-$$ POD_W2=btax-pod-w2-$$
 NODE_U=btax-node-u-$$ POD_U=btax-pod-u-$$ POD_U2=btax-pod-u2-$$
@@ -248,11 +248,11 @@ for pair in W U; do bench_stop_pid "${BG_PID[$pair]}"; done
 stop_daemon
 
 # --- report -------------------------------------------------------------------------------
-bench_report "$RUNS_FILE" "$FACTS_FILE" "$FOOT_FILE" "$N" "$ROUNDS" "$BG_PPS" <<'PY'
+bench_report "$RUNS_FILE" "$FACTS_FILE" "$FOOT_FILE" "$N" "$ROUNDS" "$BG_PPS" "$SETTLE" <<'PY'
 import os, sys
 from report import med, read_kv, report, verdict
 
-runs_file, facts_file, foot_file, n, rounds, bg_pps = sys.argv[1:]
+runs_file, facts_file, foot_file, n, rounds, bg_pps, settle = sys.argv[1:]
 clk_tck = os.sysconf("SC_CLK_TCK")
 runs = read_kv(runs_file)
 facts = {f["variant"]: f for f in read_kv(facts_file, unplus=True)}
@@ -348,7 +348,9 @@ about = [
     f"  path (softirq on the sending CPU). {rounds} rounds per variant; medians, and the median of per-round W/U ratios.",
     "- Variants: no Tracer at all (the noise); no drops (Tracer watching pod-W); drops elsewhere (each node also",
     f"  has a second pod, an nftables output rule dropping UDP to its port 9, and a background sender at {bg_pps}",
-    "  drops/s there throughout; node-W's second pod is watched too).",
+    f"  drops/s there throughout, from {settle} s before the measurement on; node-W's second pod is watched too).",
+    "  Tracer arms nftables' trace marking for those drops as they start and disarms it 10 s after they are",
+    "  explained, so this measures the steady state; the footprint rows show what Tracer had in node-W.",
     "- Tracer column: pair W; baseline column: pair U (for ratios: the no-Tracer ratio).",
 ]
 runs_rows = []

@@ -100,6 +100,8 @@ FIGURES = [
      "port scan: BPF ns per drop, all of Tracer's programs (baseline: bpftrace counter)", None),
     ("drop-flood", "drop-flood.sh", "BPF ns per drop (median)",
      "drop flood: BPF ns per drop, drop probe (baseline: bpftrace counter)", None),
+    ("drop-flood", "drop-flood.sh", "BPF ns per drop, all of Tracer's programs incl. sentinels (median)",
+     "drop flood: BPF ns per drop, all of Tracer's programs (baseline: bpftrace counter)", None),
     ("drop-flood", "drop-flood.sh", "drops counted / sent (each run)",
      "drop flood: drops counted / sent", counted_cell),
 ]

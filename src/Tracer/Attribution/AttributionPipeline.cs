@@ -29,6 +29,7 @@ internal sealed class AttributionPipeline : IDisposable
     private readonly Dictionary<uint, NftablesTrace?> _nftables = [];
     private readonly ArmingPlan _plan = new();
     private readonly Arming _arming;
+    private readonly uint _ownNetns = NetworkNamespace.CurrentInode();
     private IReadOnlyList<IPNetwork> _watched;
     private readonly KernelSymbols _symbols;
     private readonly ILogger _logger;
@@ -46,7 +47,7 @@ internal sealed class AttributionPipeline : IDisposable
         _logger = logger;
         Attributor = new Attributor(symbols, DropReasonGuide.Embedded())
         {
-            NftablesIn = netns => _nftables.GetValueOrDefault(netns), OwnNetns = NetworkNamespace.CurrentInode(),
+            NftablesIn = netns => _nftables.GetValueOrDefault(netns), OwnNetns = _ownNetns,
             VerdictMethod = verdicts.MethodOf,
         };
     }
@@ -71,7 +72,7 @@ internal sealed class AttributionPipeline : IDisposable
                                                watched, symbols, logger);
         if (arming == Arming.Always)
         {
-            pipeline.MarkIn(NetworkNamespace.CurrentInode(), pipeline.AlwaysMarked());
+            pipeline.MarkIn(pipeline._ownNetns, pipeline.AlwaysMarked());
             if (sentinels is not null)
                 sentinels.AttachEverywhere();
         }
@@ -124,7 +125,7 @@ internal sealed class AttributionPipeline : IDisposable
     {
         _watched = watched;
         if (_arming == Arming.Always)
-            MarkIn(NetworkNamespace.CurrentInode(), AlwaysMarked());
+            MarkIn(_ownNetns, AlwaysMarked());
     }
 
     /// <summary>
@@ -152,18 +153,16 @@ internal sealed class AttributionPipeline : IDisposable
     /// </summary>
     public void Arm(DateTimeOffset now)
     {
-        if (_arming == Arming.Always)
-            return;
-        var armed = _plan.Add(Attributor.Requests, now);
+        var armed = _plan.Add(Attributor.Requests.Where(r => !ArmedAlways(r.Point.Netns)), now);
         var disarmed = _plan.Expire(now);
         if (!armed && disarmed.Count == 0)
             return;
-        foreach (var netns in _plan.Namespaces.Concat(_nftables.Keys).Distinct().ToList())
+        foreach (var netns in _plan.Namespaces.Concat(_nftables.Keys).Where(n => !ArmedAlways(n)).Distinct().ToList())
             MarkIn(netns, _plan.MarksIn(netns));
         var observed = _plan.ObservedPoints.ToHashSet();
         if (_sentinels is not null)
         {
-            foreach (var point in _sentinels.Points.Where(p => !observed.Contains(p)).ToList())
+            foreach (var point in _sentinels.Points.Where(p => !observed.Contains(p) && !ArmedAlways(p.Netns)).ToList())
                 _sentinels.Release(point);
             foreach (var point in observed)
                 _sentinels.EnsureAt(point);
@@ -178,6 +177,9 @@ internal sealed class AttributionPipeline : IDisposable
         RefreshHooks();
         ObserveFunctions();
     }
+
+    /// <summary>With <see cref="Arming.Always"/>, Tracer's own namespace is armed for good; pods' namespaces still on demand.</summary>
+    private bool ArmedAlways(uint netns) => _arming == Arming.Always && netns == _ownNetns;
 
     private string Describe(HookPoint point) =>
         $"{point.FamilyName} {point.HookName}{(point.Netns == _hookTables?.Netns ? "" : $" (netns {point.Netns})")}";
@@ -221,7 +223,7 @@ internal sealed class AttributionPipeline : IDisposable
     {
         try
         {
-            if (netns != NetworkNamespace.CurrentInode() && _hookTables?.Track(netns) != true)
+            if (netns != _ownNetns && _hookTables?.Track(netns) != true)
                 return null;
             NftablesTrace? trace = null;
             InNamespace(netns, () => trace = Optional(NftablesTrace.Start, _logger,

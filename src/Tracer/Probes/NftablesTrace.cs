@@ -139,27 +139,25 @@ internal sealed unsafe class NftablesTrace : IDisposable
             commands.Add($"delete table inet {TableName}");
         if (marks.Count > 0)
             commands.AddRange(TableContents(marks));
-        if (marks.Count > 0 && _ownedByKernel is null)
-            _ownedByKernel = CanOwnTables();
         var add = commands.FindIndex(c => c.StartsWith("add table", StringComparison.Ordinal));
-        if (add >= 0 && _ownedByKernel == true)
-            commands[add] = $"add table inet {TableName} {{ flags owner; }}";
+        if (add >= 0 && _ownedByKernel != false)
+        {
+            try
+            {
+                commands[add] = $"add table inet {TableName} {{ flags owner; }}";
+                Proxy.nft_run_cmd_from_buffer(_nft, string.Join('\n', commands));
+                (_ownedByKernel, _marks) = (true, [.. marks]);
+                return;
+            }
+            catch (NativeException e) when (_ownedByKernel is null && e.Message.Contains("Invalid argument", StringComparison.Ordinal))
+            {
+                // No NFT_TABLE_F_OWNER (before 5.12): a plain table, deleted on exit.
+                _ownedByKernel = false;
+                commands[add] = $"add table inet {TableName}";
+            }
+        }
         Proxy.nft_run_cmd_from_buffer(_nft, string.Join('\n', commands));
         _marks = [.. marks];
-    }
-
-    /// <summary>Whether this kernel has owned tables (5.12+): tried on a table that is deleted at once.</summary>
-    private bool CanOwnTables()
-    {
-        try
-        {
-            Proxy.nft_run_cmd_from_buffer(_nft, $"add table inet {TableName}_probe {{ flags owner; }}\ndelete table inet {TableName}_probe");
-            return true;
-        }
-        catch (NativeException e) when (e.Message.Contains("Invalid argument", StringComparison.Ordinal))
-        {
-            return false;
-        }
     }
 
     /// <summary>

@@ -70,7 +70,7 @@ public sealed class ArmingScenarioTests : IDisposable
 
         var lines = tracer.JsonLines().Where(Flow).ToList();
         Assert.Equal(2 * Packets, lines.Sum(l => l.Num("count")));
-        var handle = RuleHandle();
+        var handle = _network.NftRuleHandle("inet edr out", $"udp dport {ProbePort}");
         var later = lines.SkipWhile(l => l.Culprit().Str("confidence") != "exact").ToList();
         Assert.Equal(Packets, later.Sum(l => l.Num("count")));
         Assert.All(later, l =>
@@ -147,12 +147,5 @@ public sealed class ArmingScenarioTests : IDisposable
         });
         Assert.Contains(lines, l => l.Str("aggregate") == "destination"); // the ports past the pod's flow budget
         Assert.True(lines.Count < Sent / 10, $"{lines.Count} lines for {Sent} drops: the scan was not aggregated");
-    }
-
-    private long RuleHandle()
-    {
-        var listing = Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "-a", "list", "chain", "inet", "edr", "out");
-        var line = listing.Split('\n').Single(l => l.Contains($"udp dport {ProbePort}", StringComparison.Ordinal));
-        return long.Parse(line[(line.LastIndexOf("# handle ", StringComparison.Ordinal) + "# handle ".Length)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
 }

@@ -128,7 +128,7 @@ public sealed class AttributionScenarioTests : IDisposable
         _network.Nft("add table inet unrelated; add chain inet unrelated out { type filter hook output priority -150; }; " +
                      "add table inet edr; add chain inet edr out { type filter hook output priority 10; }; " +
                      $"add rule inet edr out {match} daddr {pod} udp dport {ProbePort} counter drop");
-        var handle = RuleHandle("inet edr out", $"udp dport {ProbePort}");
+        var handle = _network.NftRuleHandle("inet edr out", $"udp dport {ProbePort}");
 
         var drops = ProbeDrops(pod);
 
@@ -152,7 +152,7 @@ public sealed class AttributionScenarioTests : IDisposable
     {
         Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "iptables-nft", "-A", "OUTPUT", "-d", _pod.IPv4.ToString(),
                     "-p", "udp", "--dport", ProbePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-j", "DROP");
-        var handle = RuleHandle("ip filter OUTPUT", $"udp dport {ProbePort}");
+        var handle = _network.NftRuleHandle("ip filter OUTPUT", $"udp dport {ProbePort}");
 
         var drops = ProbeDrops(_pod.IPv4);
 
@@ -199,12 +199,6 @@ public sealed class AttributionScenarioTests : IDisposable
         });
 
     /// <summary>The handle nft itself shows for the rule of <paramref name="chain"/> that contains <paramref name="text"/>.</summary>
-    private long RuleHandle(string chain, string text)
-    {
-        var listing = Shell.Check("ip", ["netns", "exec", _network.NodeNamespace, "nft", "-a", "list", "chain", .. chain.Split(' ')]);
-        var line = listing.Split('\n').Single(l => l.Contains(text, StringComparison.Ordinal));
-        return long.Parse(line[(line.LastIndexOf("# handle ", StringComparison.Ordinal) + "# handle ".Length)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-    }
 
     [Fact]
     public void ATcEgressProgramOnThePodsVethIsNamed()

@@ -90,6 +90,14 @@ internal sealed class CalicoNetwork : IDisposable
     /// <summary>Runs <c>nft</c> in the node namespace.</summary>
     public void Nft(string ruleset) => Shell.Check("ip", "netns", "exec", NodeNamespace, "nft", ruleset);
 
+    /// <summary>The handle nftables gave the rule of <paramref name="chain"/> (e.g. "inet edr out") whose text contains <paramref name="text"/>.</summary>
+    public long NftRuleHandle(string chain, string text)
+    {
+        var listing = Shell.Check("ip", ["netns", "exec", NodeNamespace, "nft", "-a", "list", "chain", .. chain.Split(' ')]);
+        var line = listing.Split('\n').Single(l => l.Contains(text, StringComparison.Ordinal));
+        return long.Parse(line[(line.LastIndexOf("# handle ", StringComparison.Ordinal) + "# handle ".Length)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Runs iproute2's <c>tc</c> in the node namespace; returns its output.</summary>
     public string Tc(params string[] arguments) => Shell.Check("ip", ["netns", "exec", NodeNamespace, "tc", .. arguments]);
 

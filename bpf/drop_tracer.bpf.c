@@ -8,9 +8,10 @@
  * ring buffer carries only samples, and every sample, stack or bucket that does
  * not fit is itself counted in the counters map.
  *
- * User space drains the counts by swapping which of two aggregate (and run
- * cache) maps is active: updating an array-of-maps slot waits for an RCU grace
- * period, after which no program can still be writing to the maps being drained.
+ * User space drains the counts by swapping which of two sets of maps (flows,
+ * coarse keys, run caches) is active: updating an array-of-maps slot waits for an
+ * RCU grace period, after which no program can still be writing to the maps being
+ * drained.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -34,6 +35,7 @@
 
 const volatile struct tracer_config config SEC(".rodata.config") = {
 	.samples_per_key = TRACER_DEFAULT_SAMPLES_PER_KEY,
+	.flows_per_coarse_key = TRACER_MAX_FLOWS_PER_COARSE_KEY,
 };
 
 /* Watched addresses: pods' own /32 and /128 here ... */
@@ -287,13 +289,13 @@ static __always_inline struct avc_denial *recent_avc_denial(__u64 now)
 }
 
 /*
- * A sample of a drop counted under *counted; *packet is the drop's own key, whose peer and ports a
- * coarse key lacks. Netfilter drops always carry their stack: it tells user space which hook point
- * to arm. A drop SELinux denied just before carries the denial behind the sample, which takes it:
- * no later drop on this CPU claims the same denial.
+ * A sample of a drop, keyed as it is counted (a coarse key for a drop counted under one). Netfilter
+ * drops always carry their stack: it tells user space which hook point to arm. A drop SELinux denied
+ * just before carries the denial behind the sample, which takes it: no later drop on this CPU claims
+ * the same denial.
  */
-static __always_inline void emit_sample(void *ctx, const struct drop_key *counted, const struct drop_key *packet, __u64 now,
-					__u32 len, bool with_stack, __u64 nf_function)
+static __always_inline void emit_sample(void *ctx, const struct drop_key *counted, __u64 now, __u32 len, bool with_stack,
+					__u64 nf_function)
 {
 	struct avc_denial *denial = recent_avc_denial(now);
 	struct drop_sample *sample;
@@ -315,15 +317,8 @@ static __always_inline void emit_sample(void *ctx, const struct drop_key *counte
 	sample->timestamp_ns = now;
 	sample->len = len;
 	sample->cpu = bpf_get_smp_processor_id();
-	sample->sport = packet->sport;
-	sample->dport = packet->dport;
+	sample->pad0 = 0;
 	sample->nf_function = nf_function;
-	if (counted->scope == TRACER_SCOPE_DESTINATION)
-		__builtin_memcpy(sample->peer, packet->saddr, TRACER_ADDR_LEN);
-	else if (counted->scope == TRACER_SCOPE_SOURCE)
-		__builtin_memcpy(sample->peer, packet->daddr, TRACER_ADDR_LEN);
-	else
-		__builtin_memset(sample->peer, 0, TRACER_ADDR_LEN);
 	sample->stack_id = -1;
 	if (with_stack) {
 		sample->stack_id = bpf_get_stackid(ctx, &stacks, 0);
@@ -362,20 +357,22 @@ static __always_inline void coarsen(struct drop_key *coarse, const struct drop_k
 		__builtin_memset(coarse->saddr, 0, TRACER_ADDR_LEN);
 }
 
-/* A key's bucket, created if missing; NULL when the map refuses it (full, or its bucket lock taken on this CPU: *err -EBUSY). */
+/* A new bucket for a key a lookup just missed; NULL when the map refuses it (full, or its bucket lock taken on this CPU: *err -EBUSY). */
+static __always_inline struct drop_stats *add_bucket(void *map, const struct drop_key *key, long *err)
+{
+	struct drop_stats init = {};
+
+	*err = bpf_map_update_elem(map, key, &init, BPF_NOEXIST);
+	return !*err || *err == -EEXIST ? bpf_map_lookup_elem(map, key) : NULL;
+}
+
+/* A key's bucket, created if missing; NULL when the map refuses it. */
 static __always_inline struct drop_stats *find_or_add(void *map, const struct drop_key *key, long *err)
 {
 	struct drop_stats *stats = bpf_map_lookup_elem(map, key);
 
 	*err = 0;
-	if (!stats) {
-		struct drop_stats init = {};
-
-		*err = bpf_map_update_elem(map, key, &init, BPF_NOEXIST);
-		if (!*err || *err == -EEXIST)
-			stats = bpf_map_lookup_elem(map, key);
-	}
-	return stats;
+	return stats ? stats : add_bucket(map, key, err);
 }
 
 /* Drops no bucket took: the counters keep the total exact. */
@@ -402,6 +399,8 @@ static __always_inline void flush_run(void *map, const struct drop_key *key, __u
 	}
 	stats->packets += packets;
 	stats->bytes += bytes;
+	if (!stats->first_ns)
+		stats->first_ns = last_ns;
 	if (last_ns > stats->last_ns)
 		stats->last_ns = last_ns;
 }
@@ -521,8 +520,8 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 		/* A new flow this interval: its coarse key decides whether it gets a bucket, and samples, of its own. */
 		coarsen(&coarse, &key, source_watched ? TRACER_SCOPE_SOURCE : TRACER_SCOPE_DESTINATION);
 		coarse_stats = find_or_add(coarse_map, &coarse, &err);
-		if (!coarse_stats || detailed || coarse_stats->flows < TRACER_FLOWS_PER_COARSE_KEY) {
-			stats = find_or_add(aggregate, &key, &err);
+		if (!coarse_stats || detailed || coarse_stats->flows < config.flows_per_coarse_key) {
+			stats = add_bucket(aggregate, &key, &err);
 			if (stats && coarse_stats) {
 				coarse_stats->flows++;
 				if (detailed || coarse_stats->sampled < TRACER_SAMPLED_FLOWS_PER_COARSE_KEY)
@@ -539,8 +538,8 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 			add_drop(coarse_stats, now, f->len);
 			if (detailed || coarse_stats->sampled < TRACER_SAMPLED_FLOWS_PER_COARSE_KEY) {
 				coarse_stats->sampled++;
-				emit_sample(ctx, &coarse, &key, now, f->len, config.capture_stack || detailed || netfilter, nf_function);
-			} else if (!detailed) {
+				emit_sample(ctx, &coarse, now, f->len, config.capture_stack || detailed || netfilter, nf_function);
+			} else {
 				/* Flows and samples spent: this coarse key's next drops are counted in the cache. */
 				if (cache->coarse_valid)
 					flush_run(coarse_map, &cache->coarse_key, cache->coarse_packets, cache->coarse_bytes, cache->coarse_last_ns);
@@ -557,7 +556,7 @@ static __always_inline int record_drop(void *ctx, const struct skb_fields *f, __
 	add_drop(stats, now, f->len);
 	if (detailed || stats->sampled < config.samples_per_key) {
 		stats->sampled++;
-		emit_sample(ctx, &key, &key, now, f->len, config.capture_stack || detailed || netfilter, nf_function);
+		emit_sample(ctx, &key, now, f->len, config.capture_stack || detailed || netfilter, nf_function);
 	}
 	return 0;
 }

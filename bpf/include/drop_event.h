@@ -24,12 +24,13 @@
 
 /*
  * Per CPU and interval, a coarse key (one watched address, direction, protocol, reason, location and
- * netfilter context: roughly one culprit hitting one pod) gets at most this many flows of its own in
- * the flow map, and its flows at most this many samples. Beyond, its drops are counted under the coarse
- * key itself: a port scan or a flood of many peers stays exact per pod, reason and culprit, and cannot
- * crowd out the flows and samples of other pods.
+ * netfilter context: roughly one culprit hitting one pod) gets at most tracer_config.flows_per_coarse_key
+ * flows of its own in the flow map (user space sizes it so that every CPU together uses at most a
+ * quarter of the map), and at most this many of them sample. Beyond, its drops are counted under the
+ * coarse key itself: a port scan or a flood of many peers stays exact per pod, reason and culprit, and
+ * cannot crowd out the flows and samples of other pods.
  */
-#define TRACER_FLOWS_PER_COARSE_KEY 256
+#define TRACER_MAX_FLOWS_PER_COARSE_KEY 256
 #define TRACER_SAMPLED_FLOWS_PER_COARSE_KEY 64
 
 /* drop_key.scope: a flow, or the aggregate of every peer and port of one watched address. */
@@ -120,10 +121,8 @@ struct drop_sample {
 	__u32 len;          /* skb->len */
 	__s32 stack_id;     /* id in the stacks map, or negative if not captured */
 	__u32 cpu;
-	__u16 sport;        /* the packet's own ports and peer: a coarse key has them zero */
-	__u16 dport;
+	__u32 pad0;
 	__u64 nf_function;  /* exact tier: the hook function that returned NF_DROP, else 0 */
-	__u8 peer[TRACER_ADDR_LEN];
 };
 
 /* Indexes of the per-CPU counters array; counters only ever grow. */
@@ -142,6 +141,7 @@ struct tracer_config {
 	__u32 capture_stack;    /* 1: record kernel stack ids in samples */
 	__u32 samples_per_key;  /* per CPU, per interval */
 	__u32 selinux_denials;  /* 1: selinux_avc.bpf.c runs; samples take its denials */
+	__u32 flows_per_coarse_key; /* per CPU and interval, at most TRACER_MAX_FLOWS_PER_COARSE_KEY */
 };
 
 #endif /* TRACER_DROP_EVENT_H */

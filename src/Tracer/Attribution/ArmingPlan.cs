@@ -28,17 +28,29 @@ internal sealed class ArmingPlan
 {
     public static readonly TimeSpan DisarmAfter = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// A hook point whose drops arming has not explained for this long (no sentinel or observer can tell there, e.g.
+    /// iptables-legacy on a kernel without them) is disarmed and left alone for <see cref="CulpritMemory.RememberFor"/>:
+    /// packets there do not pay for machinery that does not help.
+    /// </summary>
+    public static readonly TimeSpan GiveUpAfter = TimeSpan.FromMinutes(1);
+
+    /// <summary>Marks per hook point at most (an egress scan of many peers): past it, more of them are not traced.</summary>
+    internal const int MaxMarksPerPoint = 64;
+
     /// <summary>More dropped ports than this for one destination and protocol: all its ports are marked.</summary>
     internal const int PortsPerDestination = 8;
 
-    private sealed class ArmedPoint
+    private sealed class ArmedPoint(DateTimeOffset since)
     {
+        public readonly DateTimeOffset Since = since;
         public DateTimeOffset LastRequest;
         public bool Observers;
         public readonly HashSet<(IPAddress Address, bool Source, byte Protocol, ushort Port)> Packets = [];
     }
 
     private readonly Dictionary<HookPoint, ArmedPoint> _points = [];
+    private readonly Dictionary<HookPoint, DateTimeOffset> _givenUp = [];
 
     /// <summary>Hook points where sentinels and verdict observers are wanted.</summary>
     public IEnumerable<HookPoint> ObservedPoints => _points.Where(p => p.Value.Observers).Select(p => p.Key);
@@ -52,8 +64,15 @@ internal sealed class ArmingPlan
         var changed = false;
         foreach (var request in requests)
         {
+            if (_givenUp.TryGetValue(request.Point, out var until) && now < until)
+                continue;
             if (!_points.TryGetValue(request.Point, out var armed))
-                _points[request.Point] = armed = new ArmedPoint();
+                _points[request.Point] = armed = new ArmedPoint(now);
+            if (now - armed.Since >= GiveUpAfter)
+            {
+                _givenUp[request.Point] = now + CulpritMemory.RememberFor; // requests stop refreshing it: disarmed by Expire
+                continue;
+            }
             armed.LastRequest = now;
             if (!request.NftablesOnly && !armed.Observers)
                 armed.Observers = changed = true;
@@ -61,6 +80,16 @@ internal sealed class ArmingPlan
                 changed |= Narrow(armed.Packets, packet);
         }
         return changed;
+    }
+
+    /// <summary>Forgets a namespace that is gone.</summary>
+    public void Forget(uint netns)
+    {
+        foreach (var point in _points.Keys.Concat(_givenUp.Keys).Where(p => p.Netns == netns).ToList())
+        {
+            _points.Remove(point);
+            _givenUp.Remove(point);
+        }
     }
 
     /// <summary>Disarms the hook points without an unexplained drop for <see cref="DisarmAfter"/>; returns them.</summary>
@@ -95,7 +124,7 @@ internal sealed class ArmingPlan
     private static bool Narrow(HashSet<(IPAddress Address, bool Source, byte Protocol, ushort Port)> packets, (IPAddress Address, bool Source, byte Protocol, ushort Port) packet)
     {
         var anyPort = packet with { Port = 0 };
-        if (packets.Contains(anyPort) || !packets.Add(packet))
+        if (packets.Contains(anyPort) || packets.Count >= MaxMarksPerPoint || !packets.Add(packet))
             return false;
         var ports = packets.Where(p => p.Address.Equals(packet.Address) && p.Source == packet.Source && p.Protocol == packet.Protocol && p.Port != 0).ToList();
         if (packet.Port == 0 || ports.Count > PortsPerDestination)

@@ -136,9 +136,10 @@ internal sealed class AttributionPipeline : IDisposable
     {
         Attributor.BeginInterval();
         Attributor.UpdateSelinuxDenials(interval.SelinuxDenials);
+        // A verdict is evidence of its own flow only: another flow of the same aggregate may have met another hook function.
         var exact = new Dictionary<DropFlow, ulong>();
         foreach (var sample in interval.Samples.Where(s => s.nf_function != 0))
-            FlowIndex.Add(exact, DropFlow.From(sample.key), sample.nf_function);
+            exact.TryAdd(DropFlow.From(sample.key), sample.nf_function);
         Attributor.UpdateExactVerdicts(exact);
         var hints = HookInference.FromSamples(interval, readStack, _symbols);
         foreach (var (point, _) in hints.Values)
@@ -152,6 +153,19 @@ internal sealed class AttributionPipeline : IDisposable
     /// disarms the hook points whose drops stopped or were explained <see cref="ArmingPlan.DisarmAfter"/> ago.
     /// </summary>
     public void Arm(DateTimeOffset now)
+    {
+        try
+        {
+            ArmFor(now);
+        }
+        catch (NativeException e)
+        {
+            // Attribution stays as good as what is armed; the drops themselves are counted regardless.
+            _logger.LogWarning("arming attribution failed ({Error}); drops there are named from their location and stack", e.Message);
+        }
+    }
+
+    private void ArmFor(DateTimeOffset now)
     {
         var armed = _plan.Add(Attributor.Requests.Where(r => !ArmedAlways(r.Point.Netns)), now);
         var disarmed = _plan.Expire(now);
@@ -187,16 +201,16 @@ internal sealed class AttributionPipeline : IDisposable
     /// <summary>Marks packets for nftables' trace in a namespace, starting to listen there first.</summary>
     private void MarkIn(uint netns, List<TraceMark> marks)
     {
-        if (!_nftables.TryGetValue(netns, out var trace))
-        {
-            if (marks.Count == 0)
-                return;
-            _nftables[netns] = trace = StartNftables(netns);
-        }
-        if (trace is null)
-            return;
         try
         {
+            if (!_nftables.TryGetValue(netns, out var trace))
+            {
+                if (marks.Count == 0)
+                    return;
+                _nftables[netns] = trace = StartNftables(netns);
+            }
+            if (trace is null || trace.Marks.SetEquals(marks))
+                return;
             InNamespace(netns, () => trace.Mark(marks));
         }
         catch (NativeException e)
@@ -218,29 +232,26 @@ internal sealed class AttributionPipeline : IDisposable
             _hookTables.InNamespace(netns, action);
     }
 
-    /// <summary>nftables' trace in a namespace (Tracer's own, or a pod's firewall): its netlink sockets there.</summary>
+    /// <summary>
+    /// nftables' trace in a namespace (Tracer's own, or a pod's firewall): its netlink sockets there; null where
+    /// nftables refuses it. Throws <see cref="NamespaceGoneException"/> for a namespace that is gone.
+    /// </summary>
     private NftablesTrace? StartNftables(uint netns)
     {
-        try
-        {
-            if (netns != _ownNetns && _hookTables?.Track(netns) != true)
-                return null;
-            NftablesTrace? trace = null;
-            InNamespace(netns, () => trace = Optional(NftablesTrace.Start, _logger,
-                                                    $"nftables tracing unavailable in netns {netns} ({{Error}}); its nftables drops are attributed to their chain only"));
-            return trace;
-        }
-        catch (NamespaceGoneException)
-        {
-            return null;
-        }
+        if (netns != _ownNetns && _hookTables?.Track(netns) != true)
+            throw new NamespaceGoneException(netns);
+        NftablesTrace? trace = null;
+        InNamespace(netns, () => trace = Optional(NftablesTrace.Start, _logger,
+                                                $"nftables tracing unavailable in netns {netns} ({{Error}}); its nftables drops are attributed to their chain only"));
+        return trace;
     }
 
-    /// <summary>A pod's namespace is gone: what Tracer had there goes too.</summary>
+    /// <summary>A pod's namespace is gone: what Tracer had there goes too (its inode may come back as another's).</summary>
     private void Forget(uint netns)
     {
         if (_nftables.Remove(netns, out var nftables))
             nftables?.Dispose();
+        _plan.Forget(netns);
         _sentinels?.Forget(netns);
         _logger.LogInformation("network namespace {Netns} is gone; stopped tracing hooks there", netns);
     }
@@ -269,7 +280,7 @@ internal sealed class AttributionPipeline : IDisposable
     /// </summary>
     private void ObserveFunctions()
     {
-        if (_hookTables is null || _verdicts.Unavailable is not null)
+        if (_hookTables is null)
             return;
         var observed = _plan.ObservedPoints.ToHashSet();
         _verdicts.ObserveOnly([.. Attributor.HookTables

@@ -124,7 +124,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
 
     private Culprit Attribute(DropFlow flow, string reason, KernelSymbol? location, List<string> evidence)
     {
-        if (flow.SentinelsPassed == Native.DropEvent.TRACER_NF_EXACT && FlowIndex.TryFind(_exactVerdicts, flow, out var function))
+        if (flow.SentinelsPassed == Native.DropEvent.TRACER_NF_EXACT && _exactVerdicts.TryGetValue(flow, out var function))
             return ExactHook(flow, function, evidence);
         var bracketed = flow.HookPoint is { } point ? Bracket(point, flow.SentinelsPassed, evidence) : null;
         if (reason == "NETFILTER_DROP" && NftablesIn(flow.Netns) is { } nftables && nftables.VerdictFor(flow) is { } verdict &&

@@ -32,8 +32,10 @@ internal sealed class CulpritMemory
             _byFlow[Identity(flow)] = (culprit, now);
         foreach (var aggregate in Aggregates(flow))
         {
-            var same = _byAggregate.TryGetValue(aggregate, out var known) && known.Culprit is { } earlier && SameCulprit(earlier, culprit);
-            _byAggregate[aggregate] = (same || !_byAggregate.ContainsKey(aggregate) ? culprit : null, now);
+            if (!_byAggregate.TryGetValue(aggregate, out var known) || known.Culprit is { } earlier && SameCulprit(earlier, culprit))
+                _byAggregate[aggregate] = (culprit, now);
+            else if (known.Culprit is not null)
+                _byAggregate[aggregate] = (null, now); // ambiguous from now until it expires: then relearned
         }
     }
 

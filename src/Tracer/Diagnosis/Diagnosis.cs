@@ -41,7 +41,8 @@ internal static class Investigation
         var findings = NodeChecks.Before(target);
         var records = new CollectedRecords();
         var pods = new FixedPods(new PodSnapshot([.. target.Networks.Select(n => new LocalPod(n, target.HostInterface, null))], "diagnose"));
-        // An investigation arms everything for the pod from the start: its first drops are named as well as its last.
+        // An investigation arms Tracer's namespace from the start (the pod's own namespace where drops happen there):
+        // its first drops are named as well as its last.
         var options = new Tracing.TraceOptions([], WatchAll: false, Duration: null, Stacks: false, Arming: Attribution.Arming.Always);
         var session = new TraceSession(options, pods, records, logger) { Detailed = () => target.Networks };
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -24,6 +24,9 @@ internal sealed unsafe class BpfObject : IDisposable
 
     public BpfMap Map(string name) => new(Proxy.bpf_object__find_map_by_name(_handle, name), name);
 
+    /// <summary>A map's size as the object declares it; readable before <see cref="Load"/>.</summary>
+    public uint MaxEntries(string map) => Proxy.bpf_map__max_entries(Proxy.bpf_object__find_map_by_name(_handle, map));
+
     /// <summary>Writes a load-time constant section (a <c>.rodata.*</c> map) before <see cref="Load"/>.</summary>
     public void SetReadOnlyData<T>(string section, in T value) where T : unmanaged
     {

@@ -86,23 +86,6 @@ internal sealed record DropFlow(
     public bool Touches(IPNetwork network) =>
         (Source is not null && network.Contains(Source)) || (Destination is not null && network.Contains(Destination));
 
-    /// <summary>The packet's own flow behind a sample (an aggregate's sample carries its peer and ports).</summary>
-    public static unsafe DropFlow Packet(in drop_sample sample)
-    {
-        var counted = From(sample.key);
-        if (!counted.IsAggregate || !counted.IsIP)
-            return counted;
-        fixed (byte* peer = sample.peer)
-        {
-            var address = Address(new ReadOnlySpan<byte>(peer, DropEvent.TRACER_ADDR_LEN));
-            return counted with
-            {
-                Source = counted.Source ?? address, Destination = counted.Destination ?? address,
-                SourcePort = sample.sport, DestinationPort = sample.dport, Scope = tracer_key_scope.TRACER_SCOPE_FLOW,
-            };
-        }
-    }
-
     private static IPAddress Address(ReadOnlySpan<byte> bytes)
     {
         var address = new IPAddress(bytes);

@@ -103,6 +103,7 @@ internal sealed class DropProbe : IDisposable
                     capture_stack = options.CaptureStacks ? 1u : 0u,
                     samples_per_key = (uint)options.SamplesPerKey,
                     selinux_denials = options.SelinuxDenials ? 1u : 0u,
+                    flows_per_coarse_key = FlowsPerCoarseKey(obj.MaxEntries("aggregate_a"), Proxy.libbpf_num_possible_cpus()),
                 });
                 obj.Load();
                 return new DropProbe(obj, obj.Program(program), attachPoint) { FallbackReason = fallbackReason, TakesSelinuxDenials = options.SelinuxDenials };
@@ -120,6 +121,13 @@ internal sealed class DropProbe : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// A coarse key's own flows per CPU and interval: every CPU together may give one coarse key at most a quarter of
+    /// the flow map, so a scan spread over many CPUs still leaves room for other pods' flows.
+    /// </summary>
+    internal static uint FlowsPerCoarseKey(uint flowMapSize, int cpus) =>
+        Math.Clamp(flowMapSize / 4 / (uint)Math.Max(cpus, 1), 1, (uint)DropEvent.TRACER_MAX_FLOWS_PER_COARSE_KEY);
 
     /// <summary>Attaches the program and starts consuming samples.</summary>
     public void Attach()
@@ -140,8 +148,8 @@ internal sealed class DropProbe : IDisposable
     {
         var draining = _active;
         _active ^= 1;
-        // Each update waits for an RCU grace period: afterwards no program still writes to the
-        // maps being drained. A run between the swaps writes to the old maps, drained next time.
+        // Each update waits for an RCU grace period: afterwards no program still writes to the maps being
+        // drained. A run between two swaps flushes what it counts into maps drained now or next time: nothing is lost.
         _activeCache.SetInnerMap(0, _caches[_active]);
         _activeAggregate.SetInnerMap(0, _aggregates[_active]);
         _activeCoarse.SetInnerMap(0, _coarse[_active]);

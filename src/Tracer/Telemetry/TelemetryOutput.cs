@@ -271,7 +271,9 @@ internal sealed class TelemetryOutput : IDropOutput
         span.SetEndTime(end.UtcDateTime);
     }
 
-    private static bool OnlyOne<T>(Dictionary<T, ulong> counts) where T : notnull => counts.Count <= 1;
+    /// <summary>One peer (or port) was seen, and no drop was counted only under the aggregate (whose peers and ports are unknown).</summary>
+    private static bool OnlyOne<T>(DropEpisode episode, Dictionary<T, ulong> counts) where T : notnull =>
+        counts.Count <= 1 && episode.AggregatedDrops == 0;
 
     internal static List<KeyValuePair<string, object?>> EpisodeAttributes(DropEpisode episode)
     {
@@ -288,8 +290,8 @@ internal sealed class TelemetryOutput : IDropOutput
             new("network.type", flow.L3Protocol == 0x86DD ? "ipv6" : "ipv4"),
             new("network.transport", flow.ProtocolName),
             // The pod's address always; the peer's and the ports only where there was one of each.
-            new("source.address", episode.PodIsSource || OnlyOne(episode.Peers) ? flow.Source?.ToString() : null),
-            new("destination.address", !episode.PodIsSource || OnlyOne(episode.Peers) ? flow.Destination?.ToString() : null),
+            new("source.address", episode.PodIsSource || OnlyOne(episode, episode.Peers) ? flow.Source?.ToString() : null),
+            new("destination.address", !episode.PodIsSource || OnlyOne(episode, episode.Peers) ? flow.Destination?.ToString() : null),
             new("tracer.episode.peers", (long)episode.Peers.Count),
             new("tracer.episode.ports", (long)episode.Ports.Count),
             new("tracer.episode.aggregated_drops", (long)episode.AggregatedDrops),
@@ -298,7 +300,7 @@ internal sealed class TelemetryOutput : IDropOutput
             attributes.Add(new("tracer.episode.top_peers", DropEpisode.MostDropped(episode.Peers)));
         if (episode.Ports.Count > 1)
             attributes.Add(new("tracer.episode.top_ports", DropEpisode.MostDropped(episode.Ports)));
-        if (!flow.IsIcmp && !flow.IsAggregate && OnlyOne(episode.Ports))
+        if (!flow.IsIcmp && !flow.IsAggregate && OnlyOne(episode, episode.Ports))
         {
             attributes.Add(new("destination.port", (long)flow.DestinationPort));
             if (!episode.SeveralSourcePorts)

@@ -89,7 +89,7 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         {
             probe.Detach();
         }
-        Report(probe.Drain(), probe, attribution, builder, summary);
+        Report(probe.Drain(), probe, attribution, builder, summary, armNext: false);
         var result = summary.Build(clock.Elapsed);
         output.Complete(result);
         return result;
@@ -125,14 +125,17 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         return now;
     }
 
-    private void Report(DropInterval interval, DropProbe probe, AttributionPipeline attribution, DropRecordBuilder builder, SummaryBuilder summary)
+    /// <param name="armNext">Arm for the next interval what this one's unexplained drops need (not after the last).</param>
+    private void Report(DropInterval interval, DropProbe probe, AttributionPipeline attribution, DropRecordBuilder builder, SummaryBuilder summary,
+                        bool armNext = true)
     {
         attribution.Prepare(interval, probe.Stack);
         var records = builder.Build(interval);
-        attribution.Arm(DateTimeOffset.UtcNow);
         summary.Add(interval, records);
         output.Write(records);
         output.Observe(summary.Counters);
+        if (armNext)
+            attribution.Arm(DateTimeOffset.UtcNow);
     }
 
     private string Status(DropProbe probe, PodSnapshot snapshot, DropReasons reasons, string netfilterTier)

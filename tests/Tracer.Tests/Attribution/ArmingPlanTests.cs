@@ -59,6 +59,20 @@ public sealed class ArmingPlanTests
         Assert.Empty(plan.MarksIn(Netns));
     }
 
+    [Fact]
+    public void APointArmingCannotExplainIsDisarmedAfterAMinuteAndLeftAloneForAWhile()
+    {
+        var plan = new ArmingPlan();
+        var unexplained = new ArmingRequest(LocalOut, Udp(8885), NftablesOnly: false);
+        for (var second = 0; second <= 60; second++)
+            plan.Add([unexplained], T0.AddSeconds(second)); // every interval: still unexplained
+
+        Assert.Equal(LocalOut, Assert.Single(plan.Expire(T0 + ArmingPlan.GiveUpAfter + ArmingPlan.DisarmAfter)));
+        Assert.False(plan.Add([unexplained], T0.AddMinutes(2)));
+        Assert.Empty(plan.ObservedPoints);
+        Assert.True(plan.Add([unexplained], T0 + ArmingPlan.GiveUpAfter + CulpritMemory.RememberFor)); // tried again later
+    }
+
     private static Culprit Rule(ulong handle, string confidence = Culprit.Exact) => new()
     {
         Kind = Culprit.NftablesRule, Confidence = confidence, Table = "edr", Chain = "out", Handle = handle,

@@ -84,7 +84,8 @@ public sealed class DropEpisodesTests
         Assert.Equal(1000L, attributes["tracer.episode.ports"]);
         Assert.Equal(5000L, attributes["tracer.episode.aggregated_drops"]);
         Assert.False(attributes.ContainsKey("destination.port")); // many ports: none is the episode's
-        Assert.Equal("192.0.2.1", attributes["source.address"]); // one peer: named
+        Assert.False(attributes.ContainsKey("source.address")); // one peer among the flows, but the aggregate's peers are unknown
+        Assert.Equal("10.244.0.5", attributes["destination.address"]); // the pod
     }
 
     [Fact]

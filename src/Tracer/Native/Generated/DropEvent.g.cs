@@ -54,7 +54,7 @@ internal unsafe struct drop_key
 }
 
 [NativeTypeName("struct drop_sample")]
-[StructLayout(LayoutKind.Explicit, Size = 112)]
+[StructLayout(LayoutKind.Explicit, Size = 96)]
 internal unsafe struct drop_sample
 {
     [FieldOffset(0)] public drop_key key;
@@ -62,10 +62,8 @@ internal unsafe struct drop_sample
     [FieldOffset(72)] public uint len;
     [FieldOffset(76)] public int stack_id;
     [FieldOffset(80)] public uint cpu;
-    [FieldOffset(84)] public ushort sport;
-    [FieldOffset(86)] public ushort dport;
+    [FieldOffset(84)] public uint pad0;
     [FieldOffset(88)] public ulong nf_function;
-    [FieldOffset(96)] public fixed byte peer[16];
 }
 
 [NativeTypeName("struct drop_stats")]
@@ -99,13 +97,14 @@ internal unsafe struct flow_cache
 }
 
 [NativeTypeName("struct tracer_config")]
-[StructLayout(LayoutKind.Explicit, Size = 16)]
+[StructLayout(LayoutKind.Explicit, Size = 20)]
 internal unsafe struct tracer_config
 {
     [FieldOffset(0)] public uint watch_all;
     [FieldOffset(4)] public uint capture_stack;
     [FieldOffset(8)] public uint samples_per_key;
     [FieldOffset(12)] public uint selinux_denials;
+    [FieldOffset(16)] public uint flows_per_coarse_key;
 }
 
 [NativeTypeName("struct watch_addr")]
@@ -127,5 +126,6 @@ internal static unsafe partial class DropEvent
 {
     public const int TRACER_ADDR_LEN = 16;
     public const int TRACER_DEFAULT_SAMPLES_PER_KEY = 4;
+    public const int TRACER_MAX_FLOWS_PER_COARSE_KEY = 256;
     public const int TRACER_NF_EXACT = 65535;
 }

@@ -4,7 +4,7 @@ using System.Net;
 namespace Tracer.Cli;
 
 /// <summary>Parsers for option values; each returns null and an error sentence on bad input.</summary>
-internal static class ArgumentParsers
+internal static partial class ArgumentParsers
 {
     /// <summary>An address (a /32 or /128) or a CIDR prefix, IPv4 or IPv6, with no host bits set.</summary>
     public static IPNetwork? ParseNetwork(string text, out string? error)
@@ -12,7 +12,9 @@ internal static class ArgumentParsers
         error = null;
         var slash = text.IndexOf('/', StringComparison.Ordinal);
         var addressText = slash < 0 ? text : text[..slash];
-        if (!IPAddress.TryParse(addressText, out var address) || addressText.Contains('%', StringComparison.Ordinal))
+        // IPAddress.TryParse takes inet_aton's forms too ("010.0.0.1" octal, "10.1" short): only four plain decimal parts are IPv4.
+        if (!IPAddress.TryParse(addressText, out var address) || addressText.Contains('%', StringComparison.Ordinal) ||
+            (!addressText.Contains(':', StringComparison.Ordinal) && !DottedQuad().IsMatch(addressText)))
         {
             error = $"'{text}' is not an IP address or CIDR (examples: 10.0.0.5, 10.0.0.0/24, fd00::/64)";
             return null;
@@ -53,9 +55,31 @@ internal static class ArgumentParsers
             : text.EndsWith('m') ? (text[..^1], 60.0)
             : text.EndsWith('h') ? (text[..^1], 3600.0)
             : (text, 1.0);
-        if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && !double.IsInfinity(value))
-            return TimeSpan.FromSeconds(value * unit);
-        error = $"'{text}' is not a duration (examples: 30s, 5m, 1h, 500ms)";
+        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || double.IsInfinity(value))
+        {
+            error = $"'{text}' is not a duration (examples: 30s, 5m, 1h, 500ms)";
+            return null;
+        }
+        if (value * unit > MaxDuration.TotalSeconds)
+        {
+            error = $"'{text}' is longer than a year (examples: 30s, 5m, 1h, 500ms)";
+            return null;
+        }
+        return TimeSpan.FromSeconds(value * unit);
+    }
+
+    private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(365);
+
+    /// <summary>A TCP or UDP port, 1 to 65535, in decimal.</summary>
+    public static int? ParsePort(string text, out string? error)
+    {
+        error = null;
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535 && text[0] != '0')
+            return port;
+        error = $"'{text}' is not a port: 1 to 65535 (e.g. 8080)";
         return null;
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")]
+    private static partial System.Text.RegularExpressions.Regex DottedQuad();
 }

@@ -34,7 +34,7 @@ internal static class TracerCommandLine
         {
             foreach (var error in parse.Errors)
                 Console.Error.WriteLine($"tracer: {error.Message}");
-            Console.Error.WriteLine($"See '{string.Join(' ', CommandPath(parse))} --help'.");
+            Console.Error.WriteLine($"See '{string.Join(' ', CommandPath(parse).Reverse())} --help'.");
             return ExitCodes.Usage;
         }
 
@@ -113,7 +113,8 @@ internal static class TracerCommandLine
     private static void RequirePodOrIp<TAddress>(Command command, Option<string?> pod, Option<TAddress> ip) =>
         command.Validators.Add(result =>
         {
-            if ((result.GetValue(pod) is null) == (result.GetValue(ip) is null))
+            // Given or not, not their values: a value that failed to parse has its own error already.
+            if ((result.GetResult(pod) is null) == (result.GetResult(ip) is null))
                 result.AddError("Name the pod with --pod NAMESPACE/NAME, or give --ip ADDR (one of them).");
         });
 
@@ -203,7 +204,17 @@ internal static class TracerCommandLine
             Recursive = true,
         };
         var pod = new Option<string?>("--pod") { Description = "The pod to trace in detail, as NAMESPACE/NAME." };
-        var ip = new Option<string?>("--ip") { Description = "Or an address or CIDR to trace in detail." };
+        var ip = new Option<string?>("--ip")
+        {
+            Description = "Or an address or CIDR to trace in detail.",
+            CustomParser = result => // checked here, before asking the daemon; the daemon reads the text itself
+            {
+                var text = result.Tokens.Single().Value;
+                if (ArgumentParsers.ParseNetwork(text, out var error) is null)
+                    result.AddError($"--ip {error}");
+                return text;
+            },
+        };
         var duration = DurationOption("End the session after this long (30s, 5m). Default: until Ctrl-C.");
         var stack = new Option<bool>("--stack") { Description = "Show the kernel stack of each flow's drops." };
         var output = new Option<string>("--output", "-o") { Description = "json: one object per line; table: plain lines.", DefaultValueFactory = _ => "table" };
@@ -240,12 +251,17 @@ internal static class TracerCommandLine
                 return null;
             },
         };
-        var port = new Option<int?>("--port") { Description = "Probe this TCP port too, as a kubelet tcpSocket or httpGet probe does." };
-        port.Validators.Add(result =>
+        var port = new Option<int?>("--port")
         {
-            if (result.GetValue(port) is < 1 or > 65535)
-                result.AddError("--port must be 1 to 65535.");
-        });
+            Description = "Probe this TCP port too, as a kubelet tcpSocket or httpGet probe does.",
+            CustomParser = result =>
+            {
+                var value = ArgumentParsers.ParsePort(result.Tokens.Single().Value, out var error);
+                if (error is not null)
+                    result.AddError($"--port {error}");
+                return value;
+            },
+        };
         var path = new Option<string?>("--path") { Description = "And GET this path on it, as an httpGet probe does (e.g. /healthz)." };
         var from = new Option<string>("--from") { Description = "node: probe from the node; pod: also from inside the pod to the node (the reverse path).", DefaultValueFactory = _ => "node" };
         from.AcceptOnlyFromAmong("node", "pod");
@@ -260,7 +276,7 @@ internal static class TracerCommandLine
         RequirePodOrIp(command, pod, ip);
         command.Validators.Add(result =>
         {
-            if (result.GetValue(path) is not null && result.GetValue(port) is null)
+            if (result.GetResult(path) is not null && result.GetResult(port) is null)
                 result.AddError("--path needs --port: the port the HTTP probe goes to.");
         });
         command.SetAction((parse, token) => Run(parse, logger => new Cli.DiagnoseCommand(logger).RunAsync(

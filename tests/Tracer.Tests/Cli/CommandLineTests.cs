@@ -15,14 +15,33 @@ public sealed class CommandLineTests
     [InlineData("--frobnicate", "1", "--frobnicate")]
     [InlineData("--otlp-endpoint", "jaeger:4317", "'jaeger:4317' is not an http:// or https:// URL")]
     [InlineData("--otlp-protocol", "thrift", "thrift")]
-    public void MalformedArgumentsAreUsageErrors(string option, string value, string expected)
+    [InlineData("--duration", "1e12", "'1e12' is longer than a year")]
+    [InlineData("--ip", "010.0.0.1", "'010.0.0.1' is not an IP address or CIDR")] // not octal 8.0.0.1
+    [InlineData("--ip", "10.1", "'10.1' is not an IP address or CIDR")] // not 10.0.0.1
+    public void MalformedArgumentsAreUsageErrors(string option, string value, string expected) =>
+        AssertUsageError(expected, "trace", option, value);
+
+    [Theory]
+    [InlineData("'300.1.1.1' is not an IP address or CIDR", "--ip", "300.1.1.1")]
+    [InlineData("'abc' is not a port", "--ip", "10.0.0.1", "--port", "abc")]
+    [InlineData("'0' is not a port", "--ip", "10.0.0.1", "--port", "0")]
+    [InlineData("--path needs --port", "--ip", "10.0.0.1", "--path", "/healthz")]
+    public void MalformedDiagnoseArgumentsAreUsageErrors(string expected, params string[] arguments) =>
+        AssertUsageError(expected, ["diagnose", .. arguments]);
+
+    [Fact]
+    public void TheUsageHintNamesTheCommandInOrder() =>
+        AssertUsageError("See 'tracer session start --help'.", "session", "start", "--ip", "nonsense");
+
+    private static void AssertUsageError(string expected, params string[] arguments)
     {
-        var result = Shell.Run(RepositoryPaths.TracerExecutable, "trace", option, value);
+        var result = Shell.Run(RepositoryPaths.TracerExecutable, arguments);
 
         Assert.Equal(ExitCodes.Usage, result.ExitCode);
         Assert.Contains(expected, result.Stderr);
         Assert.Contains("--help", result.Stderr);
         Assert.DoesNotContain("   at ", result.Stderr);
+        Assert.DoesNotContain("Unhandled exception", result.Stderr);
         Assert.Empty(result.Stdout);
     }
 

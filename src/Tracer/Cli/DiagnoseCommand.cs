@@ -13,8 +13,7 @@ internal sealed class DiagnoseCommand(ILogger logger)
     {
         TraceCommand.Preflight();
         var started = DateTimeOffset.UtcNow;
-        Console.Error.WriteLine($"diagnosing {request.Pod ?? request.Address?.ToString()}: tracing its packets in detail while probing it…");
-        var report = await Investigation.RunAsync(request, logger, cancellationToken).ConfigureAwait(false);
+        var report = await Investigation.RunAsync(request, Console.Error.WriteLine, logger, cancellationToken).ConfigureAwait(false);
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(report, ReadableJson.DiagnosisReport));
         else

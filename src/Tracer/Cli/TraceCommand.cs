@@ -39,8 +39,8 @@ internal sealed class TraceCommand(ILogger logger)
         var facts = SystemFacts.Read();
         if (!facts.CanLoadBpf)
             throw new UserError(
-                "Tracer needs root, or CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8), to load its BPF programs.",
-                "Run it with sudo, or grant those capabilities; 'tracer doctor' shows what this process has.",
+                "Tracer cannot load BPF programs: it needs root with CAP_SYS_ADMIN (or CAP_BPF and CAP_PERFMON on 5.8 and later).",
+                $"Run it as root on the node (sudo, a privileged pod, or the DaemonSet); which capabilities and why: {UserError.PermissionsSection}. 'tracer doctor' shows what this process has.",
                 ExitCodes.MissingPrivilegeOrFeature);
         if (!facts.Btf)
             throw new UserError(

@@ -11,13 +11,10 @@ namespace Tracer.Cli;
 /// <summary>The command line: <c>tracer trace</c>, <c>daemon</c>, <c>session</c>, <c>doctor</c>. Documented in the README.</summary>
 internal static class TracerCommandLine
 {
-    private static readonly Option<bool> Verbose = new("--verbose", "-v")
-    {
-        Description = "Log libbpf and Tracer internals to stderr.",
-        Recursive = true,
-    };
+    private static readonly Option<bool> Verbose = Flag("--verbose", "Log libbpf and Tracer internals to stderr.", recursive: true, alias: "-v");
 
-    public static async Task<int> RunAsync(string[] args)
+    /// <summary>The whole command tree (the tests walk it to feed every option bad values).</summary>
+    internal static RootCommand Build()
     {
         var root = new RootCommand("Tracer: finds which packets bound for local pods the kernel drops, where, and why.")
         {
@@ -28,13 +25,15 @@ internal static class TracerCommandLine
             DoctorCommand(),
         };
         root.Options.Add(Verbose);
+        return root;
+    }
 
-        var parse = root.Parse(args);
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var parse = Build().Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var error in parse.Errors)
-                Console.Error.WriteLine($"tracer: {error.Message}");
-            Console.Error.WriteLine($"See '{string.Join(' ', CommandPath(parse).Reverse())} --help'.");
+            Console.Error.WriteLine($"tracer: {UsageError(parse)}. See '{string.Join(' ', CommandPath(parse).Reverse())} --help'.");
             return ExitCodes.Usage;
         }
 
@@ -59,11 +58,100 @@ internal static class TracerCommandLine
             yield return result.Command is RootCommand ? "tracer" : result.Command.Name;
     }
 
+    /// <summary>
+    /// What is wrong, in one line: a token nothing took is named first (with the command or option it is
+    /// probably a typo of), not the "required command" that follows from it.
+    /// </summary>
+    private static string UsageError(ParseResult parse)
+    {
+        var command = parse.CommandResult.Command;
+        if (parse.UnmatchedTokens.FirstOrDefault() is { } token)
+        {
+            if (token.StartsWith('-'))
+            {
+                var names = command.Options.Concat(AncestorOptions(parse)).SelectMany(o => o.Aliases.Prepend(o.Name));
+                return $"unknown option {ArgumentParsers.Quote(token)}{ArgumentParsers.DidYouMean(token, names)}";
+            }
+            return command.Subcommands.Count > 0
+                ? $"unknown command {ArgumentParsers.Quote(token)}{ArgumentParsers.DidYouMean(token, command.Subcommands.Select(c => c.Name))}"
+                : $"unexpected argument {ArgumentParsers.Quote(token)}";
+        }
+        // A group's "required command" error only when nothing more telling is wrong.
+        var errors = parse.Errors.Where(e => e.SymbolResult is not CommandResult { Command.Subcommands.Count: > 0 }).Select(e => e.Message.TrimEnd('.')).Distinct().ToList();
+        return errors.Count > 0 ? string.Join("; ", errors)
+            : $"'{string.Join(' ', CommandPath(parse).Reverse())}' needs a command: {string.Join(", ", command.Subcommands.Select(c => c.Name))}";
+    }
+
+    private static IEnumerable<Option> AncestorOptions(ParseResult parse)
+    {
+        for (var result = parse.CommandResult.Parent as CommandResult; result is not null; result = result.Parent as CommandResult)
+        {
+            foreach (var option in result.Command.Options.Where(o => o.Recursive))
+                yield return option;
+        }
+    }
+
+    /// <summary>Parses an option's text; null and an error sentence when it is malformed.</summary>
+    private delegate T ValueParser<T>(string text, out string? error);
+
+    /// <summary>
+    /// An option that takes one value (or a value per occurrence) through one of <see cref="ArgumentParsers"/>;
+    /// <paramref name="helpName"/> says what kind of value it is, in --help and to the tests that feed it bad ones.
+    /// </summary>
+    private static Option<T> Value<T>(string name, string helpName, string description, ValueParser<T> parse) => new(name)
+    {
+        Description = description,
+        HelpName = helpName,
+        CustomParser = result =>
+        {
+            var value = default(T)!;
+            foreach (var token in result.Tokens)
+            {
+                value = parse(token.Value, out var error);
+                if (error is not null)
+                    result.AddError($"{name} {error}");
+            }
+            return value;
+        },
+    };
+
+    /// <summary>A switch: given or not (true/false spelled out are taken too, as System.CommandLine's flags take them).</summary>
+    private static Option<bool> Flag(string name, string description, bool recursive = false, string? alias = null)
+    {
+        var option = new Option<bool>(name)
+        {
+            Description = description,
+            Recursive = recursive,
+            CustomParser = result =>
+            {
+                if (result.Tokens.Count == 0)
+                    return true;
+                var text = result.Tokens[0].Value;
+                if (bool.TryParse(text, out var value))
+                    return value;
+                result.AddError($"{name} takes no value ({ArgumentParsers.Quote(text)} is none of true, false)");
+                return false;
+            },
+        };
+        if (alias is not null)
+            option.Aliases.Add(alias);
+        return option;
+    }
+
+    /// <summary>An option that takes one of a few words; the error names the option and the words.</summary>
+    private static Option<string> Choice(string name, string description, params string[] choices)
+    {
+        var option = Value<string>(name, string.Join('|', choices), description, (string text, out string? error) => ArgumentParsers.ParseChoice(text, choices, out error)!);
+        option.DefaultValueFactory = _ => choices[0];
+        return option;
+    }
+
     private static Command TraceCommand()
     {
         var ip = new Option<IPNetwork[]>("--ip")
         {
             Description = "Also watch this address or CIDR (repeatable). Local pods found in the routing table are always watched.",
+            HelpName = "ADDR|CIDR",
             CustomParser = result =>
             {
                 var networks = new List<IPNetwork>();
@@ -78,22 +166,14 @@ internal static class TracerCommandLine
             },
             AllowMultipleArgumentsPerToken = false,
         };
-        var all = new Option<bool>("--all") { Description = "Report every drop on the node, not only those of watched addresses." };
+        var all = Flag("--all", "Report every drop on the node, not only those of watched addresses.");
         var duration = DurationOption("Stop after this long (30s, 5m, 1h). Default: until Ctrl-C.");
-        var output = new Option<string>("--output", "-o")
-        {
-            Description = "table: live view in a terminal (plain lines otherwise); json: one object per line.",
-            DefaultValueFactory = _ => "table",
-        };
-        output.AcceptOnlyFromAmong("table", "json");
-        var stack = new Option<bool>("--stack") { Description = "Record the kernel stack of sampled drops." };
-        var arm = new Option<string>("--arm")
-        {
-            Description = "on-demand: nftables trace, sentinels and verdict observers only at hook points where netfilter drops are not yet explained, " +
-                          "for as long as they are (delivered packets pay nothing); always: all of them from the start, for every watched address.",
-            DefaultValueFactory = _ => "on-demand",
-        };
-        arm.AcceptOnlyFromAmong("on-demand", "always");
+        var output = Choice("--output", "table: live view in a terminal (plain lines otherwise); json: one object per line.", "table", "json");
+        output.Aliases.Add("-o");
+        var stack = Flag("--stack", "Record the kernel stack of sampled drops.");
+        var arm = Choice("--arm", "on-demand: nftables trace, sentinels and verdict observers only at hook points where netfilter drops are not yet explained, " +
+                                  "for as long as they are (delivered packets pay nothing); always: all of them from the start, for every watched address.",
+                         "on-demand", "always");
         var (otlpEndpoint, otlpProtocol) = OtlpOptions("Export drop episodes (spans) and drop metrics");
 
         var command = new Command("trace", "Trace packet drops of local pods (and --ip addresses) until Ctrl-C or --duration.")
@@ -115,110 +195,62 @@ internal static class TracerCommandLine
         {
             // Given or not, not their values: a value that failed to parse has its own error already.
             if ((result.GetResult(pod) is null) == (result.GetResult(ip) is null))
-                result.AddError("Name the pod with --pod NAMESPACE/NAME, or give --ip ADDR (one of them).");
+                result.AddError("Name the pod with --pod NAMESPACE/NAME, or give --ip ADDR (one of them)");
         });
 
-    private static (Option<Uri?> Endpoint, Option<string?> Protocol) OtlpOptions(string what)
-    {
-        var endpoint = new Option<Uri?>("--otlp-endpoint")
-        {
-            Description = $"{what} over OTLP to this collector, Jaeger or Tempo, e.g. http://jaeger:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no export.",
-            CustomParser = result =>
-            {
-                var text = result.Tokens.Single().Value;
-                if (Telemetry.OtlpTarget.ParseEndpoint(text) is { } uri)
-                    return uri;
-                result.AddError($"--otlp-endpoint '{text}' is not an http:// or https:// URL");
-                return null;
-            },
-        };
-        var protocol = new Option<string?>("--otlp-protocol")
-        {
-            Description = "grpc (port 4317) or http/protobuf (port 4318). Default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.",
-        };
-        protocol.AcceptOnlyFromAmong("grpc", "http/protobuf");
-        return (endpoint, protocol);
-    }
+    private static Option<string?> PodOption(string description) =>
+        Value<string?>("--pod", "NAMESPACE/NAME", description, (string text, out string? error) => ArgumentParsers.ParsePod(text, out error) is null ? null : text);
 
-    private static Option<TimeSpan?> DurationOption(string description) => new("--duration")
-    {
-        Description = description,
-        CustomParser = result =>
-        {
-            var value = ArgumentParsers.ParseDuration(result.Tokens.Single().Value, out var error);
-            if (error is not null)
-                result.AddError($"--duration {error}");
-            return value;
-        },
-    };
+    private static (Option<string?> Endpoint, Option<string?> Protocol) OtlpOptions(string what) =>
+    (
+        Value<string?>("--otlp-endpoint", "URL", $"{what} over OTLP to this collector, Jaeger or Tempo, e.g. http://jaeger:4317. Default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no export.",
+                       Telemetry.OtlpTarget.ParseEndpointSetting),
+        Value<string?>("--otlp-protocol", string.Join('|', Telemetry.OtlpTarget.Protocols), "grpc (port 4317) or http/protobuf (port 4318). Default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.",
+                       (string text, out string? error) => ArgumentParsers.ParseChoice(text, Telemetry.OtlpTarget.Protocols, out error))
+    );
+
+    private static Option<TimeSpan?> DurationOption(string description) =>
+        Value<TimeSpan?>("--duration", "DURATION", description, (string text, out string? error) => ArgumentParsers.ParseDuration(text, out error));
 
     private static Command DaemonCommand()
     {
-        var descriptions = new Dictionary<string, string>
-        {
-            ["--node-name"] = "This node's name (default: NODE_NAME): the pods with this spec.nodeName are watched.",
-            ["--kubernetes"] = "auto: pod names from the Kubernetes API when configured (in-cluster or a kubeconfig), else routes; off: routes only.",
-            ["--kubeconfig"] = "Kubeconfig file, outside a cluster (default: KUBECONFIG, then ~/.kube/config).",
-            ["--control-socket"] = "Unix socket for 'tracer session' (default /run/tracer/tracer.sock; root only).",
-            ["--health-port"] = "HTTP port of /healthz and /readyz (default 9487; 0: none).",
-            ["--interval"] = "How often counts are drained and exported (default 00:00:01).",
-            ["--otlp-endpoint"] = "OTLP collector, Jaeger or Tempo (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
-            ["--otlp-protocol"] = "grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc).",
-            ["--log-format"] = "simple: a line per message; json: a JSON object per message with its fields (default simple; the journal's under systemd).",
-        };
-        var settings = Daemon.DaemonOptions.Switches.Select(s => (Option: new Option<string>(s.Key) { Description = descriptions[s.Key] }, Key: s.Value)).ToList();
-        var watch = new Option<string[]>("--watch") { Description = "Also watch this address or CIDR (repeatable).", AllowMultipleArgumentsPerToken = false };
-        var settingsFile = new Option<string>("--settings")
-        {
-            Description = $"The settings file (JSON, as appsettings.json). Default: {Daemon.DaemonHost.SettingsFile}, if it exists.",
-            DefaultValueFactory = _ => Daemon.DaemonHost.SettingsFile,
-        };
+        // The values are checked with the file's and the variables' (DaemonOptions.Read); only --watch may be repeated.
+        var settings = Daemon.DaemonOptions.Settings.Select(s => (Option: s.Key == nameof(Daemon.DaemonOptions.Watch)
+            ? new Option<string[]>(s.Switch) { Description = s.Description, HelpName = s.HelpName, AllowMultipleArgumentsPerToken = false }
+            : (Option)new Option<string>(s.Switch) { Description = s.Description, HelpName = s.HelpName }, Setting: s)).ToList();
+        var settingsFile = Value<string?>("--settings", "FILE", $"The settings file (JSON, as appsettings.json). Default: {Daemon.DaemonHost.SettingsFile}, if it exists.",
+                                          ArgumentParsers.ParseExistingFile);
         var command = new Command("daemon", $"Trace the node's pods continuously and export over OTLP; serve on-demand sessions. Settings: {Daemon.DaemonHost.SettingsFile}, TRACER_* variables, these options.");
         foreach (var (option, _) in settings)
             command.Options.Add(option);
-        command.Options.Add(watch);
         command.Options.Add(settingsFile);
         command.SetAction((parse, token) => Run(parse, _ =>
         {
-            Cli.TraceCommand.Preflight();
             var overrides = new Dictionary<string, string?>();
-            foreach (var (option, key) in settings)
+            foreach (var (option, setting) in settings)
             {
-                if (parse.GetValue(option) is { } value)
-                    overrides[key] = value;
+                var values = parse.GetResult(option)?.Tokens ?? [];
+                for (var i = 0; i < values.Count; i++)
+                    overrides[setting.Key == nameof(Daemon.DaemonOptions.Watch) ? $"{setting.Key}:{i}" : setting.Key] = values[i].Value;
             }
-            var watched = parse.GetValue(watch) ?? [];
-            for (var i = 0; i < watched.Length; i++)
-                overrides[$"Watch:{i}"] = watched[i];
-            return Daemon.DaemonHost.RunAsync(parse.GetValue(settingsFile)!, overrides, parse.GetValue(Verbose), token);
+            return Daemon.DaemonHost.RunAsync(parse.GetValue(settingsFile) ?? Daemon.DaemonHost.SettingsFile, overrides, parse.GetValue(Verbose), token);
         }));
         return command;
     }
 
     private static Command SessionCommands()
     {
-        var socket = new Option<string>("--socket")
-        {
-            Description = "The daemon's control socket.",
-            DefaultValueFactory = _ => new Daemon.DaemonOptions().ControlSocket,
-            Recursive = true,
-        };
-        var pod = new Option<string?>("--pod") { Description = "The pod to trace in detail, as NAMESPACE/NAME." };
-        var ip = new Option<string?>("--ip")
-        {
-            Description = "Or an address or CIDR to trace in detail.",
-            CustomParser = result => // checked here, before asking the daemon; the daemon reads the text itself
-            {
-                var text = result.Tokens.Single().Value;
-                if (ArgumentParsers.ParseNetwork(text, out var error) is null)
-                    result.AddError($"--ip {error}");
-                return text;
-            },
-        };
+        var socket = Value<string>("--socket", "SOCKET", "The daemon's control socket.", ArgumentParsers.ParseSocketPath!);
+        socket.DefaultValueFactory = _ => new Daemon.DaemonOptions().ControlSocket;
+        socket.Recursive = true;
+        var pod = PodOption("The pod to trace in detail, as NAMESPACE/NAME.");
+        // Checked here, before asking the daemon; the daemon reads the text itself.
+        var ip = Value<string?>("--ip", "ADDR|CIDR", "Or an address or CIDR to trace in detail.",
+                                (string text, out string? error) => ArgumentParsers.ParseNetwork(text, out error) is null ? null : text);
         var duration = DurationOption("End the session after this long (30s, 5m). Default: until Ctrl-C.");
-        var stack = new Option<bool>("--stack") { Description = "Show the kernel stack of each flow's drops." };
-        var output = new Option<string>("--output", "-o") { Description = "json: one object per line; table: plain lines.", DefaultValueFactory = _ => "table" };
-        output.AcceptOnlyFromAmong("table", "json");
+        var stack = Flag("--stack", "Show the kernel stack of each flow's drops.");
+        var output = Choice("--output", "json: one object per line; table: plain lines.", "table", "json");
+        output.Aliases.Add("-o");
         var start = new Command("start", "Trace one pod in detail (every drop sampled, kernel stacks, rule tracing), streamed here and exported as its own trace.")
         {
             pod, ip, duration, stack, output,
@@ -228,7 +260,18 @@ internal static class TracerCommandLine
             "start", parse.GetValue(pod), parse.GetValue(ip), parse.GetValue(duration)?.TotalSeconds, parse.GetValue(stack), parse.GetValue(output)!), token)));
         var list = new Command("list", "The running sessions.");
         list.SetAction((parse, token) => Run(parse, _ => SessionCommand.RunAsync(parse.GetValue(socket)!, new Daemon.ControlRequest("list"), token)));
-        var id = new Argument<string>("ID") { Description = "The session, as 'tracer session list' shows it." };
+        var id = new Argument<string>("ID")
+        {
+            Description = "The session, as 'tracer session list' shows it.",
+            HelpName = "ID",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (ArgumentParsers.ParseSessionId(text, out var error) is null)
+                    result.AddError($"ID {error}");
+                return text;
+            },
+        };
         var stop = new Command("stop", "End a session.") { id };
         stop.SetAction((parse, token) => Run(parse, _ => SessionCommand.RunAsync(parse.GetValue(socket)!, new Daemon.ControlRequest("stop", Id: parse.GetValue(id)), token)));
         var command = new Command("session", "On-demand sessions of the node's Tracer daemon.") { start, list, stop };
@@ -238,36 +281,15 @@ internal static class TracerCommandLine
 
     private static Command DiagnoseCommand()
     {
-        var pod = new Option<string?>("--pod") { Description = "The pod, as NAMESPACE/NAME (needs the Kubernetes API: KUBECONFIG or in-cluster, and NODE_NAME)." };
-        var ip = new Option<System.Net.IPAddress?>("--ip")
-        {
-            Description = "Or the pod's address.",
-            CustomParser = result =>
-            {
-                var text = result.Tokens.Single().Value;
-                if (ArgumentParsers.ParseNetwork(text, out var error) is { PrefixLength: 32 or 128 } network)
-                    return network.BaseAddress;
-                result.AddError($"--ip {error ?? $"'{text}' is a prefix, not one address"}");
-                return null;
-            },
-        };
-        var port = new Option<int?>("--port")
-        {
-            Description = "Probe this TCP port too, as a kubelet tcpSocket or httpGet probe does.",
-            CustomParser = result =>
-            {
-                var value = ArgumentParsers.ParsePort(result.Tokens.Single().Value, out var error);
-                if (error is not null)
-                    result.AddError($"--port {error}");
-                return value;
-            },
-        };
-        var path = new Option<string?>("--path") { Description = "And GET this path on it, as an httpGet probe does (e.g. /healthz)." };
-        var from = new Option<string>("--from") { Description = "node: probe from the node; pod: also from inside the pod to the node (the reverse path).", DefaultValueFactory = _ => "node" };
-        from.AcceptOnlyFromAmong("node", "pod");
+        var pod = PodOption("The pod, as NAMESPACE/NAME (needs the Kubernetes API: KUBECONFIG or in-cluster, and NODE_NAME).");
+        var ip = Value<IPAddress?>("--ip", "ADDR", "Or the pod's address.", ArgumentParsers.ParseAddress);
+        var port = Value<int?>("--port", "PORT", "Probe this TCP port too, as a kubelet tcpSocket or httpGet probe does.",
+                               (string text, out string? error) => ArgumentParsers.ParsePort(text, out error));
+        var path = Value<string?>("--path", "PATH", "And GET this path on it, as an httpGet probe does (e.g. /healthz).", ArgumentParsers.ParseHttpPath);
+        var from = Choice("--from", "node: probe from the node; pod: also from inside the pod to the node (the reverse path).", "node", "pod");
         var duration = DurationOption("Trace this long at least (default 10s); it goes on until the probes' drops are in.");
-        var output = new Option<string>("--output", "-o") { Description = "text for people, json for tools.", DefaultValueFactory = _ => "text" };
-        output.AcceptOnlyFromAmong("text", "json");
+        var output = Choice("--output", "text for people, json for tools.", "text", "json");
+        output.Aliases.Add("-o");
         var (otlpEndpoint, otlpProtocol) = OtlpOptions("Also export the verdict as a span");
         var command = new Command("diagnose", "Investigate why a pod of this node is unreachable: probe it while tracing its packets, check what a person would check, and say who drops them. Exit 0: reachable; 4: dropped, culprit named; 5: unreachable, unexplained.")
         {
@@ -277,7 +299,7 @@ internal static class TracerCommandLine
         command.Validators.Add(result =>
         {
             if (result.GetResult(path) is not null && result.GetResult(port) is null)
-                result.AddError("--path needs --port: the port the HTTP probe goes to.");
+                result.AddError("--path needs --port: the port the HTTP probe goes to");
         });
         command.SetAction((parse, token) => Run(parse, logger => new Cli.DiagnoseCommand(logger).RunAsync(
             new Diagnosis.DiagnoseRequest(parse.GetValue(pod), parse.GetValue(ip), parse.GetValue(port), parse.GetValue(path),
@@ -290,7 +312,7 @@ internal static class TracerCommandLine
 
     private static Command DoctorCommand()
     {
-        var json = new Option<bool>("--json") { Description = "Print the findings as one JSON object." };
+        var json = Flag("--json", "Print the findings as one JSON object.");
         var command = new Command("doctor", "Check what this kernel lets Tracer do, by trying each program type.") { json };
         command.SetAction((parse, _) => Run(parse, _ => Task.FromResult(DoctorReport.Run(parse.GetValue(json)))));
         return command;
@@ -311,8 +333,7 @@ internal static class TracerCommandLine
         }
         catch (UserError e)
         {
-            Console.Error.WriteLine($"tracer: {e.Message}");
-            Console.Error.WriteLine($"  {e.Remedy}");
+            Console.Error.WriteLine($"tracer: {e.Message} {e.Remedy}");
             return e.ExitCode;
         }
         catch (DllNotFoundException e) when (e.Message.Contains("libbpf", StringComparison.Ordinal))
@@ -327,7 +348,7 @@ internal static class TracerCommandLine
             foreach (var line in e.LibbpfLog.TakeLast(parse.GetValue(Verbose) ? 200 : 5))
                 Console.Error.WriteLine($"  libbpf: {line}");
             Console.Error.WriteLine(e.IsPermissionDenied
-                ? "  The kernel refused: run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; see 'tracer doctor'."
+                ? $"  The kernel refused: run as root with the capabilities in {UserError.PermissionsSection}; 'tracer doctor' shows what this process has."
                 : "  See 'tracer doctor' for what this kernel supports; --verbose shows libbpf's full log.");
             return e.IsPermissionDenied ? ExitCodes.MissingPrivilegeOrFeature : ExitCodes.Failure;
         }

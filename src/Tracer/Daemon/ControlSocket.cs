@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -137,6 +138,10 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
         {
             // the client went away, or the daemon is stopping
         }
+        catch (Exception e) // one client's request never takes the daemon down
+        {
+            logger.LogWarning(e, "control socket: a request failed: {Error}", e.Message);
+        }
     }
 
     private async Task StartSessionAsync(NetworkStream stream, ControlRequest request, int clientPid, CancellationToken stoppingToken)
@@ -148,7 +153,7 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
             return;
         }
         var id = sessions.NextId();
-        var ends = request.DurationSeconds is > 0 and var seconds ? DateTimeOffset.UtcNow.AddSeconds(seconds) : (DateTimeOffset?)null;
+        var ends = request.DurationSeconds is { } seconds ? DateTimeOffset.UtcNow.AddSeconds(seconds) : (DateTimeOffset?)null;
         var telemetry = services.Export is { } export
             ? new TelemetryOutput(export, [new("tracer.session.id", id), new("tracer.session.target", target),
                                            new("tracer.session.watched", networks.Select(n => n.ToString()).ToArray()),
@@ -172,22 +177,29 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
             sessions.Stop(id, "the client went away");
     }
 
+    /// <summary>A start request's target, checked as the command line checks it (any client may write to the socket).</summary>
     private (string Target, IReadOnlyList<IPNetwork> Networks, ControlReply? Error) Resolve(ControlRequest request)
     {
+        if (request.DurationSeconds is { } seconds &&
+            ArgumentParsers.ParseDuration(seconds.ToString("R", CultureInfo.InvariantCulture), out var durationError) is null)
+            return ("", [], new ControlReply($"duration_seconds {durationError}", "Give a number of seconds, e.g. 30."));
+        if (ArgumentParsers.ParseChoice(request.Output, ["json", "table"], out var outputError) is null)
+            return ("", [], new ControlReply($"output {outputError}", "Use json or table."));
+        if ((request.Ip is null) == (request.Pod is null))
+            return ("", [], new ControlReply("A session needs a pod or an address (one of them).", "Use --pod NAMESPACE/NAME or --ip ADDR."));
         if (request.Ip is { } ip)
         {
             return ArgumentParsers.ParseNetwork(ip, out var error) is { } network
                 ? (ip, [network], null)
                 : ("", [], new ControlReply($"--ip {error}", "Give an address or CIDR, e.g. 10.0.0.5."));
         }
-        var parts = request.Pod?.Split('/') ?? [];
-        if (parts.Length != 2 || parts.Any(p => p.Length == 0))
-            return ("", [], new ControlReply($"'{request.Pod}' is not NAMESPACE/NAME.", "Name the pod as NAMESPACE/NAME, e.g. default/web-0, or use --ip."));
+        if (ArgumentParsers.ParsePod(request.Pod!, out var podError) is not { } pod)
+            return ("", [], new ControlReply($"--pod {podError}", "Name the pod as NAMESPACE/NAME, or use --ip."));
         var snapshot = services.Pods.Current;
         if (snapshot.Origin != "kubernetes")
             return ("", [], new ControlReply($"The daemon knows no pod names: it finds pods from {snapshot.Origin}, not the Kubernetes API.",
                                              "Use --ip with the pod's address, or give the daemon API access (NODE_NAME, in-cluster or Kubeconfig)."));
-        var pods = snapshot.Named(parts[0], parts[1]);
+        var pods = snapshot.Named(pod.Namespace, pod.Name);
         return pods.Count == 0
             ? ("", [], new ControlReply($"No pod {request.Pod} on this node.", "'kubectl get pod -o wide' shows which node runs it; start the session on that node's daemon."))
             : (request.Pod!, [.. pods.Select(p => p.Network)], null);

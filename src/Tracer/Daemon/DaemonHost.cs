@@ -27,14 +27,18 @@ internal static class DaemonHost
                 .AddEnvironmentVariables("TRACER_")
                 .AddInMemoryCollection(commandLine);
         }
-        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or FormatException)
+        catch (Exception e) when (e is InvalidDataException or IOException or FormatException or UnauthorizedAccessException)
         {
-            throw new UserError($"Cannot read the settings: {e.Message}", $"Fix {settingsFile} (JSON), or point --settings at another file.", ExitCodes.Usage);
+            throw new UserError($"Cannot read the settings file {settingsFile}: {OneLine(e.InnerException?.Message ?? e.Message)}",
+                                "Fix it (JSON, as docs/daemon.md shows), or point --settings at another file.", ExitCodes.Usage);
         }
+        // Settings first, then privileges: a typo is reported as such even when run without root.
+        var options = DaemonOptions.Read(builder.Configuration, settingsFile);
+        TraceCommand.Preflight();
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         // stderr, as for every tracer command: stdout carries nothing but records.
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        if (builder.Configuration[nameof(DaemonOptions.LogFormat)] == "json")
+        if (options.LogFormat == "json")
         {
             builder.Logging.AddJsonConsole(o =>
             {
@@ -54,9 +58,8 @@ internal static class DaemonHost
         builder.Logging.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
         builder.Services.AddSystemd();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
-        builder.Services.AddOptions<DaemonOptions>().Bind(builder.Configuration).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<DaemonOptions>, DaemonOptionsValidator>();
-        builder.Services.AddSingleton(sp => new DaemonHealth(sp.GetRequiredService<IOptions<DaemonOptions>>().Value.Interval));
+        builder.Services.AddSingleton(Options.Create(options));
+        builder.Services.AddSingleton(new DaemonHealth(options.Interval));
         builder.Services.AddSingleton<DaemonServices>();
         builder.Services.AddSingleton<OnDemandSessions>();
         builder.Services.AddSingleton<ControlSocket>();
@@ -65,27 +68,10 @@ internal static class DaemonHost
         builder.Services.AddHostedService<NodeTracing>();
 
         using var host = builder.Build();
-        Validate(host.Services, settingsFile);
         host.Services.GetRequiredService<ControlSocket>().Claim(); // a second daemon is refused before anything is loaded
         await host.RunAsync(cancellationToken).ConfigureAwait(false);
         return Environment.ExitCode;
     }
 
-    /// <summary>Binds and checks the settings before anything starts, so a bad one is one sentence, not a host failure.</summary>
-    private static void Validate(IServiceProvider services, string settingsFile)
-    {
-        var remedy = $"Fix it in {settingsFile}, the TRACER_* environment, or the command line ('tracer daemon --help').";
-        try
-        {
-            _ = services.GetRequiredService<IOptions<DaemonOptions>>().Value;
-        }
-        catch (OptionsValidationException e)
-        {
-            throw new UserError($"Invalid setting: {string.Join("; ", e.Failures)}.", remedy, ExitCodes.Usage);
-        }
-        catch (InvalidOperationException e) // the binder: a value of the wrong type ("Failed to convert … at 'Interval' to …")
-        {
-            throw new UserError($"Invalid setting: {e.Message}", remedy, ExitCodes.Usage);
-        }
-    }
+    private static string OneLine(string text) => string.Join(' ', text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }

@@ -69,7 +69,7 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
         var settings = options.Value;
         using var telemetry = services.Export is { } export ? new TelemetryOutput(export, sessionAttributes: null, countMetrics: true, services.Pods) : null;
         var output = new DaemonOutput(telemetry, sessions, health, logger);
-        var trace = new TraceSession(new TraceOptions(settings.WatchNetworks(), WatchAll: false, Duration: null, Stacks: false) { Interval = settings.Interval },
+        var trace = new TraceSession(new TraceOptions(settings.Watch, WatchAll: false, Duration: null, Stacks: false) { Interval = settings.Interval },
                                      services.Pods, output, logger)
         {
             Detailed = sessions.DetailedNetworks,

@@ -32,7 +32,7 @@ internal sealed record DiagnoseTarget(
         if (pod is not null)
             (address, name) = await FromKubernetesAsync(pod, cancellationToken).ConfigureAwait(false);
         var route = PodRouteDiscovery.Discover().FirstOrDefault(r => r.Network.Contains(address!))
-            ?? throw new UserError($"{address} is not a pod of this node: no route to it goes through a pod interface (cali*, lxc*, veth*, a CNI bridge).",
+            ?? throw new UserError($"{address} is not a pod of this node: no route to it goes through a pod interface (cali*, lxc*, eni*, azv*, gke*, veth*, a CNI bridge).",
                                    "Run diagnose on the node the pod runs on ('kubectl get pod -o wide' shows it).", ExitCodes.Usage);
         var hostInterface = route.Network.PrefixLength is 32 or 128 ? route.Interface : null;
         var ns = FindNamespace(address!);
@@ -42,13 +42,12 @@ internal sealed record DiagnoseTarget(
 
     private static async Task<(IPAddress, string)> FromKubernetesAsync(string pod, CancellationToken cancellationToken)
     {
-        var parts = pod.Split('/');
-        if (parts.Length != 2 || parts.Any(p => p.Length == 0))
-            throw new UserError($"'{pod}' is not NAMESPACE/NAME.", "Name the pod as NAMESPACE/NAME, e.g. kube-system/coredns-5d78c9869d-4xkzp, or use --ip.", ExitCodes.Usage);
+        var (podNamespace, podName) = ArgumentParsers.ParsePod(pod, out var error)
+            ?? throw new UserError($"--pod {error}.", "Name the pod as NAMESPACE/NAME, or use --ip.", ExitCodes.Usage);
         var config = KubernetesAccess.Config(null, null, out var why)
             ?? throw new UserError($"--pod needs the Kubernetes API, and there is none here: {why}.",
                                    "Use --ip with the pod's address ('kubectl get pod -o wide' shows it), or set KUBECONFIG and NODE_NAME.", ExitCodes.Usage);
-        var found = await KubernetesAccess.ReadPodAsync(config, parts[0], parts[1], cancellationToken).ConfigureAwait(false)
+        var found = await KubernetesAccess.ReadPodAsync(config, podNamespace, podName, cancellationToken).ConfigureAwait(false)
             ?? throw new UserError($"No pod {pod} in the cluster.", "Check the namespace and name with 'kubectl get pod -n NAMESPACE'.", ExitCodes.Usage);
         var node = KubernetesAccess.NodeName(null);
         if (found.Spec?.NodeName is { } podNode && podNode != node)

@@ -35,9 +35,11 @@ internal sealed partial class DiagnosisJson : JsonSerializerContext;
 /// </summary>
 internal static class Investigation
 {
-    public static async Task<DiagnosisReport> RunAsync(DiagnoseRequest request, ILogger logger, CancellationToken cancellationToken)
+    /// <param name="status">Told once the target is known to be a pod of this node, before the trace starts.</param>
+    public static async Task<DiagnosisReport> RunAsync(DiagnoseRequest request, Action<string> status, ILogger logger, CancellationToken cancellationToken)
     {
         var target = await DiagnoseTarget.ResolveAsync(request.Pod, request.Address, cancellationToken).ConfigureAwait(false);
+        status($"diagnosing {target.Name}{(target.Name == target.Address.ToString() ? "" : $" ({target.Address})")}: tracing its packets in detail while probing it…");
         var findings = NodeChecks.Before(target);
         var records = new CollectedRecords();
         var pods = new FixedPods(new PodSnapshot([.. target.Networks.Select(n => new LocalPod(n, target.HostInterface, null))], "diagnose"));

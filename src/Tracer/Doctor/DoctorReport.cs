@@ -24,7 +24,7 @@ internal static class DoctorReport
         if (facts.LibbpfVersion is null)
             lines.Add("libbpf.so.1 is missing: install libbpf1; nothing can be traced.");
         if (!facts.CanLoadBpf)
-            lines.Add("This process cannot load BPF programs: run as root or with CAP_BPF + CAP_PERFMON; program types were not tried.");
+            lines.Add($"This process cannot load BPF programs: run as root with CAP_SYS_ADMIN (or CAP_BPF and CAP_PERFMON); see {Cli.UserError.PermissionsSection}. Program types were not tried.");
         if (!facts.Btf)
             lines.Add("No kernel BTF: CO-RE programs cannot be relocated; Tracer cannot run on this kernel.");
         if (!facts.Tracefs)

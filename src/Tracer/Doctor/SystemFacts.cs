@@ -20,7 +20,8 @@ internal sealed record SystemFacts(
 
     private static readonly (int Bit, string Name)[] InterestingCapabilities =
     [
-        (12, "CAP_NET_ADMIN"), (21, "CAP_SYS_ADMIN"), (24, "CAP_SYS_RESOURCE"), (38, "CAP_PERFMON"), (39, "CAP_BPF"),
+        (12, "CAP_NET_ADMIN"), (13, "CAP_NET_RAW"), (19, "CAP_SYS_PTRACE"), (21, "CAP_SYS_ADMIN"), (24, "CAP_SYS_RESOURCE"),
+        (34, "CAP_SYSLOG"), (38, "CAP_PERFMON"), (39, "CAP_BPF"),
     ];
 
     public static SystemFacts Read()

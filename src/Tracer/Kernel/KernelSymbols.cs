@@ -41,8 +41,9 @@ internal sealed class KernelSymbols
         using var reader = new StreamReader(path);
         var symbols = Parse(reader);
         if (symbols.Count == 0)
-            throw new InvalidDataException(
-                $"{path} shows no addresses: kernel.kptr_restrict hides them from this user; run as root");
+            throw new Cli.UserError(
+                $"{path} shows this process no addresses (kernel.kptr_restrict hides them without CAP_SYSLOG): Tracer could not name drop locations.",
+                $"Run it as root with CAP_SYSLOG; see {Cli.UserError.PermissionsSection}.", Cli.ExitCodes.MissingPrivilegeOrFeature);
         return symbols;
     }
 

@@ -16,33 +16,50 @@ namespace Tracer.Telemetry;
 /// <summary>Where to send OTLP: the endpoint and protocol (grpc or http/protobuf).</summary>
 internal sealed record OtlpTarget(Uri Endpoint, OtlpExportProtocol Protocol)
 {
+    /// <summary>The endpoint that turns export off, whatever OTEL_EXPORTER_OTLP_ENDPOINT says.</summary>
+    public const string None = "none";
+
+    public static readonly IReadOnlyList<string> Protocols = ["grpc", "http/protobuf"];
+
     /// <summary>
-    /// From <c>--otlp-endpoint</c>/<c>--otlp-protocol</c>, else the standard OTEL_EXPORTER_OTLP_* variables;
-    /// null when neither names an endpoint (then nothing is exported).
+    /// From <c>--otlp-endpoint</c>/<c>--otlp-protocol</c> (already checked), else the standard
+    /// OTEL_EXPORTER_OTLP_* variables; null when none names an endpoint, or it is <c>none</c> (then nothing is exported).
     /// </summary>
-    public static OtlpTarget? From(Uri? endpoint, string? protocol)
+    public static OtlpTarget? From(string? endpoint, string? protocol)
     {
-        if (endpoint is null && Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } variable)
-            endpoint = ParseEndpoint(variable) ?? throw new UserError(
-                $"OTEL_EXPORTER_OTLP_ENDPOINT '{variable}' is not an http:// or https:// URL.",
+        if (endpoint == None)
+            return null;
+        var variable = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } v ? v : null;
+        var uri = endpoint is not null ? ParseEndpoint(endpoint)
+            : variable is null ? null
+            : ParseEndpoint(variable) ?? throw new UserError(
+                $"OTEL_EXPORTER_OTLP_ENDPOINT {ArgumentParsers.Quote(variable)} is not an http:// or https:// URL.",
                 "Set it to the collector's OTLP address, e.g. http://jaeger:4317, or unset it.", ExitCodes.Usage);
-        if (endpoint is null)
+        if (uri is null)
             return protocol is null ? null : throw new UserError(
                 "--otlp-protocol needs an endpoint to export to.",
                 "Add --otlp-endpoint URL (or set OTEL_EXPORTER_OTLP_ENDPOINT).", ExitCodes.Usage);
-        protocol ??= Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL") is { Length: > 0 } p ? p : "grpc";
-        return protocol switch
+        var variableProtocol = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL") is { Length: > 0 } p ? p : null;
+        return (protocol ?? variableProtocol ?? "grpc") switch
         {
-            "grpc" => new OtlpTarget(endpoint, OtlpExportProtocol.Grpc),
-            "http/protobuf" => new OtlpTarget(endpoint, OtlpExportProtocol.HttpProtobuf),
-            _ => throw new UserError($"OTLP protocol '{protocol}' is not supported.",
-                                     "Use grpc or http/protobuf (OTEL_EXPORTER_OTLP_PROTOCOL or --otlp-protocol).", ExitCodes.Usage),
+            "grpc" => new OtlpTarget(uri, OtlpExportProtocol.Grpc),
+            "http/protobuf" => new OtlpTarget(uri, OtlpExportProtocol.HttpProtobuf),
+            var other => throw new UserError($"OTEL_EXPORTER_OTLP_PROTOCOL {ArgumentParsers.Quote(other)} is not grpc or http/protobuf.",
+                                             "Set it to grpc or http/protobuf, or unset it (grpc).", ExitCodes.Usage),
         };
     }
 
     /// <summary>An absolute http(s) URL, or null.</summary>
     public static Uri? ParseEndpoint(string text) =>
-        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : null;
+        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Host.Length > 0 ? uri : null;
+
+    /// <summary>The --otlp-endpoint option and OtlpEndpoint setting: an http(s) URL, or none.</summary>
+    public static string? ParseEndpointSetting(string text, out string? error)
+    {
+        error = text == None || ParseEndpoint(text) is not null ? null
+            : $"{ArgumentParsers.Quote(text)} is not an http:// or https:// URL, or none (e.g. http://jaeger:4317)";
+        return error is null ? text : null;
+    }
 }
 
 /// <summary>

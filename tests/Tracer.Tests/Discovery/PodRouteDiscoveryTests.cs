@@ -42,6 +42,21 @@ public sealed class PodRouteDiscoveryTests
             routes);
     }
 
+    [Theory]
+    [InlineData("eni3f9a1c0b7d2", true)] // AWS VPC CNI
+    [InlineData("azv5b2c4e1f0a", true)] // Azure CNI
+    [InlineData("gke8d1e2f3a4b5", true)] // GKE
+    [InlineData("antrea-gw0", false)] // OVS-based: pods are behind the OVS bridge, not one device each
+    [InlineData("ovn-k8s-mp0", false)]
+    public void HostRoutesOnEachCnisPodDevicesAreFound(string device, bool pod)
+    {
+        // 10.0.1.23/32 on that device, as the kernel prints it
+        var routes = PodRouteDiscovery.Discover($"Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n{device}\t1701000A\t00000000\t0005\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n",
+                                                "", isBridge: _ => false);
+
+        Assert.Equal(pod ? [new PodRoute(IPNetwork.Parse("10.0.1.23/32"), device)] : [], routes);
+    }
+
     [Fact]
     public void FindsThePodsOfARealCalicoStyleNode()
     {

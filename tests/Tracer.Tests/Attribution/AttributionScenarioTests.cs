@@ -55,7 +55,8 @@ public sealed class AttributionScenarioTests : IDisposable
         CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
         tracer.WaitForDrops(Flow, Packets, TimeSpan.FromSeconds(15));
         var first = tracer.JsonLines().Where(Flow).ToList();
-        Thread.Sleep(TimeSpan.FromSeconds(1.5)); // the sentinels go in at the interval that saw the drops
+        // The sentinels go in at the interval that saw the drops.
+        Poll.Until(() => tracer.NetfilterLinks() > 0, TimeSpan.FromSeconds(5), () => "no sentinel was attached: " + tracer.Stderr);
         CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
         tracer.WaitForDrops(Flow, 2 * Packets, TimeSpan.FromSeconds(15));
         Assert.Equal(0, tracer.Stop());
@@ -82,7 +83,9 @@ public sealed class AttributionScenarioTests : IDisposable
         CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
         tracer.WaitForDrops(Flow, Packets, TimeSpan.FromSeconds(15));
         var first = tracer.JsonLines().Where(Flow).ToList();
-        Thread.Sleep(TimeSpan.FromSeconds(1.5)); // sentinels and nftrace go into the pod's namespace at the interval that saw the drops
+        // nftables' trace marks in the pod's namespace from the interval that saw the drops.
+        Poll.Until(() => Shell.Check("ip", "netns", "exec", _pod.Namespace, "nft", "list", "tables").Contains(tracer.NftablesTable, StringComparison.Ordinal),
+                   TimeSpan.FromSeconds(5), () => "the pod's namespace was not marked: " + tracer.Stderr);
         CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
         tracer.WaitForDrops(Flow, 2 * Packets, TimeSpan.FromSeconds(15));
         Assert.Equal(0, tracer.Stop());

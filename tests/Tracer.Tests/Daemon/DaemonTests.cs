@@ -14,6 +14,8 @@ public sealed class DaemonTests : IAsyncLifetime
 {
     private const int ProbePort = 8886;
     private const int Packets = 12;
+    // How long the daemon gets to react to the API or a session client.
+    private static readonly TimeSpan ReactionTimeout = TimeSpan.FromSeconds(15);
     private readonly CalicoNetwork _network = new();
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("tracer-daemon-");
     private FakeKubernetesApi _api = null!;
@@ -64,22 +66,22 @@ public sealed class DaemonTests : IAsyncLifetime
         // A bookmark moves the resourceVersion on; a dropped watch resumes from it, without listing again.
         var bookmark = _api.Bookmark();
         _api.DropWatches();
-        Assert.True(Eventually(() => _api.Requests.Contains($"watch rv={bookmark} bookmarks=true")), string.Join("; ", _api.Requests));
+        Poll.Until(() => _api.Requests.Contains($"watch rv={bookmark} bookmarks=true"), ReactionTimeout, () => string.Join("; ", _api.Requests));
         Assert.Single(_api.Requests, r => r == "list");
         // History expired: 410 Gone, so the daemon lists again, and follows the pods it then watches.
         _api.ExpireHistory();
-        Assert.True(Eventually(() => _api.Requests.Count(r => r == "list") == 2), string.Join("; ", _api.Requests));
+        Poll.Until(() => _api.Requests.Count(r => r == "list") == 2, ReactionTimeout, () => string.Join("; ", _api.Requests));
         _api.Add(FakeKubernetesApi.Pod("shop", "db-0", "node-1", [db.IPv4, db.IPv6], ("StatefulSet", "db")));
-        Assert.True(daemon.WaitForStderr(l => l.Contains("watching 4 addresses (kubernetes)", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), daemon.Stderr);
+        daemon.WaitForStderr(l => l.Contains("watching 4 addresses (kubernetes)", StringComparison.Ordinal), TimeSpan.FromSeconds(10));
         CalicoNetwork.SendUdp(_network.NodeNamespace, db.IPv4, ProbePort, Packets);
         _api.Delete(webPod);
-        Assert.True(daemon.WaitForStderr(l => l.Contains("watching 2 addresses (kubernetes)", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), daemon.Stderr);
+        daemon.WaitForStderr(l => l.Contains("watching 2 addresses (kubernetes)", StringComparison.Ordinal), TimeSpan.FromSeconds(10));
 
         var programs = daemon.BpfProgramIds();
         Assert.NotEmpty(programs);
         Assert.Equal(0, daemon.Stop("TERM"));
         Assert.False(File.Exists(Socket)); // the control socket goes with the daemon, and so does everything it attached
-        Assert.True(TracerProcess.ProgramsGone(programs));
+        TracerProcess.WaitUntilProgramsGone(programs, "after the daemon stopped");
         Assert.DoesNotContain("tracer", Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables"));
 
         var episodes = _receiver.AllSpans.Where(s => Attribute(s, "destination.port") == ProbePort.ToString()).ToList();
@@ -138,15 +140,16 @@ public sealed class DaemonTests : IAsyncLifetime
 
         using var session = SessionClient.Start(Socket, "start", "--pod", "shop/web-5d8f7c9b4-x2x7q", "--output", "json", "--stack");
         using var second = SessionClient.Start(Socket, "start", "--ip", other.IPv4.ToString(), "--output", "json");
-        Assert.True(Eventually(() => session.Stderr.Contains("in detail", StringComparison.Ordinal) && second.Stderr.Contains("in detail", StringComparison.Ordinal)),
-                    session.Stderr + second.Stderr);
+        Poll.Until(() => session.Stderr.Contains("in detail", StringComparison.Ordinal) && second.Stderr.Contains("in detail", StringComparison.Ordinal),
+                   ReactionTimeout, () => session.Stderr + second.Stderr);
         var listed = SessionClient.Run(Socket, "list").Stdout;
         Assert.Contains("shop/web-5d8f7c9b4-x2x7q", listed);
         Assert.Contains(other.IPv4.ToString(), listed);
         CalicoNetwork.SendUdp(_network.NodeNamespace, web.IPv4, ProbePort, Packets);
         CalicoNetwork.SendUdp(_network.NodeNamespace, other.IPv4, ProbePort, Packets);
-        Assert.True(Eventually(() => session.Records().Sum(r => r.GetProperty("count").GetInt64()) >= Packets &&
-                                     second.Records().Sum(r => r.GetProperty("count").GetInt64()) >= Packets), session.Stderr + second.Stderr);
+        Poll.Until(() => session.Records().Sum(r => r.GetProperty("count").GetInt64()) >= Packets &&
+                         second.Records().Sum(r => r.GetProperty("count").GetInt64()) >= Packets,
+                   ReactionTimeout, () => session.Stderr + second.Stderr);
 
         var records = session.Records();
         Assert.All(records, r => Assert.Equal(web.IPv4.ToString(), r.GetProperty("dst").GetString())); // only its pod
@@ -157,7 +160,7 @@ public sealed class DaemonTests : IAsyncLifetime
         second.Kill();
 
         session.Kill(); // the client goes away: so does its session
-        Assert.True(daemon.WaitForStderr(l => l.Contains("ended: the client went away", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), daemon.Stderr);
+        daemon.WaitForStderr(l => l.Contains("ended: the client went away", StringComparison.Ordinal), TimeSpan.FromSeconds(10));
         Assert.Contains("no sessions", SessionClient.Run(Socket, "list").Stderr);
         Assert.Equal(0, daemon.Stop("TERM"));
 
@@ -266,17 +269,5 @@ public sealed class DaemonTests : IAsyncLifetime
         stream.Write(System.Text.Encoding.UTF8.GetBytes(request));
         var reply = System.Text.Json.JsonDocument.Parse(new StreamReader(stream).ReadLine() ?? "{}");
         return reply.RootElement.TryGetProperty("error", out var error) ? error.GetString() ?? "" : "";
-    }
-
-    private static bool Eventually(Func<bool> condition, int seconds = 15)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                return false;
-            Thread.Sleep(100);
-        }
-        return true;
     }
 }

@@ -153,7 +153,7 @@ public sealed class DiagnoseTests : IDisposable
             using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             return probe.ConnectAsync(pod.IPv4, HealthPort).Wait(TimeSpan.FromSeconds(2));
         });
-        Poll.Until(() => Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables").Contains(daemon.NftablesTable, StringComparison.Ordinal),
+        Poll.Until(() => NftTables(_network.NodeNamespace).Contains(daemon.NftablesTable, StringComparison.Ordinal),
                    TimeSpan.FromSeconds(10), () => "the daemon did not arm: " + daemon.Stderr);
 
         var (exit, report, stderr) = Diagnose("--ip", pod.IPv4.ToString(), "--port", HealthPort.ToString());
@@ -190,8 +190,47 @@ public sealed class DiagnoseTests : IDisposable
         Assert.Contains(unrouted.ToString(), rpFilter.GetProperty("detail").GetString());
     }
 
+    /// <summary>
+    /// Diagnose stopped mid-investigation (Ctrl-C, SIGTERM, kill -9), once its programs are attached, its namespace is
+    /// marked and its probes have reached the pod: the kernel is left with none of it, in the node's namespace or the pod's.
+    /// </summary>
+    [Theory]
+    [InlineData("INT")]
+    [InlineData("TERM")]
+    [InlineData("KILL")]
+    public void StoppedMidInvestigationDiagnoseLeavesNothing(string signal)
+    {
+        var pod = _network.AddPod();
+        using var liveness = PodHttpServer.Start(pod, HealthPort);
+        using var diagnose = TracerProcess.Start(_network.NodeNamespace, l => l.StartsWith("diagnosing ", StringComparison.Ordinal),
+                                                 "diagnose", "--ip", pod.IPv4.ToString(), "--port", HealthPort.ToString(), "--path", "/healthz",
+                                                 "--from", "pod", "--output", "json", "--duration", "10m");
+        // Past loading: its namespace marked, its sentinels attached, and its probes (sent only once the drop probe
+        // is attached) at the pod.
+        Poll.Until(() => NftTables(_network.NodeNamespace).Contains(diagnose.NftablesTable, StringComparison.Ordinal) &&
+                         diagnose.NetfilterLinks() > 0 && liveness.Connections > 0,
+                   TimeSpan.FromSeconds(30), () => $"diagnose did not get going: {liveness.Connections} probes reached the pod; {diagnose.Stderr}");
+        var programs = diagnose.BpfProgramIds();
+        Assert.NotEmpty(programs);
+
+        var exitCode = diagnose.Stop(signal);
+
+        if (signal != "KILL")
+        {
+            // Interrupted, it still reports what it saw: the healthy pod answered.
+            Assert.True(exitCode == 0, diagnose.Stderr);
+            Assert.True(JsonDocument.Parse(diagnose.Stdout).RootElement.GetProperty("verdict").GetProperty("reachable").GetBoolean(), diagnose.Stdout);
+        }
+        // After kill -9 the kernel releases programs, links and the owned nft table with the process's fds.
+        TracerProcess.WaitUntilProgramsGone(programs, $"after SIG{signal}");
+        Assert.DoesNotContain("tracer", NftTables(_network.NodeNamespace));
+        Assert.DoesNotContain("tracer", NftTables(pod.Namespace));
+    }
+
+    private static string NftTables(string ns) => Shell.Check("ip", "netns", "exec", ns, "nft", "list", "tables");
+
     [Fact]
-    public async Task BadInputGetsAClearMessageAndTheRightExitCode_AndLeavesNothing()
+    public async Task BadInputGetsAClearMessageAndTheRightExitCode()
     {
         _network.AddPod();
         var notLocal = Shell.Run("ip", "netns", "exec", _network.NodeNamespace, RepositoryPaths.TracerExecutable, "diagnose", "--ip", "192.0.2.222");
@@ -213,7 +252,6 @@ public sealed class DiagnoseTests : IDisposable
         Assert.Contains("needs root", notRoot.Stderr);
         foreach (var result in new[] { notLocal, unknown, both, notRoot })
             Assert.DoesNotContain("   at ", result.Stderr);
-        Assert.DoesNotContain("tracer", Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables"));
     }
 
     /// <summary>Connection attempts from the node, as a burst of probes (or a scan) makes them; refused or dropped alike.</summary>

@@ -9,6 +9,7 @@ internal sealed class PodHttpServer : IDisposable
     private static readonly byte[] Ok = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
     private readonly Socket _listener;
     private readonly Thread _thread;
+    private int _connections;
 
     private PodHttpServer(Socket listener)
     {
@@ -16,6 +17,9 @@ internal sealed class PodHttpServer : IDisposable
         _thread = new Thread(Serve) { IsBackground = true, Name = "pod-http" };
         _thread.Start();
     }
+
+    /// <summary>Connections accepted so far: a prober (or kubelet) reached the pod.</summary>
+    public int Connections => Volatile.Read(ref _connections);
 
     /// <summary>Listens on the pod's address, the socket made inside its namespace.</summary>
     public static PodHttpServer Start(Pod pod, int port) => new(NamespaceSockets.ListenIn($"/run/netns/{pod.Namespace}", port, pod.IPv4));
@@ -34,6 +38,7 @@ internal sealed class PodHttpServer : IDisposable
             {
                 return; // disposed
             }
+            Interlocked.Increment(ref _connections);
             using (client)
             {
                 try

@@ -7,9 +7,9 @@ internal static class TraceRun
 {
     /// <summary>
     /// Traces in <paramref name="ns"/> around <paramref name="traffic"/>, waits until the drops matching
-    /// <paramref name="expect"/> add up to <paramref name="expected"/> (or, expecting none, for two
-    /// intervals), stops with Ctrl-C and returns every JSON line. Stopping flushes whatever was still
-    /// counted, so an over-count shows.
+    /// <paramref name="expect"/> add up to <paramref name="expected"/> (failing if they do not; expecting
+    /// none, it waits two intervals), stops with Ctrl-C and returns every JSON line. Stopping flushes
+    /// whatever was still counted, so an over-count shows.
     /// </summary>
     public static List<JsonElement> Lines(string ns, Action traffic, Func<JsonElement, bool>? expect, long expected, params string[] options)
     {

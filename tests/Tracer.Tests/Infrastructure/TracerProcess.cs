@@ -5,17 +5,18 @@ namespace Tracer.Tests.Infrastructure;
 
 /// <summary>
 /// out/tracer running as a user would run it, inside a namespace (as on a node, where it runs in
-/// the host namespace). Waits for the <c>tracing:</c> status line instead of sleeping.
+/// the host namespace). Waits for a status line it prints (by default <c>tracing:</c>) instead of sleeping.
 /// </summary>
 internal sealed class TracerProcess : IDisposable
 {
     private readonly Process _process;
-    private readonly List<JsonElement> _lines = [];
+    // Raw lines: trace writes one JSON document per line, diagnose one indented document.
+    private readonly List<string> _stdout = [];
     private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<string> _stderr = [];
     private readonly TaskCompletionSource<string> _status = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private TracerProcess(Process process)
+    private TracerProcess(Process process, Func<string, bool> isStatus)
     {
         _process = process;
         process.OutputDataReceived += (_, e) =>
@@ -25,28 +26,21 @@ internal sealed class TracerProcess : IDisposable
                 _stdoutClosed.TrySetResult();
                 return;
             }
-            var line = JsonDocument.Parse(e.Data).RootElement.Clone();
-            lock (_lines)
-            {
-                _lines.Add(line);
-                Monitor.PulseAll(_lines);
-            }
+            lock (_stdout)
+                _stdout.Add(e.Data);
         };
         process.BeginOutputReadLine();
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is null)
             {
-                _status.TrySetException(new InvalidOperationException("tracer exited before tracing: " + Stderr));
+                _status.TrySetException(new InvalidOperationException("tracer exited before its status line: " + Stderr));
                 return;
             }
             lock (_stderr)
                 _stderr.Add(e.Data);
-            // tracer trace prints the status line; the daemon logs it (after a timestamp and a category)
-            if (e.Data.StartsWith("tracing:", StringComparison.Ordinal) || e.Data.Contains("] tracing: ", StringComparison.Ordinal))
+            if (isStatus(e.Data))
                 _status.TrySetResult(e.Data);
-            lock (_stderr)
-                Monitor.PulseAll(_stderr);
         };
         process.BeginErrorReadLine();
     }
@@ -61,7 +55,12 @@ internal sealed class TracerProcess : IDisposable
     }
 
     /// <summary>Starts <c>tracer ARGS</c> in network namespace <paramref name="ns"/> and waits until it traces.</summary>
-    public static TracerProcess StartTracing(string ns, params string[] arguments)
+    public static TracerProcess StartTracing(string ns, params string[] arguments) =>
+        // tracer trace prints the status line; the daemon logs it (after a timestamp and a category)
+        Start(ns, line => line.StartsWith("tracing:", StringComparison.Ordinal) || line.Contains("] tracing: ", StringComparison.Ordinal), arguments);
+
+    /// <summary>Starts <c>tracer ARGS</c> in network namespace <paramref name="ns"/> and waits until it prints a line that <paramref name="isStatus"/>.</summary>
+    public static TracerProcess Start(string ns, Func<string, bool> isStatus, params string[] arguments)
     {
         var start = new ProcessStartInfo("ip")
         {
@@ -69,13 +68,14 @@ internal sealed class TracerProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // ip netns exec execs tracer: the process's id is tracer's.
         foreach (var argument in (string[])["netns", "exec", ns, RepositoryPaths.TracerExecutable, .. arguments])
             start.ArgumentList.Add(argument);
-        var tracer = new TracerProcess(Process.Start(start)!);
+        var tracer = new TracerProcess(Process.Start(start)!, isStatus);
         if (!tracer._status.Task.Wait(TimeSpan.FromSeconds(30)))
         {
             tracer.Dispose();
-            throw new TimeoutException("tracer printed no 'tracing:' line in 30 s: " + tracer.Stderr);
+            throw new TimeoutException("tracer printed no status line in 30 s: " + tracer.Stderr);
         }
         return tracer;
     }
@@ -112,17 +112,11 @@ internal sealed class TracerProcess : IDisposable
     /// <summary>The nftables table this process marks packets with (nftables' trace), as Tracer names it.</summary>
     public string NftablesTable => $"tracer_{_process.Id}";
 
-    /// <summary>Whether the kernel freed these programs (it does after an RCU grace period: allow it a few seconds).</summary>
-    public static bool ProgramsGone(IReadOnlySet<int> ids)
+    /// <summary>Fails unless the kernel frees these programs (it does after an RCU grace period: allow it a few seconds).</summary>
+    public static void WaitUntilProgramsGone(IReadOnlySet<int> ids, string context)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (ids.Any(id => Shell.Run("bpftool", "prog", "show", "id", id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ExitCode == 0))
-        {
-            if (DateTime.UtcNow > deadline)
-                return false;
-            Thread.Sleep(100);
-        }
-        return true;
+        List<int> Loaded() => [.. ids.Where(id => Shell.Run("bpftool", "prog", "show", "id", id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ExitCode == 0)];
+        Poll.Until(() => Loaded().Count == 0, TimeSpan.FromSeconds(10), () => $"programs {string.Join(',', Loaded())} still loaded {context}");
     }
 
     /// <summary>Sends a signal (Ctrl-C is SIGINT) and waits for the process to exit.</summary>
@@ -138,19 +132,25 @@ internal sealed class TracerProcess : IDisposable
     /// <summary>The status line ("tracing: …") it printed or logged once tracing.</summary>
     public string Status => _status.Task.Result;
 
-    /// <summary>Waits until a stderr line matches (the daemon's log); false if none did within the timeout.</summary>
-    public bool WaitForStderr(Func<string, bool> match, TimeSpan timeout)
+    /// <summary>Waits until a stderr line matches (the daemon's log); fails the test if none does within the timeout.</summary>
+    public void WaitForStderr(Func<string, bool> match, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        lock (_stderr)
+        Poll.Until(() =>
         {
-            while (!_stderr.Any(match))
-            {
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero || !Monitor.Wait(_stderr, left))
-                    return _stderr.Any(match);
-            }
-            return true;
+            lock (_stderr)
+                return _stderr.Any(match);
+        }, timeout, () => "no such line on stderr: " + Stderr);
+    }
+
+    /// <summary>Standard output so far; all of it once the process has exited.</summary>
+    public string Stdout
+    {
+        get
+        {
+            if (_process.HasExited)
+                _stdoutClosed.Task.Wait(TimeSpan.FromSeconds(10));
+            lock (_stdout)
+                return string.Join('\n', _stdout);
         }
     }
 
@@ -159,26 +159,18 @@ internal sealed class TracerProcess : IDisposable
     {
         if (_process.HasExited)
             _stdoutClosed.Task.Wait(TimeSpan.FromSeconds(10));
-        lock (_lines)
-            return [.. _lines];
+        lock (_stdout)
+            return [.. _stdout.Select(line => JsonDocument.Parse(line).RootElement.Clone())];
     }
 
     /// <summary>
     /// Waits until the lines matching <paramref name="match"/> count at least <paramref name="expected"/>
-    /// drops, or the timeout passes (the caller's assertion then reports the shortfall).
+    /// drops; fails the test, with the count it saw, if they do not within the timeout.
     /// </summary>
     public void WaitForDrops(Func<JsonElement, bool> match, long expected, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        lock (_lines)
-        {
-            while (_lines.Where(match).Sum(l => l.GetProperty("count").GetInt64()) < expected)
-            {
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero || !Monitor.Wait(_lines, left))
-                    return;
-            }
-        }
+        long Counted() => JsonLines().Where(match).Sum(l => l.GetProperty("count").GetInt64());
+        Poll.Until(() => Counted() >= expected, timeout, () => $"{Counted()} of {expected} drops reported; stderr: {Stderr}");
     }
 
     public void Dispose()

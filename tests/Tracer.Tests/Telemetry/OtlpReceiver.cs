@@ -51,6 +51,25 @@ internal sealed class OtlpReceiver : IAsyncDisposable
     public int GrpcPort { get; }
     public int HttpPort { get; }
 
+    private int _exportsWaiting;
+
+    /// <summary>Exports received and not answered yet: a slow collector holds each for its delay.</summary>
+    public int ExportsWaiting => Volatile.Read(ref _exportsWaiting);
+
+    /// <summary>Holds an export for the collector's delay, counted as waiting meanwhile.</summary>
+    private async Task Hold(TimeSpan delay)
+    {
+        Interlocked.Increment(ref _exportsWaiting);
+        try
+        {
+            await Task.Delay(delay);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _exportsWaiting);
+        }
+    }
+
     private OtlpReceiver(WebApplication app, Socket[] listeners)
     {
         _app = app;
@@ -84,7 +103,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         app.MapGrpcService<MetricsReceiver>();
         app.MapPost("/v1/traces", async (HttpContext context) =>
         {
-            await Task.Delay(delay);
+            await receiver.Hold(delay);
             var request = ExportTraceServiceRequest.Parser.ParseFrom(await Body(context));
             foreach (var spans in request.ResourceSpans)
                 receiver.Spans.Enqueue(spans);
@@ -92,7 +111,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         });
         app.MapPost("/v1/metrics", async (HttpContext context) =>
         {
-            await Task.Delay(delay);
+            await receiver.Hold(delay);
             var request = ExportMetricsServiceRequest.Parser.ParseFrom(await Body(context));
             foreach (var metrics in request.ResourceMetrics)
                 receiver.Metrics.Enqueue(metrics);
@@ -123,7 +142,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
     {
         public override async Task<ExportTraceServiceResponse> Export(ExportTraceServiceRequest request, ServerCallContext context)
         {
-            await Task.Delay(delay.Value);
+            await receiver.Hold(delay.Value);
             foreach (var spans in request.ResourceSpans)
                 receiver.Spans.Enqueue(spans);
             return new ExportTraceServiceResponse();
@@ -134,7 +153,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
     {
         public override async Task<ExportMetricsServiceResponse> Export(ExportMetricsServiceRequest request, ServerCallContext context)
         {
-            await Task.Delay(delay.Value);
+            await receiver.Hold(delay.Value);
             foreach (var metrics in request.ResourceMetrics)
                 receiver.Metrics.Enqueue(metrics);
             return new ExportMetricsServiceResponse();

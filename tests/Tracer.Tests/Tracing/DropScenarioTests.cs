@@ -155,7 +155,7 @@ public sealed class DropScenarioTests : IDisposable
                 }
             }
             // After kill -9 the kernel releases programs, links and the owned nft table with the process's fds.
-            Assert.True(TracerProcess.ProgramsGone(programs), $"programs {string.Join(',', programs)} still loaded after SIG{signal}");
+            TracerProcess.WaitUntilProgramsGone(programs, $"after SIG{signal}");
             Assert.DoesNotContain("tracer", Shell.Check("ip", "netns", "exec", _network.NodeNamespace, "nft", "list", "tables"));
         }
     }

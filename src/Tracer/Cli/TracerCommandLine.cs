@@ -67,9 +67,14 @@ internal static class TracerCommandLine
         var command = parse.CommandResult.Command;
         if (parse.UnmatchedTokens.FirstOrDefault() is { } token)
         {
+            var options = command.Options.Concat(AncestorOptions(parse)).ToList();
+            // A flag takes true or false after it, nothing else: what follows is left over.
+            var position = parse.Tokens.ToList().FindIndex(t => t.Value == token);
+            if (position > 0 && options.FirstOrDefault(o => o.ValueType == typeof(bool) && o.Aliases.Prepend(o.Name).Contains(parse.Tokens[position - 1].Value)) is { } flag)
+                return $"{flag.Name} takes no value ({ArgumentParsers.Quote(token)} is neither true nor false)";
             if (token.StartsWith('-'))
             {
-                var names = command.Options.Concat(AncestorOptions(parse)).SelectMany(o => o.Aliases.Prepend(o.Name));
+                var names = options.SelectMany(o => o.Aliases.Prepend(o.Name));
                 return $"unknown option {ArgumentParsers.Quote(token)}{ArgumentParsers.DidYouMean(token, names)}";
             }
             return command.Subcommands.Count > 0
@@ -115,24 +120,9 @@ internal static class TracerCommandLine
         },
     };
 
-    /// <summary>A switch: given or not (true/false spelled out are taken too, as System.CommandLine's flags take them).</summary>
     private static Option<bool> Flag(string name, string description, bool recursive = false, string? alias = null)
     {
-        var option = new Option<bool>(name)
-        {
-            Description = description,
-            Recursive = recursive,
-            CustomParser = result =>
-            {
-                if (result.Tokens.Count == 0)
-                    return true;
-                var text = result.Tokens[0].Value;
-                if (bool.TryParse(text, out var value))
-                    return value;
-                result.AddError($"{name} takes no value ({ArgumentParsers.Quote(text)} is none of true, false)");
-                return false;
-            },
-        };
+        var option = new Option<bool>(name) { Description = description, Recursive = recursive };
         if (alias is not null)
             option.Aliases.Add(alias);
         return option;

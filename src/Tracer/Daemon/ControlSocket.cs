@@ -125,6 +125,10 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
                         ? new ControlReply(Stopped: id)
                         : new ControlReply($"No session {id}.", "'tracer session list' shows the running ones."), stoppingToken).ConfigureAwait(false);
                     break;
+                case "stop":
+                    await ReplyAsync(stream, new ControlReply("stop needs the session's id.", "'tracer session list' shows the running ones."),
+                                     stoppingToken).ConfigureAwait(false);
+                    break;
                 case "start":
                     await StartSessionAsync(stream, request, peer.pid, stoppingToken).ConfigureAwait(false);
                     break;

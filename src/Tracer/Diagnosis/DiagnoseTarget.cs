@@ -31,10 +31,12 @@ internal sealed record DiagnoseTarget(
         var name = address?.ToString();
         if (pod is not null)
             (address, name) = await FromKubernetesAsync(pod, cancellationToken).ConfigureAwait(false);
-        var route = PodRouteDiscovery.Discover().FirstOrDefault(r => r.Network.Contains(address!))
-            ?? throw new UserError($"{address} is not a pod of this node: no route to it goes through a pod interface (cali*, lxc*, eni*, azv*, gke*, veth*, a CNI bridge).",
-                                   "Run diagnose on the node the pod runs on ('kubectl get pod -o wide' shows it).", ExitCodes.Usage);
-        var hostInterface = route.Network.PrefixLength is 32 or 128 ? route.Interface : null;
+        // The API already placed a --pod on this node; a CNI without per-pod routes (OVS-based ones) leaves only the address.
+        var route = PodRouteDiscovery.Discover().FirstOrDefault(r => r.Network.Contains(address!));
+        if (route is null && pod is null)
+            throw new UserError($"{address} is not a pod of this node: no route to it goes through a pod interface (cali*, lxc*, eni*, azv*, gke*, veth*, a CNI bridge).",
+                                "Run diagnose on the node the pod runs on ('kubectl get pod -o wide' shows it); on an OVS-based CNI, name it with --pod.", ExitCodes.Usage);
+        var hostInterface = route?.Network.PrefixLength is 32 or 128 ? route.Interface : null;
         var ns = FindNamespace(address!);
         var podAddresses = ns is null ? [address!] : NetworkNamespace.RunIn(ns, LocalAddresses);
         return new DiagnoseTarget(address!, name!, hostInterface, ns, podAddresses, NodeAddressToward(address!));

@@ -10,7 +10,7 @@ internal sealed record PodRoute(IPNetwork Network, string Interface);
 /// <summary>
 /// Finds local pods without Kubernetes, from the routing table of the network namespace Tracer
 /// runs in: CNIs route each local pod through a host-side veth (Calico <c>cali*</c>, Cilium
-/// <c>lxc*</c>, AWS VPC CNI <c>eni*</c>, Azure CNI <c>azv*</c>, GKE <c>gke*</c>, generic <c>veth*</c>)
+/// <c>lxc*</c> with endpoint routes, AWS VPC CNI <c>eni*</c>, Azure CNI <c>azv*</c>, GKE <c>gke*</c>, generic <c>veth*</c>)
 /// with a /32 or /128 route, or put pods on a bridge whose connected subnet is the node's pod CIDR
 /// (<c>cni0</c>, <c>cbr0</c>, ...). OVS-based CNIs (Antrea, OVN-Kubernetes, Kube-OVN) do neither:
 /// their pods come from the Kubernetes API (the daemon) or --ip.

@@ -198,7 +198,7 @@ public sealed class DaemonTests : IAsyncLifetime
         Assert.Contains("Unknown command 'reboot'", RawRequest(Socket, "{\"command\":\"reboot\"}\n"));
         var malformed = SessionClient.Run(Socket, "start", "--pod", "nope");
         Assert.Equal(2, malformed.ExitCode);
-        Assert.Contains("is not NAMESPACE/NAME", malformed.Stderr);
+        Assert.Contains("'nope' is not a pod as NAMESPACE/NAME", malformed.Stderr);
         var notRoot = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", RepositoryPaths.TracerExecutable, "session", "list", "--socket", Socket);
         Assert.Equal(3, notRoot.ExitCode);
         Assert.Contains("only root may talk to the Tracer daemon", notRoot.Stderr);
@@ -213,6 +213,38 @@ public sealed class DaemonTests : IAsyncLifetime
     }
 
     [Fact]
+    public void MalformedControlRequestsGetOneErrorEach_AndTheDaemonServesOn()
+    {
+        using var daemon = StartDaemon();
+        // Any root process may write to the socket, not only 'tracer session': each line is checked as the command line checks it.
+        var requests = new (string Request, string Error)[]
+        {
+            ("\n", "Malformed request"),
+            ("{\"command\":5}\n", "Malformed request"),
+            ("{\"command\":\"start\",\"stack\":\"yes\"}\n", "Malformed request"),
+            ("\u00ff\u00fe{}\n", "Malformed request"),
+            ("{\"command\":\"start\",\"ip\":\"" + new string('1', 10_000) + "\"}\n", "Malformed request"), // past the 4 KiB a request may have
+            ("{\"command\":\"start\"}\n", "needs a pod or an address"),
+            ("{\"command\":\"start\",\"ip\":\"10.0.0.5\",\"pod\":\"shop/web\"}\n", "needs a pod or an address"),
+            ("{\"command\":\"start\",\"pod\":\"nope\"}\n", "--pod 'nope' is not a pod as NAMESPACE/NAME"),
+            ("{\"command\":\"start\",\"ip\":\"010.0.0.5\"}\n", "--ip '010.0.0.5' is not an IP address"),
+            ("{\"command\":\"start\",\"ip\":\"10.0.0.5\",\"duration_seconds\":-5}\n", "duration_seconds '-5' is not a duration"),
+            ("{\"command\":\"start\",\"ip\":\"10.0.0.5\",\"duration_seconds\":1e308}\n", "duration_seconds"),
+            ("{\"command\":\"start\",\"ip\":\"10.0.0.5\",\"output\":\"yaml\"}\n", "output 'yaml' is not one of json, table"),
+            ("{\"command\":\"stop\"}\n", "stop needs the session's id"),
+            ("{\"command\":\"reboot\"}\n", "Unknown command 'reboot'"),
+        };
+        var failures = requests.Select(r => (r.Request, r.Error, Reply: RawRequest(Socket, r.Request)))
+            .Where(r => !r.Reply.Contains(r.Error, StringComparison.Ordinal))
+            .Select(r => $"{r.Request[..Math.Min(80, r.Request.Length)].Trim()}: answered '{r.Reply}', not '{r.Error}'").ToList();
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+
+        Assert.Equal(0, SessionClient.Run(Socket, "list").ExitCode); // still serving
+        Assert.DoesNotContain("control socket: a request failed", daemon.Stderr);
+        Assert.Equal(0, daemon.Stop("TERM"));
+    }
+
+    [Fact]
     public void SettingsComeFromTheFileThenTracerVariablesThenTheCommandLine()
     {
         var file = Path.Combine(_dir.FullName, "appsettings.json");
@@ -223,9 +255,9 @@ public sealed class DaemonTests : IAsyncLifetime
 
         var fromFile = Daemon([]);
         Assert.Equal(2, fromFile.ExitCode);
-        Assert.Contains("HealthPort: 70000 is not a port", fromFile.Stderr);
-        Assert.Contains("HealthPort: 70001 is not a port", Daemon(["TRACER_HealthPort=70001"]).Stderr);
-        Assert.Contains("HealthPort: 70002 is not a port", Daemon(["TRACER_HealthPort=70001"], "--health-port", "70002").Stderr);
+        Assert.Contains($"HealthPort in {file}: '70000' is not a port", fromFile.Stderr);
+        Assert.Contains("TRACER_HealthPort '70001' is not a port", Daemon(["TRACER_HealthPort=70001"]).Stderr);
+        Assert.Contains("--health-port '70002' is not a port", Daemon(["TRACER_HealthPort=70001"], "--health-port", "70002").Stderr);
 
         File.WriteAllText(file, "{ \"Kubernetes\": ");
         var broken = Daemon([]);
@@ -234,7 +266,7 @@ public sealed class DaemonTests : IAsyncLifetime
         File.Delete(file);
         var missing = Daemon([]);
         Assert.Equal(2, missing.ExitCode);
-        Assert.Contains("Cannot read the settings", missing.Stderr);
+        Assert.Contains($"--settings '{file}' does not exist", missing.Stderr);
         foreach (var result in new[] { fromFile, broken, missing })
             Assert.DoesNotContain("   at ", result.Stderr);
         Assert.False(File.Exists(Socket));

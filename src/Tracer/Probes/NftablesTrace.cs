@@ -45,8 +45,15 @@ internal sealed unsafe class NftablesTrace : IDisposable
     private const string TablePrefix = "tracer";
     private const int TracedPerSecond = 200;
 
-    /// <summary>This process's table.</summary>
-    public static readonly string TableName = $"{TablePrefix}_{Environment.ProcessId}";
+    /// <summary>This process's PID namespace: a pid alone repeats across containers that do not share the host's.</summary>
+    private static readonly string PidNamespace = PidNamespaceOf("self");
+
+    /// <summary>This process's table: <c>tracer_PID_PIDNS</c>.</summary>
+    public static readonly string TableName = $"{TablePrefix}_{Environment.ProcessId}_{PidNamespace}";
+
+    /// <summary>The inode number of a process's PID namespace ("pid:[4026531836]").</summary>
+    internal static string PidNamespaceOf(string process) =>
+        new string(File.ResolveLinkTarget($"/proc/{process}/ns/pid", returnFinalTarget: false)?.Name.Where(char.IsAsciiDigit).ToArray() ?? []);
 
     /// <summary>Priority of Tracer's chains; the sentinels leave it alone as Tracer's own.</summary>
     public const int ChainPriority = int.MinValue + 2;
@@ -101,16 +108,27 @@ internal sealed unsafe class NftablesTrace : IDisposable
         }
     }
 
-    /// <summary>Whether an nftables table is a Tracer's (this process's or another's).</summary>
-    public static bool IsTracerTable(string name) =>
-        name == TablePrefix || (name.StartsWith(TablePrefix + "_", StringComparison.Ordinal) && int.TryParse(name.AsSpan(TablePrefix.Length + 1), out _));
+    /// <summary>Whether an nftables table is a Tracer's (this process's or another's): tracer, tracer_PID or tracer_PID_PIDNS.</summary>
+    public static bool IsTracerTable(string name) => Owner(name) is not null;
 
+    /// <summary>The pid and PID namespace in a Tracer table's name ("" for either when the name has none).</summary>
+    private static (string Pid, string PidNamespace)? Owner(string name)
+    {
+        var parts = name.Split('_');
+        return parts[0] != TablePrefix || parts.Length > 3 || parts.Skip(1).Any(p => p.Length == 0 || !p.All(char.IsAsciiDigit))
+            ? null
+            : (parts.ElementAtOrDefault(1) ?? "", parts.ElementAtOrDefault(2) ?? "");
+    }
+
+    /// <summary>Before 5.12 a table outlives its process: those of Tracers gone from this PID namespace are deleted.</summary>
     private static void RemoveStaleTables(NftContextHandle nft)
     {
         foreach (var line in Proxy.nft_run_cmd_from_buffer(nft, "list tables inet").Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var name = line.Trim().Split(' ').Last();
-            if (!IsTracerTable(name) || (name != TablePrefix && Directory.Exists($"/proc/{name[(TablePrefix.Length + 1)..]}")))
+            // Another PID namespace's Tracer may live on, unseen from here; so may one whose pid is still taken.
+            if (Owner(name) is not var (pid, pidNamespace) || (pidNamespace.Length > 0 && pidNamespace != PidNamespace) ||
+                (pid.Length > 0 && Directory.Exists($"/proc/{pid}")))
                 continue;
             try
             {

@@ -110,7 +110,7 @@ internal sealed class TracerProcess : IDisposable
     });
 
     /// <summary>The nftables table this process marks packets with (nftables' trace), as Tracer names it.</summary>
-    public string NftablesTable => $"tracer_{_process.Id}";
+    public string NftablesTable => $"tracer_{_process.Id}_{Tracer.Probes.NftablesTrace.PidNamespaceOf(_process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture))}";
 
     /// <summary>Fails unless the kernel frees these programs (it does after an RCU grace period: allow it a few seconds).</summary>
     public static void WaitUntilProgramsGone(IReadOnlySet<int> ids, string context)

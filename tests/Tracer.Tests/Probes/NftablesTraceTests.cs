@@ -10,7 +10,7 @@ public sealed class NftablesTraceTests
     private const byte Prerouting = 0;
     private const byte Output = 3;
 
-    private static readonly string Table = $"tracer_{Environment.ProcessId}";
+    private static readonly string Table = NftablesTrace.TableName;
 
     private static readonly TraceMark[] Marks =
     [

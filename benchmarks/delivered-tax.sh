@@ -292,7 +292,7 @@ for v, label in VARIANTS[1:]:
                   f'{s["ratio"]:.3f}', f"{noise:.3f}", f"<= {TARGETS[v]:.2f}", verdict(s["ratio"] <= TARGETS[v])))
 fa, fb = facts["a"], facts["b"]
 # Tracer's footprint in node-W over each Tracer variant: at its start, then after each round, as runs
-# ("none → inet tracer_123 ×3 → none ×7").
+# ("none → inet tracer_123_4026531836 ×3 → none ×7").
 def footprint(variant, key):
     states = [f[key] for f in foot.get(variant, [])]
     runs_ = []

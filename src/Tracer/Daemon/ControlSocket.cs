@@ -187,7 +187,7 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
         if (request.DurationSeconds is { } seconds &&
             ArgumentParsers.ParseDuration(seconds.ToString("R", CultureInfo.InvariantCulture), out var durationError) is null)
             return ("", [], new ControlReply($"duration_seconds {durationError}", "Give a number of seconds, e.g. 30."));
-        if (ArgumentParsers.ParseChoice(request.Output, ["json", "table"], out var outputError) is null)
+        if (ArgumentParsers.ParseChoice(request.Output ?? "", ["json", "table"], out var outputError) is null)
             return ("", [], new ControlReply($"output {outputError}", "Use json or table."));
         if ((request.Ip is null) == (request.Pod is null))
             return ("", [], new ControlReply("A session needs a pod or an address (one of them).", "Use --pod NAMESPACE/NAME or --ip ADDR."));

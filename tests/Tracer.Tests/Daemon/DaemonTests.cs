@@ -231,6 +231,7 @@ public sealed class DaemonTests : IAsyncLifetime
             ("{\"command\":\"start\",\"ip\":\"10.0.0.5\",\"duration_seconds\":-5}\n", "duration_seconds '-5' is not a duration"),
             ("{\"command\":\"start\",\"ip\":\"10.0.0.5\",\"duration_seconds\":1e308}\n", "duration_seconds"),
             ("{\"command\":\"start\",\"ip\":\"10.0.0.5\",\"output\":\"yaml\"}\n", "output 'yaml' is not one of json, table"),
+            ("{\"command\":\"start\",\"ip\":\"10.0.0.5\",\"output\":null}\n", "output '' is not one of json, table"),
             ("{\"command\":\"stop\"}\n", "stop needs the session's id"),
             ("{\"command\":\"reboot\"}\n", "Unknown command 'reboot'"),
         };

@@ -60,6 +60,21 @@ public sealed class CommandLineTests
         Assert.DoesNotContain("   at ", result.Stderr);
     }
 
+    [Fact]
+    public void OtlpEndpointNoneIsTakenAndOverridesTheVariable()
+    {
+        // Unprivileged, an accepted command line stops at the privilege check (exit 3), after the OTLP settings were read.
+        var result = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                               "env", "OTEL_EXPORTER_OTLP_ENDPOINT=not-a-url", RepositoryPaths.TracerExecutable, "trace", "--otlp-endpoint", "none");
+        var refused = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                                "env", "OTEL_EXPORTER_OTLP_ENDPOINT=not-a-url", RepositoryPaths.TracerExecutable, "trace");
+
+        Assert.Equal(ExitCodes.MissingPrivilegeOrFeature, result.ExitCode);
+        Assert.DoesNotContain("OTEL_EXPORTER_OTLP_ENDPOINT", result.Stderr);
+        Assert.Equal(ExitCodes.Usage, refused.ExitCode); // the variable is read when no --otlp-endpoint is given
+        Assert.Contains("OTEL_EXPORTER_OTLP_ENDPOINT 'not-a-url'", refused.Stderr);
+    }
+
     [Theory]
     [InlineData("10.1.2.3", "10.1.2.3/32")]
     [InlineData("10.1.0.0/16", "10.1.0.0/16")]

@@ -73,6 +73,16 @@ internal sealed class OtlpExport : IDisposable
 
     private static readonly string Version = typeof(OtlpExport).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
+    /// <summary>
+    /// Spans that may wait for the collector. While it is down, or hangs (a black hole that accepts and never
+    /// answers holds every export for its whole timeout), ended episodes queue here; past this many the SDK drops
+    /// new spans instead of growing, so memory stays bounded whatever the collector does. An episode span carries
+    /// its culprit's evidence and the most dropped peers and ports (a few kB with the Activity): the SDK's default
+    /// of 2048 could hold several MB on a node where many pods drop at once; 512 is still minutes of episodes of
+    /// a node's pods (one per pod and culprit, a minute long at most).
+    /// </summary>
+    internal const int SpanQueue = 512;
+
     private readonly Meter _meter = new(SourceName, Version);
     private readonly Counter<long> _drops;
     private readonly Counter<long> _bytes;
@@ -100,7 +110,8 @@ internal sealed class OtlpExport : IDisposable
         var endpoint = target.Endpoint.ToString();
         _tracing = Sdk.CreateTracerProviderBuilder().SetResourceBuilder(resource).AddSource(SourceName)
             .AddProcessor(new BatchActivityExportProcessor(
-                new WatchedTraceExporter(Options("v1/traces"), new ExportWatch("spans", endpoint, logger, failures))))
+                new WatchedTraceExporter(Options("v1/traces"), new ExportWatch("spans", endpoint, logger, failures)),
+                maxQueueSize: SpanQueue, maxExportBatchSize: SpanQueue / 2))
             .Build();
         _metrics = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(SourceName)
             .AddReader(new PeriodicExportingMetricReader(

@@ -127,8 +127,8 @@ internal sealed unsafe class NftablesTrace : IDisposable
         {
             var name = line.Trim().Split(' ').Last();
             // Another PID namespace's Tracer may live on, unseen from here; so may one whose pid is still taken.
-            if (Owner(name) is not var (pid, pidNamespace) || (pidNamespace.Length > 0 && pidNamespace != PidNamespace) ||
-                (pid.Length > 0 && Directory.Exists($"/proc/{pid}")))
+            if (Owner(name) is not { } owner || (owner.PidNamespace.Length > 0 && owner.PidNamespace != PidNamespace) ||
+                (owner.Pid.Length > 0 && Directory.Exists($"/proc/{owner.Pid}")))
                 continue;
             try
             {

@@ -100,7 +100,7 @@ internal static class TracerCommandLine
     private delegate T ValueParser<T>(string text, out string? error);
 
     /// <summary>
-    /// An option that takes one value (or a value per occurrence) through one of <see cref="ArgumentParsers"/>;
+    /// An option that takes one value, read by one of <see cref="ArgumentParsers"/>;
     /// <paramref name="helpName"/> says what kind of value it is, in --help and to the tests that feed it bad ones.
     /// </summary>
     private static Option<T> Value<T>(string name, string helpName, string description, ValueParser<T> parse) => new(name)

@@ -49,9 +49,8 @@ public sealed class CommandLineTests
     [Fact]
     public void WithoutPrivilegesTraceSaysWhatIsMissingBeforeLoadingAnything()
     {
-        // setpriv drops to an unprivileged user with no capabilities, as a non-root operator would be.
-        var result = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                               RepositoryPaths.TracerExecutable, "trace", "--duration", "1s");
+        // As an operator without root would run it: user nobody, no capabilities.
+        var result = Shell.RunTracerUnprivileged([], "trace", "--duration", "1s");
 
         Assert.Equal(ExitCodes.MissingPrivilegeOrFeature, result.ExitCode);
         Assert.Contains("needs root", result.Stderr);
@@ -64,10 +63,8 @@ public sealed class CommandLineTests
     public void OtlpEndpointNoneIsTakenAndOverridesTheVariable()
     {
         // Unprivileged, an accepted command line stops at the privilege check (exit 3), after the OTLP settings were read.
-        var result = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                               "env", "OTEL_EXPORTER_OTLP_ENDPOINT=not-a-url", RepositoryPaths.TracerExecutable, "trace", "--otlp-endpoint", "none");
-        var refused = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                                "env", "OTEL_EXPORTER_OTLP_ENDPOINT=not-a-url", RepositoryPaths.TracerExecutable, "trace");
+        var result = Shell.RunTracerUnprivileged(["OTEL_EXPORTER_OTLP_ENDPOINT=not-a-url"], "trace", "--otlp-endpoint", "none");
+        var refused = Shell.RunTracerUnprivileged(["OTEL_EXPORTER_OTLP_ENDPOINT=not-a-url"], "trace");
 
         Assert.Equal(ExitCodes.MissingPrivilegeOrFeature, result.ExitCode);
         Assert.DoesNotContain("OTEL_EXPORTER_OTLP_ENDPOINT", result.Stderr);

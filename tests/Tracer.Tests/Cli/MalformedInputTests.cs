@@ -191,9 +191,7 @@ public sealed class MalformedInputTests
     /// <summary>Runs tracer unprivileged; returns what is wrong with its answer (nothing when it is exit 2 and one line naming <paramref name="named"/>).</summary>
     private static IEnumerable<string> Check(string[] arguments, string named, string[]? environment = null)
     {
-        string[] command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                            .. environment is null ? [] : (string[])["env", .. environment], RepositoryPaths.TracerExecutable, .. arguments];
-        var result = Shell.Run(command[0], command[1..]);
+        var result = Shell.RunTracerUnprivileged(environment ?? [], arguments);
         var shown = string.Join(' ', (environment ?? []).Concat(arguments).Select(ArgumentParsers.Quote));
         var lines = result.Stderr.TrimEnd('\n').Split('\n');
         if (result.ExitCode != ExitCodes.Usage)

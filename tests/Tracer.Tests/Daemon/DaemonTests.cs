@@ -199,7 +199,7 @@ public sealed class DaemonTests : IAsyncLifetime
         var malformed = SessionClient.Run(Socket, "start", "--pod", "nope");
         Assert.Equal(2, malformed.ExitCode);
         Assert.Contains("'nope' is not a pod as NAMESPACE/NAME", malformed.Stderr);
-        var notRoot = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", RepositoryPaths.TracerExecutable, "session", "list", "--socket", Socket);
+        var notRoot = Shell.RunTracerUnprivileged([], "session", "list", "--socket", Socket);
         Assert.Equal(3, notRoot.ExitCode);
         Assert.Contains("only root may talk to the Tracer daemon", notRoot.Stderr);
         var stopUnknown = SessionClient.Run(Socket, "stop", "s99");

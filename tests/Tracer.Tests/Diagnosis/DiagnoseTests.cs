@@ -247,7 +247,7 @@ public sealed class DiagnoseTests : IDisposable
 
         var both = Shell.Run(RepositoryPaths.TracerExecutable, "diagnose", "--pod", "a/b", "--ip", "10.0.0.1");
         Assert.Equal(2, both.ExitCode);
-        var notRoot = Shell.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", RepositoryPaths.TracerExecutable, "diagnose", "--ip", "10.0.0.1");
+        var notRoot = Shell.RunTracerUnprivileged([], "diagnose", "--ip", "10.0.0.1");
         Assert.Equal(3, notRoot.ExitCode);
         Assert.Contains("needs root", notRoot.Stderr);
         foreach (var result in new[] { notLocal, unknown, both, notRoot })

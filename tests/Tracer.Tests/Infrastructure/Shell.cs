@@ -28,6 +28,14 @@ internal static class Shell
         return new CommandResult(process.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>
+    /// Runs out/tracer as an operator without privileges would: user nobody, no capabilities, with these
+    /// environment variables (NAME=value) added.
+    /// </summary>
+    public static CommandResult RunTracerUnprivileged(string[] environment, params string[] arguments) =>
+        Run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                        .. environment.Length == 0 ? [] : (string[])["env", .. environment], RepositoryPaths.TracerExecutable, .. arguments]);
+
     /// <summary>Runs and requires success; the failure message carries the tool's own words.</summary>
     public static string Check(string file, params string[] arguments)
     {

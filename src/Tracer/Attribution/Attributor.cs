@@ -1,6 +1,7 @@
 using Tracer.Kernel;
 using Tracer.Native;
 using Tracer.Probes;
+using Tracer.Records;
 
 namespace Tracer.Attribution;
 

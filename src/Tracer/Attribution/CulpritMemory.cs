@@ -1,4 +1,5 @@
 using Tracer.Probes;
+using Tracer.Records;
 
 namespace Tracer.Attribution;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Tracer.Diagnosis;
+using Tracer.Doctor;
 using Tracer.Telemetry;
 
 namespace Tracer.Cli;
@@ -11,7 +12,7 @@ internal sealed class DiagnoseCommand(ILogger logger)
 {
     public async Task<int> RunAsync(DiagnoseRequest request, bool json, OtlpTarget? otlp, CancellationToken cancellationToken)
     {
-        TraceCommand.Preflight();
+        Preflight.Check();
         var started = DateTimeOffset.UtcNow;
         var report = await Investigation.RunAsync(request, Console.Error.WriteLine, logger, cancellationToken).ConfigureAwait(false);
         if (json)

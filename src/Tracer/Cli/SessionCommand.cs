@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Tracer.Daemon;
+using Tracer.Errors;
 
 namespace Tracer.Cli;
 

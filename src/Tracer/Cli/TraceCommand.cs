@@ -1,10 +1,11 @@
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Tracer.Discovery;
 using Tracer.Doctor;
+using Tracer.Errors;
 using Tracer.Output;
+using Tracer.Records;
 using Tracer.Telemetry;
-using Tracer.Tracing;
+using Tracer.Sessions;
 
 namespace Tracer.Cli;
 
@@ -13,7 +14,7 @@ internal sealed class TraceCommand(ILogger logger)
 {
     public async Task<int> RunAsync(TraceOptions options, bool json, OtlpTarget? otlp, CancellationToken cancellationToken)
     {
-        Preflight();
+        Preflight.Check();
         using IDropOutput console = json
             ? new JsonLinesOutput(Console.OpenStandardOutput())
             : Console.IsOutputRedirected || !AnsiConsoleSupported()
@@ -31,22 +32,6 @@ internal sealed class TraceCommand(ILogger logger)
         }, cancellationToken).ConfigureAwait(false);
         PrintSummary(summary);
         return ExitCodes.Success;
-    }
-
-    /// <summary>What would make loading fail with an obscure error, checked first to say it plainly.</summary>
-    internal static void Preflight()
-    {
-        var facts = SystemFacts.Read();
-        if (!facts.CanLoadBpf)
-            throw new UserError(
-                "Tracer cannot load BPF programs: it needs root with CAP_SYS_ADMIN (or CAP_BPF and CAP_PERFMON on 5.8 and later).",
-                $"Run it as root on the node (sudo, a privileged pod, or the DaemonSet); which capabilities and why: {UserError.PermissionsSection}. 'tracer doctor' shows what this process has.",
-                ExitCodes.MissingPrivilegeOrFeature);
-        if (!facts.Btf)
-            throw new UserError(
-                $"This kernel exposes no BTF ({SystemFacts.BtfPath}), which Tracer's CO-RE programs need.",
-                "Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions' kernels since 5.4 are).",
-                ExitCodes.MissingPrivilegeOrFeature);
     }
 
     private static IEnumerable<KeyValuePair<string, object?>> SessionAttributes(TraceOptions options)

@@ -4,7 +4,10 @@ using System.Net;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Tracer.Doctor;
+using Tracer.Errors;
+using Tracer.Input;
 using Tracer.Native;
+using Tracer.Sessions;
 
 namespace Tracer.Cli;
 
@@ -171,7 +174,7 @@ internal static class TracerCommandLine
             ip, all, duration, output, stack, arm, otlpEndpoint, otlpProtocol,
         };
         command.SetAction((parse, token) => Run(parse, logger => new TraceCommand(logger).RunAsync(
-            new Tracing.TraceOptions(parse.GetValue(ip) ?? [], parse.GetValue(all), parse.GetValue(duration), parse.GetValue(stack),
+            new TraceOptions(parse.GetValue(ip) ?? [], parse.GetValue(all), parse.GetValue(duration), parse.GetValue(stack),
                                      parse.GetValue(arm) == "always" ? Attribution.Arming.Always : Attribution.Arming.OnDemand),
             parse.GetValue(output) == "json",
             Telemetry.OtlpTarget.From(parse.GetValue(otlpEndpoint), parse.GetValue(otlpProtocol)),

@@ -3,7 +3,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Tracer.Cli;
+using Tracer.Doctor;
+using Tracer.Errors;
 
 namespace Tracer.Daemon;
 
@@ -34,7 +35,7 @@ internal static class DaemonHost
         }
         // Settings first, then privileges: a typo is reported as such even when run without root.
         var options = DaemonOptions.Read(builder.Configuration, settingsFile);
-        TraceCommand.Preflight();
+        Preflight.Check();
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         // stderr, as for every tracer command: stdout carries nothing but records.
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);

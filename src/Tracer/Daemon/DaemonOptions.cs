@@ -3,7 +3,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.Logging;
-using Tracer.Cli;
+using Tracer.Errors;
+using Tracer.Input;
 using Tracer.Telemetry;
 
 namespace Tracer.Daemon;

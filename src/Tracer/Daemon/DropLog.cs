@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Tracer.Output;
+using Tracer.Records;
 
 namespace Tracer.Daemon;
 

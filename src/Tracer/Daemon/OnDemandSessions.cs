@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Tracer.Output;
 using Tracer.Probes;
+using Tracer.Records;
 using Tracer.Telemetry;
 
 namespace Tracer.Daemon;

@@ -3,8 +3,9 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text.Json;
 using Tracer.Attribution;
-using Tracer.Cli;
 using Tracer.Discovery;
+using Tracer.Errors;
+using Tracer.Input;
 using Tracer.Kernel;
 
 namespace Tracer.Diagnosis;

@@ -1,7 +1,7 @@
 using System.Globalization;
-using Tracer.Attribution;
-using Tracer.Cli;
+using Tracer.Errors;
 using Tracer.Output;
+using Tracer.Records;
 
 namespace Tracer.Diagnosis;
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Tracer.Errors;
 
 namespace Tracer.Doctor;
 
@@ -14,7 +15,7 @@ internal static class DoctorReport
             WriteJson(facts, features, implications);
         else
             WriteText(facts, features, implications);
-        return facts.CanLoadBpf && facts.Btf && facts.LibbpfVersion is not null ? Cli.ExitCodes.Success : Cli.ExitCodes.MissingPrivilegeOrFeature;
+        return facts.CanLoadBpf && facts.Btf && facts.LibbpfVersion is not null ? ExitCodes.Success : ExitCodes.MissingPrivilegeOrFeature;
     }
 
     internal static List<string> Implications(SystemFacts facts, IReadOnlyList<FeatureResult> features)
@@ -24,7 +25,7 @@ internal static class DoctorReport
         if (facts.LibbpfVersion is null)
             lines.Add("libbpf.so.1 is missing: install libbpf1; nothing can be traced.");
         if (!facts.CanLoadBpf)
-            lines.Add($"This process cannot load BPF programs: run as root with CAP_SYS_ADMIN (or CAP_BPF and CAP_PERFMON); see {Cli.UserError.PermissionsSection}. Program types were not tried.");
+            lines.Add($"This process cannot load BPF programs: run as root with CAP_SYS_ADMIN (or CAP_BPF and CAP_PERFMON); see {UserError.PermissionsSection}. Program types were not tried.");
         if (!facts.Btf)
             lines.Add("No kernel BTF: CO-RE programs cannot be relocated; Tracer cannot run on this kernel.");
         if (!facts.Tracefs)

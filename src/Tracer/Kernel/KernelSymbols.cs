@@ -1,4 +1,5 @@
 using System.Globalization;
+using Tracer.Errors;
 
 namespace Tracer.Kernel;
 
@@ -41,9 +42,9 @@ internal sealed class KernelSymbols
         using var reader = new StreamReader(path);
         var symbols = Parse(reader);
         if (symbols.Count == 0)
-            throw new Cli.UserError(
+            throw new UserError(
                 $"{path} shows this process no addresses (kernel.kptr_restrict hides them without CAP_SYSLOG): Tracer could not name drop locations.",
-                $"Run it as root with CAP_SYSLOG; see {Cli.UserError.PermissionsSection}.", Cli.ExitCodes.MissingPrivilegeOrFeature);
+                $"Run it as root with CAP_SYSLOG; see {UserError.PermissionsSection}.", ExitCodes.MissingPrivilegeOrFeature);
         return symbols;
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Tracer.Records;
 
 namespace Tracer.Output;
 
@@ -74,7 +75,7 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
         _writer.WriteEndObject();
     }
 
-    private void WriteCulprit(Attribution.Culprit culprit)
+    private void WriteCulprit(Records.Culprit culprit)
     {
         _writer.WriteStartObject("culprit");
         _writer.WriteString("kind", culprit.Kind);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Spectre.Console;
+using Tracer.Records;
 
 namespace Tracer.Output;
 

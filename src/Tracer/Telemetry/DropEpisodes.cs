@@ -1,8 +1,7 @@
 using System.Net;
-using Tracer.Attribution;
 using Tracer.Discovery;
-using Tracer.Output;
 using Tracer.Probes;
+using Tracer.Records;
 
 namespace Tracer.Telemetry;
 

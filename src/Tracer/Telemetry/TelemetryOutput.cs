@@ -2,14 +2,16 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry;
-using Tracer.Cli;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Tracer.Discovery;
+using Tracer.Errors;
+using Tracer.Input;
 using Tracer.Output;
 using Tracer.Probes;
+using Tracer.Records;
 
 namespace Tracer.Telemetry;
 
@@ -181,7 +183,7 @@ internal sealed class OtlpExport : IDisposable
     public void Observe(ProbeCounters totals) => Totals = totals;
 
     /// <summary>A bounded name for the metric: the rule's chain, the function, the program, the module — never an address or port.</summary>
-    private static string CulpritName(Attribution.Culprit? c) => c switch
+    private static string CulpritName(Records.Culprit? c) => c switch
     {
         null => "unknown",
         { Table: { } table, Chain: { } chain } => $"{table}/{chain}",
@@ -341,7 +343,7 @@ internal sealed class TelemetryOutput : IDropOutput
     }
 
     /// <summary>The <c>culprit</c> object as <c>tracer.culprit.*</c> attributes (null where a field is not set).</summary>
-    internal static KeyValuePair<string, object?>[] CulpritAttributes(Attribution.Culprit c) =>
+    internal static KeyValuePair<string, object?>[] CulpritAttributes(Records.Culprit c) =>
     [
         new("tracer.culprit.kind", c.Kind),
         new("tracer.culprit.summary", c.Summary),

@@ -1,7 +1,7 @@
 using System.Net;
 using Tracer.Attribution;
-using Tracer.Native;
 using Tracer.Probes;
+using Tracer.Records;
 
 namespace Tracer.Tests.Attribution;
 

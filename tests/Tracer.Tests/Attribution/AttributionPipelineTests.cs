@@ -1,5 +1,4 @@
 using Tracer.Attribution;
-using Xunit;
 
 namespace Tracer.Tests.Attribution;
 

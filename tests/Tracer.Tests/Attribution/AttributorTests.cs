@@ -3,6 +3,7 @@ using Tracer.Attribution;
 using Tracer.Kernel;
 using Tracer.Native;
 using Tracer.Probes;
+using Tracer.Records;
 
 namespace Tracer.Tests.Attribution;
 

@@ -1,4 +1,5 @@
-using Tracer.Cli;
+using Tracer.Errors;
+using Tracer.Input;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Cli;

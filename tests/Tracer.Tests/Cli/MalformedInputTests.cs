@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Tracer.Cli;
 using Tracer.Daemon;
+using Tracer.Errors;
+using Tracer.Input;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Cli;

@@ -1,9 +1,8 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
-using Tracer.Attribution;
 using Tracer.Daemon;
-using Tracer.Output;
 using Tracer.Probes;
+using Tracer.Records;
 
 namespace Tracer.Tests.Daemon;
 

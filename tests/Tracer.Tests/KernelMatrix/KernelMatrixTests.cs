@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Tracer.Tests.Infrastructure;
-using Xunit;
 
 namespace Tracer.Tests.KernelMatrix;
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Tracer.Tests.Infrastructure;
-using Xunit;
 
 namespace Tracer.Tests.KernelMatrix;
 

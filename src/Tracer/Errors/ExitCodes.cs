@@ -1,4 +1,4 @@
-namespace Tracer.Cli;
+namespace Tracer.Errors;
 
 /// <summary>Process exit codes; part of the command-line interface.</summary>
 internal static class ExitCodes
@@ -13,17 +13,4 @@ internal static class ExitCodes
 
     /// <summary>tracer diagnose: the pod is not reachable, and Tracer could not say why.</summary>
     public const int Unexplained = 5;
-}
-
-/// <summary>
-/// A problem the user can fix: printed as one sentence plus what to do, never as a stack trace.
-/// </summary>
-internal sealed class UserError(string message, string remedy, int exitCode) : Exception(message)
-{
-    /// <summary>The one place that says which permissions Tracer needs and what it changes.</summary>
-    public const string PermissionsSection = "README, 'Permissions and what Tracer changes on the node'";
-
-    public string Remedy { get; } = remedy;
-
-    public int ExitCode { get; } = exitCode;
 }

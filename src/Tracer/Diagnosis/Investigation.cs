@@ -1,32 +1,11 @@
 using System.Diagnostics;
-using System.Net;
-using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
 using Tracer.Discovery;
 using Tracer.Output;
-using Tracer.Tracing;
+using Tracer.Records;
+using Tracer.Sessions;
 
 namespace Tracer.Diagnosis;
-
-/// <summary>What <c>tracer diagnose</c> was asked.</summary>
-internal sealed record DiagnoseRequest(string? Pod, IPAddress? Address, int? Port, string? Path, bool FromPod, TimeSpan Duration);
-
-/// <summary>Everything diagnose found; its JSON form is the <c>--output json</c> document (docs/diagnose.md).</summary>
-internal sealed record DiagnosisReport(
-    string Target,
-    string Address,
-    string? HostInterface,
-    string? NodeAddress,
-    double TracedSeconds,
-    IReadOnlyList<ProbeResult> Probes,
-    IReadOnlyList<Finding> Findings,
-    IReadOnlyList<DropGroup> Drops,
-    Verdict Verdict);
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true,
-                             DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(DiagnosisReport))]
-internal sealed partial class DiagnosisJson : JsonSerializerContext;
 
 /// <summary>
 /// The investigation of the incident, done by Tracer: a detailed trace of the pod starts, the pod is
@@ -45,7 +24,7 @@ internal static class Investigation
         var pods = new FixedPods(new PodSnapshot([.. target.Networks.Select(n => new LocalPod(n, target.HostInterface, null))], "diagnose"));
         // An investigation arms Tracer's namespace from the start (the pod's own namespace where drops happen there):
         // its first drops are named as well as its last.
-        var options = new Tracing.TraceOptions([], WatchAll: false, Duration: null, Stacks: false, Arming: Attribution.Arming.Always);
+        var options = new Sessions.TraceOptions([], WatchAll: false, Duration: null, Stacks: false, Arming: Attribution.Arming.Always);
         var session = new TraceSession(options, pods, records, logger) { Detailed = () => target.Networks };
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var attached = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);

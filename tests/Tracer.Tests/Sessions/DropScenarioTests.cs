@@ -2,7 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Tracer.Tests.Infrastructure;
 
-namespace Tracer.Tests.Tracing;
+namespace Tracer.Tests.Sessions;
 
 /// <summary>
 /// End to end on the real kernel: real namespaces, veths, nftables and out/tracer, with the exact

@@ -1,4 +1,4 @@
-namespace Tracer.Attribution;
+namespace Tracer.Records;
 
 /// <summary>Who dropped a packet. The fields and their names are a stable interface: docs/culprit.md.</summary>
 internal sealed record Culprit

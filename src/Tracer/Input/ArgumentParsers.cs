@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Tracer.Cli;
+namespace Tracer.Input;
 
 /// <summary>
 /// Parsers for option and setting values; each returns null and an error (the value, what is wrong,

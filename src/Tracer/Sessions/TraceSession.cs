@@ -7,8 +7,9 @@ using Tracer.Kernel;
 using Tracer.Native;
 using Tracer.Output;
 using Tracer.Probes;
+using Tracer.Records;
 
-namespace Tracer.Tracing;
+namespace Tracer.Sessions;
 
 internal sealed record TraceOptions(
     IReadOnlyList<IPNetwork> ExtraWatched,

@@ -7,9 +7,10 @@ using Tracer.Probes;
 namespace Tracer.Attribution;
 
 /// <summary>
-/// Everything that names culprits during a trace: the netfilter hook tables, the sentinels that
-/// bracket hooks, the exact tier that observes hook verdicts, nftables' trace, SELinux's denials, and
-/// the <see cref="Attributor"/> that reads them all.
+/// Everything that gathers evidence of culprits during a trace: the netfilter hook tables, the sentinels that
+/// bracket hooks, the exact tier that observes hook verdicts, nftables' trace, SELinux's denials and the
+/// node's own tools; each interval's evidence is gathered into one <see cref="IntervalEvidence"/> for the
+/// <see cref="Attributor"/>.
 /// Sentinels, verdict observers and nftables' trace marking run for every packet where they are, so by
 /// default (<see cref="Arming.OnDemand"/>) none is armed until netfilter drops need it, and only there
 /// (<see cref="ArmingPlan"/>); <see cref="Arming.Always"/> arms them all from the start.
@@ -33,6 +34,8 @@ internal sealed class AttributionPipeline : IDisposable
     private IReadOnlyList<IPNetwork> _watched;
     private readonly KernelSymbols _symbols;
     private readonly ILogger _logger;
+    private readonly NodeQueries _node = new();
+    private IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> _tables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>();
 
     private AttributionPipeline(NetfilterHookTables? hookTables, NetfilterSentinels? sentinels, NetfilterVerdicts verdicts,
                                 SelinuxAvc? selinux, Arming arming, IReadOnlyList<IPNetwork> watched, KernelSymbols symbols, ILogger logger)
@@ -45,14 +48,7 @@ internal sealed class AttributionPipeline : IDisposable
         _verdicts = verdicts;
         _symbols = symbols;
         _logger = logger;
-        Attributor = new Attributor(symbols, DropReasonGuide.Embedded())
-        {
-            NftablesIn = netns => _nftables.GetValueOrDefault(netns), OwnNetns = _ownNetns,
-            VerdictMethod = verdicts.MethodOf,
-        };
     }
-
-    public Attributor Attributor { get; }
 
     /// <summary>
     /// Loads what the kernel allows, and with <see cref="Arming.Always"/> arms it all in Tracer's namespace before
@@ -129,34 +125,36 @@ internal sealed class AttributionPipeline : IDisposable
     }
 
     /// <summary>
-    /// Prepares the attributor for one interval: exact verdicts and stacks of its samples, and the
-    /// hook tables (also of the namespaces where this interval's netfilter drops happened).
+    /// One interval's evidence: exact verdicts and stacks of its samples, SELinux's denials, nftables' verdicts,
+    /// and the hook tables (also of the namespaces where this interval's netfilter drops happened).
     /// </summary>
-    public void Prepare(DropInterval interval, Func<int, ulong[]> readStack)
+    public IntervalEvidence Gather(DropInterval interval, Func<int, ulong[]> readStack)
     {
-        Attributor.BeginInterval();
-        Attributor.UpdateSelinuxDenials(interval.SelinuxDenials);
         // A verdict is evidence of its own flow only: another flow of the same aggregate may have met another hook function.
         var exact = new Dictionary<DropFlow, ulong>();
         foreach (var sample in interval.Samples.Where(s => s.nf_function != 0))
             exact.TryAdd(DropFlow.From(sample.key), sample.nf_function);
-        Attributor.UpdateExactVerdicts(exact);
         var hints = HookInference.FromSamples(interval, readStack, _symbols);
         foreach (var (point, _) in hints.Values)
             _hookTables?.Track(point.Netns);
-        Attributor.UpdateHookHints(hints);
         RefreshHooks();
+        return new IntervalEvidence(interval, _node.ForInterval())
+        {
+            ReadStack = readStack, HookTables = _tables, HookHints = hints, ExactVerdicts = exact, VerdictMethod = _verdicts.MethodOf,
+            SelinuxDenials = interval.SelinuxDenials, OwnNetns = _ownNetns,
+            Nftables = _nftables.Where(n => n.Value is not null).ToDictionary(n => n.Key, n => n.Value!),
+        };
     }
 
     /// <summary>
     /// After an interval's records are attributed: arms what its unexplained netfilter drops asked for, and
     /// disarms the hook points whose drops stopped or were explained <see cref="ArmingPlan.DisarmAfter"/> ago.
     /// </summary>
-    public void Arm(DateTimeOffset now)
+    public void Arm(IReadOnlyList<ArmingRequest> requests, DateTimeOffset now)
     {
         try
         {
-            ArmFor(now);
+            ArmFor(requests, now);
         }
         catch (NativeException e)
         {
@@ -165,9 +163,9 @@ internal sealed class AttributionPipeline : IDisposable
         }
     }
 
-    private void ArmFor(DateTimeOffset now)
+    private void ArmFor(IReadOnlyList<ArmingRequest> requests, DateTimeOffset now)
     {
-        var armed = _plan.Add(Attributor.Requests.Where(r => !ArmedAlways(r.Point.Netns)), now);
+        var armed = _plan.Add(requests.Where(r => !ArmedAlways(r.Point.Netns)), now);
         var disarmed = _plan.Expire(now);
         if (!armed && disarmed.Count == 0)
             return;
@@ -183,7 +181,7 @@ internal sealed class AttributionPipeline : IDisposable
         }
         if (armed)
             _logger.LogInformation("netfilter drops not yet explained at {Points}: arming {What} there",
-                                   string.Join(", ", Attributor.Requests.Select(r => Describe(r.Point)).Distinct()),
+                                   string.Join(", ", requests.Select(r => Describe(r.Point)).Distinct()),
                                    observed.Count > 0 ? "nftables trace, sentinels and verdict observers" : "nftables trace");
         if (disarmed.Count > 0)
             _logger.LogInformation("no unexplained netfilter drops at {Points} for {Seconds} s: disarmed there",
@@ -264,13 +262,12 @@ internal sealed class AttributionPipeline : IDisposable
         var sentinelPrograms = _sentinels?.ProgramIds ?? NoPrograms;
         foreach (var netns in _hookTables.CopyNow())
             Forget(netns);
-        var tables = _hookTables.Read(sentinelPrograms);
-        Attributor.UpdateHookTables(tables);
-        if (_sentinels?.Rebalance(tables) == true)
+        _tables = _hookTables.Read(sentinelPrograms);
+        if (_sentinels?.Rebalance(_tables) == true)
         {
             foreach (var netns in _hookTables.CopyNow())
                 Forget(netns);
-            Attributor.UpdateHookTables(_hookTables.Read(sentinelPrograms));
+            _tables = _hookTables.Read(sentinelPrograms);
         }
     }
 
@@ -283,7 +280,7 @@ internal sealed class AttributionPipeline : IDisposable
         if (_hookTables is null)
             return;
         var observed = _plan.ObservedPoints.ToHashSet();
-        _verdicts.ObserveOnly([.. Attributor.HookTables
+        _verdicts.ObserveOnly([.. _tables
             .Where(t => _arming == Arming.Always || observed.Contains(t.Key))
             .SelectMany(t => t.Value)
             .Where(e => !e.IsOwn && e.Kind == hook_entry_kind.HOOK_ENTRY_FUNCTION && _symbols.Resolve(e.Function) is { Offset: 0 })

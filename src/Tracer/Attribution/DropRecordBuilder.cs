@@ -5,13 +5,12 @@ using Tracer.Records;
 namespace Tracer.Attribution;
 
 /// <summary>
-/// Turns the kernel's numbers of an interval into <see cref="DropRecord"/>s; flows that
-/// <paramref name="showStack"/> accepts carry the kernel stack of their first sample.
+/// Turns the kernel's numbers of an interval into <see cref="DropRecord"/>s, each flow's culprit named by
+/// <see cref="Attributor"/>; flows that <paramref name="showStack"/> accepts carry the kernel stack of their first sample.
 /// </summary>
-internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reasons, Attributor attributor,
-                                        Func<int, ulong[]> readStack, Func<DropFlow, bool> showStack)
+internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reasons, Func<int, ulong[]> readStack, Func<DropFlow, bool> showStack)
 {
-    public IReadOnlyList<DropRecord> Build(DropInterval interval)
+    public IReadOnlyList<DropRecord> Build(DropInterval interval, Func<DropFlow, string, Culprit> culpritOf)
     {
         var records = new List<DropRecord>(interval.Counts.Count + 1);
         var stacks = FirstStackOfEachFlow(interval);
@@ -30,7 +29,7 @@ internal sealed class DropRecordBuilder(KernelSymbols symbols, DropReasons reaso
                 count.Packets,
                 count.Bytes,
                 stack,
-                attributor.Attribute(count.Flow, reason)));
+                culpritOf(count.Flow, reason)));
         }
         if (interval.Counters.OverflowPackets > 0)
         {

@@ -35,7 +35,7 @@ internal static class HookInference
 
     internal static (HookPoint Point, string Caller)? FromStack(IEnumerable<string?> frames, DropFlow flow)
     {
-        var family = flow.L3Protocol == 0x86DD ? HookPoint.IPv6 : HookPoint.IPv4;
+        var family = HookPoint.FamilyOf(flow);
         var seenNetfilter = false;
         foreach (var frame in frames)
         {

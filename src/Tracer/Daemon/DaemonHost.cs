@@ -67,6 +67,7 @@ internal static class DaemonHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlSocket>());
         builder.Services.AddHostedService<HealthEndpoint>();
         builder.Services.AddHostedService<NodeTracing>();
+        builder.Services.AddHostedService<HeapTrim>();
 
         using var host = builder.Build();
         host.Services.GetRequiredService<ControlSocket>().Claim(); // a second daemon is refused before anything is loaded

@@ -125,5 +125,5 @@ internal static class DropGroups
     /// </summary>
     private static bool IsProbeArtifact(DropRecord r) =>
         r.Reason == "QUEUE_PURGE" ||
-        (r.Reason == "NO_SOCKET" && r.Flow!.IsIcmp && r.Flow.SourcePort == (r.Flow.L3Protocol == 0x86DD ? 129 : 0));
+        (r.Reason == "NO_SOCKET" && r.Flow!.IsIcmp && r.Flow.SourcePort == (r.Flow.IsIPv6 ? 129 : 0));
 }

@@ -44,6 +44,8 @@ internal sealed record DropFlow(
 
     public bool IsIP => L3Protocol is EthernetIPv4 or EthernetIPv6;
 
+    public bool IsIPv6 => L3Protocol == EthernetIPv6;
+
     /// <summary>tcp, udp, icmp, icmpv6, or the IP protocol number; null when not IP.</summary>
     public string? ProtocolName => !IsIP ? null : L4Protocol switch
     {

@@ -14,6 +14,9 @@ internal readonly record struct HookPoint(uint Netns, byte Family, byte Hook)
     public string HookName => Hook < HookNames.Length ? HookNames[Hook] : $"HOOK_{Hook}";
 
     public string FamilyName => Family == IPv4 ? "ipv4" : Family == IPv6 ? "ipv6" : $"pf{Family}";
+
+    /// <summary>The netfilter family whose hooks a dropped packet passed.</summary>
+    public static byte FamilyOf(DropFlow flow) => flow.IsIPv6 ? IPv6 : IPv4;
 }
 
 /// <summary>One registered hook as the kernel's table holds it, in the order the kernel runs them.</summary>

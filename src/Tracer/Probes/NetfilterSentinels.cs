@@ -134,7 +134,7 @@ internal sealed class NetfilterSentinels : IDisposable
     /// whose hook is gone, so each foreign hook sits alone between two sentinels where priorities allow.
     /// </summary>
     /// <returns>True when a sentinel was added or removed.</returns>
-    public bool Rebalance(Dictionary<HookPoint, IReadOnlyList<HookEntry>> tables)
+    public bool Rebalance(IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> tables)
     {
         var changed = false;
         foreach (var (point, entries) in tables)

@@ -51,8 +51,8 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         probe.Watched.Apply(wanted);
         DetailApplied();
 
-        var builder = new DropRecordBuilder(symbols, reasons, attribution.Attributor, probe.Stack,
-                                            flow => options.Stacks || detailed.Any(flow.Touches));
+        var attributor = new Attributor(symbols, reasons, DropReasonGuide.Embedded());
+        bool WithStack(DropFlow flow) => options.Stacks || detailed.Any(flow.Touches);
         var summary = new SummaryBuilder();
         var clock = Stopwatch.StartNew();
         probe.Attach();
@@ -77,7 +77,7 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
                 {
                     break;
                 }
-                Report(probe.Drain(), probe, attribution, builder, summary);
+                Report(probe.Drain(), probe, attribution, attributor, WithStack, summary);
                 if (!options.WatchAll && Follow(pods.Current, probe, attribution, wanted) is var now && !ReferenceEquals(now, wanted))
                 {
                     wanted = now;
@@ -90,7 +90,7 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         {
             probe.Detach();
         }
-        Report(probe.Drain(), probe, attribution, builder, summary, armNext: false);
+        Report(probe.Drain(), probe, attribution, attributor, WithStack, summary, armNext: false);
         var result = summary.Build(clock.Elapsed);
         output.Complete(result);
         return result;
@@ -127,16 +127,15 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
     }
 
     /// <param name="armNext">Arm for the next interval what this one's unexplained drops need (not after the last).</param>
-    private void Report(DropInterval interval, DropProbe probe, AttributionPipeline attribution, DropRecordBuilder builder, SummaryBuilder summary,
-                        bool armNext = true)
+    private void Report(DropInterval interval, DropProbe probe, AttributionPipeline attribution, Attributor attributor,
+                        Func<DropFlow, bool> withStack, SummaryBuilder summary, bool armNext = true)
     {
-        attribution.Prepare(interval, probe.Stack);
-        var records = builder.Build(interval);
-        summary.Add(interval, records);
-        output.Write(records);
+        var attributed = attributor.Attribute(attribution.Gather(interval, probe.Stack), withStack);
+        summary.Add(interval, attributed.Records);
+        output.Write(attributed.Records);
         output.Observe(summary.Counters);
         if (armNext)
-            attribution.Arm(DateTimeOffset.UtcNow);
+            attribution.Arm(attributed.Requests, DateTimeOffset.UtcNow);
     }
 
     private string Status(DropProbe probe, PodSnapshot snapshot, DropReasons reasons, string netfilterTier)

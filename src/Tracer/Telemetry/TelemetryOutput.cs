@@ -317,7 +317,7 @@ internal sealed class TelemetryOutput : IDropOutput
             new("tracer.drop.location", episode.First.Location),
             new("tracer.netns", (long)flow.Netns),
             new("tracer.ifindex", (long)flow.Ifindex),
-            new("network.type", flow.L3Protocol == 0x86DD ? "ipv6" : "ipv4"),
+            new("network.type", flow.IsIPv6 ? "ipv6" : "ipv4"),
             new("network.transport", flow.ProtocolName),
             // The pod's address always; the peer's and the ports only where there was one of each.
             new("source.address", episode.PodIsSource || OnlyOne(episode, episode.Peers) ? flow.Source?.ToString() : null),

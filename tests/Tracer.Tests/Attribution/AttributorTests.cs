@@ -30,27 +30,38 @@ public sealed class AttributorTests
         Netns, 0, IPAddress.Parse("192.0.2.10"), IPAddress.Parse("10.0.0.5"), 0x0800, 17, 40000, 8885,
         12, 0xffffffff81000040, NetfilterHook: 4, NetfilterFamily: HookPoint.IPv4, SentinelsPassed: sentinelsPassed);
 
-    private static Attributor Create(string? taint = "OE")
+    private static readonly IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> Tables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>
     {
-        var attributor = new Attributor(Symbols, DropReasonGuide.Embedded(), _ => taint);
-        attributor.UpdateHookTables(new Dictionary<HookPoint, IReadOnlyList<HookEntry>>
+        [LocalOut] =
+        [
+            Sentinel(int.MinValue + 1),
+            Function(-200, 0xffffffff81200010),
+            Sentinel(-199),
+            Function(-75, 0xffffffffc0a00000),
+            Sentinel(-74),
+        ],
+    };
+
+    // Written out as BTF would give them: the values are this test's, not a kernel's.
+    private static readonly DropReasons Reasons = new(new Dictionary<long, string> { [2] = "SKB_DROP_REASON_NOT_SPECIFIED", [12] = "SKB_DROP_REASON_NETFILTER_DROP" });
+
+    private static Attributor Create() => new(Symbols, Reasons, DropReasonGuide.Embedded());
+
+    /// <summary>One interval's evidence with the hook tables above; the node's answers are given, none asked of this machine.</summary>
+    private static IntervalEvidence Seen(string? taint = "OE", IReadOnlyList<(uint Id, string Name)>? lsmPrograms = null) =>
+        new(new DropInterval([], default, []), new NodeQueries
         {
-            [LocalOut] =
-            [
-                Sentinel(int.MinValue + 1),
-                Function(-200, 0xffffffff81200010),
-                Sentinel(-199),
-                Function(-75, 0xffffffffc0a00000),
-                Sentinel(-74),
-            ],
-        });
-        return attributor;
-    }
+            ModuleTaint = _ => taint, LsmPrograms = () => lsmPrograms ?? [], ActiveLsms = () => null,
+            TcPrograms = (_, _) => [], XdpPrograms = _ => [], CgroupEgressPrograms = () => [], IptablesLegacyDropping = (_, _, _) => [],
+        }.ForInterval())
+        {
+            HookTables = Tables,
+        };
 
     [Fact]
     public void AModuleHookBetweenTwoSentinelsIsNamedWithItsModule()
     {
-        var culprit = Create().Attribute(NetfilterDrop(sentinelsPassed: 2), "NETFILTER_DROP");
+        var culprit = Create().Name(Seen(), NetfilterDrop(sentinelsPassed: 2), "NETFILTER_DROP");
 
         Assert.Equal(Culprit.KernelModule, culprit.Kind);
         Assert.Equal(Culprit.Bracketed, culprit.Confidence);
@@ -66,11 +77,10 @@ public sealed class AttributorTests
     public void AnObservedDropVerdictOfAModuleHookIsExact()
     {
         // The exact tier (fexit/kprobe) is refused on this kernel: its sample is written out here.
-        var attributor = Create();
         var flow = NetfilterDrop(sentinelsPassed: DropEvent.TRACER_NF_EXACT);
-        attributor.UpdateExactVerdicts(new Dictionary<DropFlow, ulong> { [flow] = 0xffffffffc0a00000 });
+        var seen = Seen() with { ExactVerdicts = new Dictionary<DropFlow, ulong> { [flow] = 0xffffffffc0a00000 } };
 
-        var culprit = attributor.Attribute(flow, "NETFILTER_DROP");
+        var culprit = Create().Name(seen, flow, "NETFILTER_DROP");
 
         Assert.Equal(Culprit.KernelModule, culprit.Kind);
         Assert.Equal(Culprit.Exact, culprit.Confidence);
@@ -80,9 +90,30 @@ public sealed class AttributorTests
     }
 
     [Fact]
+    public void AnIntervalBecomesRecords_AndItsUnexplainedNetfilterDropAsksForObserversAtItsHookPoint_UntilEvidenceNamesTheFlow()
+    {
+        var attributor = Create();
+        var unexplained = NetfilterDrop(sentinelsPassed: 0); // at LocalOut, no bracket: only its location and hook point are known
+        IntervalEvidence Interval(DropFlow flow) => Seen() with { Drops = new DropInterval([new DropCount(flow, 3, 300, 1, 2)], default, []) };
+
+        var first = attributor.Attribute(Interval(unexplained), _ => false);
+
+        var record = Assert.Single(first.Records);
+        Assert.Equal(("NETFILTER_DROP", 3ul, Culprit.Inferred), (record.Reason, record.Count, record.Culprit!.Confidence));
+        Assert.Equal(LocalOut, Assert.Single(first.Requests).Point);
+
+        // The sentinels bracket the next drop of the flow (another client port): named, and remembered for the flow.
+        attributor.Attribute(Interval(NetfilterDrop(sentinelsPassed: 2) with { SourcePort = 40001 }), _ => false);
+        var later = attributor.Attribute(Interval(unexplained with { SourcePort = 40002 }), _ => false);
+
+        Assert.Equal(("edr_agent", Culprit.Bracketed), (Assert.Single(later.Records).Culprit!.Module, later.Records[0].Culprit!.Confidence));
+        Assert.Empty(later.Requests);
+    }
+
+    [Fact]
     public void AnLsmHookIsNamedAsTheLsm()
     {
-        var culprit = Create().Attribute(NetfilterDrop(sentinelsPassed: 1), "NETFILTER_DROP");
+        var culprit = Create().Name(Seen(), NetfilterDrop(sentinelsPassed: 1), "NETFILTER_DROP");
 
         Assert.Equal(Culprit.Lsm, culprit.Kind);
         Assert.Equal("selinux", culprit.LsmName);
@@ -98,10 +129,9 @@ public sealed class AttributorTests
     [Fact]
     public void AnSelinuxDenialBeforeASocketDropMakesSelinuxTheExactCulpritEvenWithABpfLsmProgramLoaded()
     {
-        var attributor = new Attributor(Symbols, DropReasonGuide.Embedded(), lsmPrograms: () => [(42u, "deny_probes")]);
-        attributor.UpdateSelinuxDenials(new Dictionary<DropFlow, SelinuxDenial> { [SocketDrop] = RecvDenied });
+        var seen = Seen(lsmPrograms: [(42u, "deny_probes")]) with { SelinuxDenials = new Dictionary<DropFlow, SelinuxDenial> { [SocketDrop] = RecvDenied } };
 
-        var culprit = attributor.Attribute(SocketDrop, "SOCKET_FILTER");
+        var culprit = Create().Name(seen, SocketDrop, "SOCKET_FILTER");
 
         Assert.Equal(Culprit.Lsm, culprit.Kind);
         Assert.Equal("selinux", culprit.LsmName);
@@ -116,11 +146,10 @@ public sealed class AttributorTests
     [Fact]
     public void AnSelinuxHookDropTakesTheDenialIntoItsCulprit()
     {
-        var attributor = Create();
         var flow = NetfilterDrop(sentinelsPassed: 1);
-        attributor.UpdateSelinuxDenials(new Dictionary<DropFlow, SelinuxDenial> { [flow] = RecvDenied with { Permissions = "send" } });
+        var seen = Seen() with { SelinuxDenials = new Dictionary<DropFlow, SelinuxDenial> { [flow] = RecvDenied with { Permissions = "send" } } };
 
-        var culprit = attributor.Attribute(flow, "NETFILTER_DROP");
+        var culprit = Create().Name(seen, flow, "NETFILTER_DROP");
 
         Assert.Equal(("selinux", Culprit.Exact, "OUTPUT", -200), (culprit.LsmName, culprit.Confidence, culprit.Hook, culprit.Priority));
         Assert.StartsWith("denied by SELinux at OUTPUT priority -200 (selinux_ip_output): ", culprit.Summary);
@@ -132,28 +161,30 @@ public sealed class AttributorTests
         var attributor = Create();
         var flow = NetfilterDrop(sentinelsPassed: 2);
         var noSocket = SocketDrop with { Reason = 2 };
-        attributor.UpdateSelinuxDenials(new Dictionary<DropFlow, SelinuxDenial> { [flow] = RecvDenied, [noSocket] = RecvDenied });
+        var seen = Seen() with { SelinuxDenials = new Dictionary<DropFlow, SelinuxDenial> { [flow] = RecvDenied, [noSocket] = RecvDenied } };
 
-        var culprit = attributor.Attribute(flow, "NETFILTER_DROP");
+        var culprit = attributor.Name(seen, flow, "NETFILTER_DROP");
 
         Assert.Equal(Culprit.KernelModule, culprit.Kind);
         Assert.Null(culprit.Tcontext);
-        Assert.Equal("kernel-stack", attributor.Attribute(noSocket, "NO_SOCKET").Kind);
+        Assert.Equal("kernel-stack", attributor.Name(seen, noSocket, "NO_SOCKET").Kind);
     }
 
     [Fact]
     public void AnObservedVerdictOfAFunctionServingBothFamiliesIsPlacedAtTheFlowsFamily()
     {
-        var attributor = new Attributor(Symbols, DropReasonGuide.Embedded(), _ => null);
-        attributor.UpdateHookTables(new Dictionary<HookPoint, IReadOnlyList<HookEntry>>
-        {
-            [LocalOut] = [Function(-225, 0xffffffff81200000)],
-            [LocalOut with { Family = HookPoint.IPv6 }] = [Function(-225, 0xffffffff81200000)],
-        });
         var flow = NetfilterDrop(DropEvent.TRACER_NF_EXACT) with { NetfilterHook = 0 };
-        attributor.UpdateExactVerdicts(new Dictionary<DropFlow, ulong> { [flow] = 0xffffffff81200000 });
+        var seen = Seen(taint: null) with
+        {
+            ExactVerdicts = new Dictionary<DropFlow, ulong> { [flow] = 0xffffffff81200000 },
+            HookTables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>
+            {
+                [LocalOut] = [Function(-225, 0xffffffff81200000)],
+                [LocalOut with { Family = HookPoint.IPv6 }] = [Function(-225, 0xffffffff81200000)],
+            },
+        };
 
-        var culprit = attributor.Attribute(flow, "NETFILTER_DROP");
+        var culprit = Create().Name(seen, flow, "NETFILTER_DROP");
 
         Assert.Equal(("ipv4", "OUTPUT", -225), (culprit.Family, culprit.Hook, culprit.Priority));
         Assert.StartsWith("dropped at OUTPUT priority -225 by netfilter hook function selinux_ip_output", culprit.Summary);
@@ -162,7 +193,7 @@ public sealed class AttributorTests
     [Fact]
     public void WithoutABracketANetfilterDropIsOnlyInferred()
     {
-        var culprit = Create().Attribute(NetfilterDrop(sentinelsPassed: 0), "NETFILTER_DROP");
+        var culprit = Create().Name(Seen(), NetfilterDrop(sentinelsPassed: 0), "NETFILTER_DROP");
 
         Assert.Equal(Culprit.NetfilterHook, culprit.Kind);
         Assert.Equal(Culprit.Inferred, culprit.Confidence);
@@ -173,7 +204,7 @@ public sealed class AttributorTests
     {
         var flow = NetfilterDrop(0) with { Location = 0xffffffffc0a00020, NetfilterHook = 0, Reason = 2 };
 
-        var culprit = Create(taint: "").Attribute(flow, "NOT_SPECIFIED");
+        var culprit = Create().Name(Seen(taint: ""), flow, "NOT_SPECIFIED");
 
         Assert.Equal(Culprit.KernelModule, culprit.Kind);
         Assert.False(culprit.OutOfTree);
@@ -183,10 +214,9 @@ public sealed class AttributorTests
     public void ASecurityHookDropNamesTheOnlyBpfLsmProgram()
     {
         // BPF-LSM programs are refused on this kernel: the loaded program is a stand-in.
-        var attributor = new Attributor(Symbols, DropReasonGuide.Embedded(), lsmPrograms: () => [(42u, "deny_probes")]);
         var flow = NetfilterDrop(0) with { NetfilterHook = 0, Location = 0xffffffff81000010 };
 
-        var culprit = attributor.Attribute(flow, "SECURITY_HOOK");
+        var culprit = Create().Name(Seen(lsmPrograms: [(42u, "deny_probes")]), flow, "SECURITY_HOOK");
 
         Assert.Equal(Culprit.Lsm, culprit.Kind);
         Assert.Equal("bpf", culprit.LsmName);

@@ -1,0 +1,86 @@
+using Tracer.Kernel;
+using Tracer.Probes;
+using Tracer.Records;
+
+namespace Tracer.Attribution;
+
+/// <summary>Culprits named by the BPF programs the node runs on devices (tc, XDP) and cgroups, or by a drop inside one.</summary>
+internal static class BpfProgramCulprits
+{
+    /// <summary>
+    /// A drop whose reason (or location, for generic XDP) says a tc, XDP or cgroup program made it: with one such
+    /// program where the drop happened, that one; else the kind of program. Null for any other drop.
+    /// Devices are inspected in Tracer's own namespace only.
+    /// </summary>
+    public static Culprit? ByReason(IntervalEvidence seen, DropFlow flow, string reason, KernelSymbol? location, List<string> evidence)
+    {
+        var own = flow.Netns == seen.OwnNetns;
+        if (reason is "TC_EGRESS" or "TC_INGRESS" && own)
+        {
+            var direction = reason == "TC_EGRESS" ? "egress" : "ingress";
+            if (OnDevice(seen.Node.TcPrograms(flow.Ifindex, direction), direction, evidence) is { } tc)
+                return tc;
+        }
+        if ((reason == "XDP" || location?.Name.StartsWith("do_xdp_generic", StringComparison.Ordinal) == true) && own &&
+            OnDevice(seen.Node.XdpPrograms(flow.Ifindex), "ingress", evidence) is { } xdp)
+            return xdp;
+        if (reason == "BPF_CGROUP_EGRESS" && OnCgroup(seen.Node.CgroupEgressPrograms(), evidence) is { } cgroup)
+            return cgroup;
+        return reason is "TC_EGRESS" or "TC_INGRESS" or "XDP" or "BPF_CGROUP_EGRESS"
+            ? new Culprit
+            {
+                Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
+                Attach = reason switch { "TC_EGRESS" or "TC_INGRESS" => "tc", "XDP" => "xdp", _ => "cgroup_skb" },
+                Summary = $"dropped by a BPF program ({reason switch { "TC_EGRESS" => "tc egress", "TC_INGRESS" => "tc ingress", "XDP" => "XDP", _ => "cgroup egress" }}) on interface {flow.Ifindex}",
+            }
+            : null;
+    }
+
+    /// <summary>The drop happened inside a BPF program's JIT code: that program, by its symbol's name.</summary>
+    public static Culprit ByLocation(KernelSymbol symbol, List<string> evidence)
+    {
+        // JIT symbols read bpf_prog_<tag>_<name>.
+        var parts = symbol.Name.Split('_', 4);
+        var name = parts.Length == 4 ? parts[3] : symbol.Name;
+        return new Culprit
+        {
+            Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence, ProgramName = name,
+            Summary = $"dropped inside BPF program {name}",
+        };
+    }
+
+    /// <summary>The BPF programs (tc or XDP) the drop's device runs in that direction: with one, it is the culprit.</summary>
+    private static Culprit? OnDevice(IReadOnlyList<DeviceProgram> programs, string direction, List<string> evidence)
+    {
+        if (programs.Count == 0)
+            return null;
+        var first = programs[0];
+        var what = first.Attach == "xdp" ? "XDP" : $"{first.Attach} {direction}";
+        evidence.Add($"{what} BPF programs on {first.Interface}: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
+        return new Culprit
+        {
+            Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
+            ProgramId = first.Id, ProgramName = first.Name, Attach = first.Attach, Hook = direction,
+            Summary = programs.Count == 1
+                ? $"dropped by {what} BPF program {first.Name} (id {first.Id}) on {first.Interface}"
+                : $"dropped by one of {programs.Count} {what} BPF programs on {first.Interface}, first {first.Name} (id {first.Id})",
+        };
+    }
+
+    /// <summary>The cgroup egress programs of the node: with one, it is the culprit.</summary>
+    private static Culprit? OnCgroup(IReadOnlyList<CgroupProgram> programs, List<string> evidence)
+    {
+        if (programs.Count == 0)
+            return null;
+        var first = programs[0];
+        evidence.Add("cgroup egress BPF programs: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id}) on {p.Cgroup}")));
+        return new Culprit
+        {
+            Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
+            ProgramId = first.Id, ProgramName = first.Name, Attach = "cgroup_skb", Hook = "egress",
+            Summary = programs.Count == 1
+                ? $"denied on egress by cgroup BPF program {first.Name} (id {first.Id}) attached to cgroup {first.Cgroup}"
+                : $"denied on egress by one of {programs.Count} cgroup BPF programs, e.g. {first.Name} (id {first.Id}) on {first.Cgroup}",
+        };
+    }
+}

@@ -46,7 +46,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
             evidence.Add($"this kernel reports no drop reasons: {implied} implied by the location");
         }
         var culprit = FromEvidence(seen, flow, reason, location, evidence);
-        if (reason == "NETFILTER_DROP")
+        if (reason == DropReasons.NetfilterDrop)
             culprit = Settle(seen, flow, culprit, location, requests);
         return seen.SelinuxDenials.TryGetValue(flow, out var denial) && LsmCulprits.DeniedBySelinux(culprit, reason, denial) is { } selinux
             ? selinux
@@ -58,7 +58,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
         if (_netfilter.Observed(seen, flow, evidence) is { } observed)
             return observed;
         var bracketed = _netfilter.Bracketed(seen, flow, evidence);
-        if (reason == "NETFILTER_DROP" && _netfilter.FromTrace(seen, flow, location, bracketed, evidence) is { } traced)
+        if (reason == DropReasons.NetfilterDrop && _netfilter.FromTrace(seen, flow, location, bracketed, evidence) is { } traced)
             return traced;
         if (bracketed is not null)
             return bracketed;
@@ -68,9 +68,9 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
             return BpfProgramCulprits.ByLocation(program, evidence);
         return reason switch
         {
-            "NETFILTER_DROP" => _netfilter.ByLocation(seen, flow, location, evidence),
-            "SECURITY_HOOK" => LsmCulprits.SecurityHook(seen.Node, evidence),
-            "SOCKET_FILTER" when LsmCulprits.SocketFilter(seen.Node, evidence) is { } lsm => lsm,
+            DropReasons.NetfilterDrop => _netfilter.ByLocation(seen, flow, location, evidence),
+            DropReasons.SecurityHook => LsmCulprits.SecurityHook(seen.Node, evidence),
+            DropReasons.SocketFilter when LsmCulprits.SocketFilter(seen.Node, evidence) is { } lsm => lsm,
             _ => BpfProgramCulprits.ByReason(seen, flow, reason, location, evidence) ?? _kernel.Stack(reason, location, evidence),
         };
     }

@@ -15,23 +15,23 @@ internal static class BpfProgramCulprits
     public static Culprit? ByReason(IntervalEvidence seen, DropFlow flow, string reason, KernelSymbol? location, List<string> evidence)
     {
         var own = flow.Netns == seen.OwnNetns;
-        if (reason is "TC_EGRESS" or "TC_INGRESS" && own)
+        if (reason is DropReasons.TcEgress or DropReasons.TcIngress && own)
         {
-            var direction = reason == "TC_EGRESS" ? "egress" : "ingress";
+            var direction = reason == DropReasons.TcEgress ? "egress" : "ingress";
             if (OnDevice(seen.Node.TcPrograms(flow.Ifindex, direction), direction, evidence) is { } tc)
                 return tc;
         }
-        if ((reason == "XDP" || location?.Name.StartsWith("do_xdp_generic", StringComparison.Ordinal) == true) && own &&
+        if ((reason == DropReasons.Xdp || location?.Name.StartsWith("do_xdp_generic", StringComparison.Ordinal) == true) && own &&
             OnDevice(seen.Node.XdpPrograms(flow.Ifindex), "ingress", evidence) is { } xdp)
             return xdp;
-        if (reason == "BPF_CGROUP_EGRESS" && OnCgroup(seen.Node.CgroupEgressPrograms(), evidence) is { } cgroup)
+        if (reason == DropReasons.BpfCgroupEgress && OnCgroup(seen.Node.CgroupEgressPrograms(), evidence) is { } cgroup)
             return cgroup;
-        return reason is "TC_EGRESS" or "TC_INGRESS" or "XDP" or "BPF_CGROUP_EGRESS"
+        return reason is DropReasons.TcEgress or DropReasons.TcIngress or DropReasons.Xdp or DropReasons.BpfCgroupEgress
             ? new Culprit
             {
                 Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
-                Attach = reason switch { "TC_EGRESS" or "TC_INGRESS" => "tc", "XDP" => "xdp", _ => "cgroup_skb" },
-                Summary = $"dropped by a BPF program ({reason switch { "TC_EGRESS" => "tc egress", "TC_INGRESS" => "tc ingress", "XDP" => "XDP", _ => "cgroup egress" }}) on interface {flow.Ifindex}",
+                Attach = reason switch { DropReasons.TcEgress or DropReasons.TcIngress => "tc", DropReasons.Xdp => "xdp", _ => "cgroup_skb" },
+                Summary = $"dropped by a BPF program ({reason switch { DropReasons.TcEgress => "tc egress", DropReasons.TcIngress => "tc ingress", DropReasons.Xdp => "XDP", _ => "cgroup egress" }}) on interface {flow.Ifindex}",
             }
             : null;
     }

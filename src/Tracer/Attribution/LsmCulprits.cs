@@ -1,3 +1,4 @@
+using Tracer.Kernel;
 using Tracer.Probes;
 using Tracer.Records;
 
@@ -14,7 +15,7 @@ internal static class LsmCulprits
     /// </summary>
     public static Culprit? DeniedBySelinux(Culprit culprit, string reason, SelinuxDenial denial)
     {
-        var lsmDrop = reason is "SOCKET_FILTER" or "SECURITY_HOOK";
+        var lsmDrop = reason is DropReasons.SocketFilter or DropReasons.SecurityHook;
         var fits = culprit.Kind switch
         {
             Culprit.Lsm => lsmDrop || culprit.LsmName is null or "selinux",
@@ -26,7 +27,7 @@ internal static class LsmCulprits
             return null;
         var (source, target) = (SelinuxDenial.TypeOf(denial.Scontext), SelinuxDenial.TypeOf(denial.Tcontext));
         var where = culprit.Hook is { } hook ? $" at {hook}{(culprit.Priority is { } priority ? $" priority {priority}" : "")}{(culprit.Function is { } f ? $" ({f})" : "")}"
-            : reason == "SOCKET_FILTER" ? " as the receiving socket took the packet" : "";
+            : reason == DropReasons.SocketFilter ? " as the receiving socket took the packet" : "";
         return culprit with
         {
             Kind = Culprit.Lsm, LsmName = "selinux", Confidence = Culprit.Exact,

@@ -124,6 +124,6 @@ internal static class DropGroups
     /// data still queued on a probe connection's socket when it closes (QUEUE_PURGE).
     /// </summary>
     private static bool IsProbeArtifact(DropRecord r) =>
-        r.Reason == "QUEUE_PURGE" ||
-        (r.Reason == "NO_SOCKET" && r.Flow!.IsIcmp && r.Flow.SourcePort == (r.Flow.IsIPv6 ? 129 : 0));
+        r.Reason == DropReasons.QueuePurge ||
+        (r.Reason == DropReasons.NoSocket && r.Flow!.IsIcmp && r.Flow.SourcePort == (r.Flow.IsIPv6 ? 129 : 0));
 }

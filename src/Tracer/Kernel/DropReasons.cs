@@ -24,6 +24,18 @@ internal sealed class DropReasons
     /// <summary>The name given to every drop where the kernel reports no reasons.</summary>
     public const string Unknown = "UNKNOWN";
 
+    // The reasons Tracer's reasoning turns on, as the kernel names them (enum skb_drop_reason, without the prefix);
+    // their values differ between kernels and are read from BTF.
+    public const string NetfilterDrop = "NETFILTER_DROP";
+    public const string SecurityHook = "SECURITY_HOOK";
+    public const string SocketFilter = "SOCKET_FILTER";
+    public const string TcEgress = "TC_EGRESS";
+    public const string TcIngress = "TC_INGRESS";
+    public const string Xdp = "XDP";
+    public const string BpfCgroupEgress = "BPF_CGROUP_EGRESS";
+    public const string NoSocket = "NO_SOCKET";
+    public const string QueuePurge = "QUEUE_PURGE";
+
     /// <summary>False on kernels before 5.17, where kfree_skb carries no reason.</summary>
     public bool Available => _names.Count > 0;
 

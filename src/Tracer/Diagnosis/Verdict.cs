@@ -1,6 +1,7 @@
 using System.Globalization;
 using Tracer.Errors;
 using Tracer.Output;
+using Tracer.Kernel;
 using Tracer.Records;
 
 namespace Tracer.Diagnosis;

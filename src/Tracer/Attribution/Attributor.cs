@@ -233,7 +233,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasonGuide guide, F
     {
         try
         {
-            return Proxy.bpf_programs_of_type(bpf_prog_type.BPF_PROG_TYPE_LSM);
+            return LoadedBpfPrograms.OfType(bpf_prog_type.BPF_PROG_TYPE_LSM);
         }
         catch (NativeException)
         {

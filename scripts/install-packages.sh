@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages named on the command line that are not installed yet (as root).
-# Mirrors come from the machine's own apt sources. Used by build.sh and tests/kernel-matrix/matrix.sh.
+# Mirrors come from the machine's own apt sources. Used by build.sh, native/generate-bindings.sh and tests/kernel-matrix/matrix.sh.
 set -euo pipefail
 missing=()
 for package in "$@"; do

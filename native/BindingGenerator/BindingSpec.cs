@@ -14,7 +14,13 @@ internal sealed record OutputSpec(
     [property: JsonPropertyName("functions")] List<string>? Functions,
     [property: JsonPropertyName("structs")] List<string>? Structs,
     [property: JsonPropertyName("enums")] List<string>? Enums,
-    [property: JsonPropertyName("constants")] List<string>? Constants);
+    [property: JsonPropertyName("constants")] List<string>? Constants,
+    [property: JsonPropertyName("macroEnums")] List<MacroEnumSpec>? MacroEnums);
+
+/// <summary>A C# enum gathered from macros that C leaves loose, such as errno.h's E* values.</summary>
+internal sealed record MacroEnumSpec(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("macros")] List<string> Macros);
 
 [JsonSourceGenerationOptions(ReadCommentHandling = System.Text.Json.JsonCommentHandling.Skip)]
 [JsonSerializable(typeof(BindingSpec))]

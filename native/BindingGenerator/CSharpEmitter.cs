@@ -60,7 +60,7 @@ internal static class CSharpEmitter
 
     private static void EmitEnum(StringBuilder code, EnumModel value)
     {
-        code.AppendLine($"[NativeTypeName(\"enum {value.Name}\")]")
+        code.AppendLine($"[NativeTypeName(\"{value.NativeName}\")]")
             .AppendLine($"internal enum {value.Name} : {value.UnderlyingType}")
             .AppendLine("{");
         foreach (var (name, number) in value.Members)
@@ -79,8 +79,14 @@ internal static class CSharpEmitter
         code.AppendLine($"[StructLayout(LayoutKind.Explicit, Size = {value.Size})]")
             .AppendLine($"internal unsafe struct {value.Name}")
             .AppendLine("{");
+        var bitfieldUnits = new HashSet<long>();
         foreach (var field in value.Fields!)
         {
+            if (field.BitWidth is { } width)
+            {
+                EmitBitfield(code, field, width, field.BitShift!.Value, emitUnit: bitfieldUnits.Add(field.Offset));
+                continue;
+            }
             code.Append($"    [FieldOffset({field.Offset})] public ");
             if (field.FixedLength is { } length)
             {
@@ -94,6 +100,24 @@ internal static class CSharpEmitter
             }
         }
         code.AppendLine("}").AppendLine();
+    }
+
+    /// <summary>
+    /// A C bitfield: its storage unit as a private field (once per unit), and a property named as the
+    /// C field that reads and writes its bits.
+    /// </summary>
+    private static void EmitBitfield(StringBuilder code, FieldModel field, int width, int shift, bool emitUnit)
+    {
+        var unit = $"_bitfield_{field.Offset}";
+        var suffix = field.Type switch { "ulong" => "UL", "uint" => "U", _ => "" };
+        var mask = $"0x{(width == 64 ? ulong.MaxValue : (1UL << width) - 1):X}{suffix}";
+        if (emitUnit)
+            code.AppendLine($"    [FieldOffset({field.Offset})] private {field.Type} {unit};");
+        code.AppendLine($"    public {field.Type} {Identifier(field.Name)} // C bitfield: {width} bit(s) from bit {shift} of {unit}")
+            .AppendLine("    {")
+            .AppendLine($"        readonly get => ({field.Type})(({unit} >> {shift}) & {mask});")
+            .AppendLine($"        set => {unit} = ({field.Type})(({unit} & ~({mask} << {shift})) | ((value & {mask}) << {shift}));")
+            .AppendLine("    }");
     }
 
     private static string Identifier(string name) => Keywords.Contains(name) ? "@" + name : name;

@@ -3,14 +3,19 @@ using static Tracer.BindingGenerator.LibClang;
 
 namespace Tracer.BindingGenerator;
 
-internal sealed record FieldModel(string Name, string Type, long Offset, long? FixedLength);
+/// <summary>
+/// A field at a byte offset. A bitfield (<see cref="BitWidth"/> set) is <see cref="BitWidth"/> bits at
+/// <see cref="BitShift"/> of the <see cref="Type"/>-sized storage unit at <see cref="Offset"/>.
+/// </summary>
+internal sealed record FieldModel(string Name, string Type, long Offset, long? FixedLength, int? BitShift = null, int? BitWidth = null);
 
 internal sealed record StructModel(string Name, long Size, IReadOnlyList<FieldModel>? Fields)
 {
     public bool IsOpaque => Fields is null;
 }
 
-internal sealed record EnumModel(string Name, string UnderlyingType, IReadOnlyList<(string Name, long Value)> Members);
+/// <param name="NativeName">What C calls it: <c>enum bpf_prog_type</c>, or <c>#define</c> for an enum of loose macros.</param>
+internal sealed record EnumModel(string Name, string NativeName, string UnderlyingType, IReadOnlyList<(string Name, long Value)> Members);
 
 internal sealed record FunctionModel(string Name, string ReturnType, IReadOnlyList<(string Name, string Type)> Parameters);
 
@@ -43,6 +48,8 @@ internal sealed unsafe class HeaderModel
             model.AddEnum(name);
         foreach (var name in output.Constants ?? [])
             model.AddConstant(name);
+        foreach (var macroEnum in output.MacroEnums ?? [])
+            model.AddMacroEnum(macroEnum);
         model.DrainStructs();
         foreach (var name in model._opaqueCandidates.Where(n => !model.Structs.ContainsKey(n)))
             model.Structs[name] = new StructModel(name, 0, null);
@@ -108,10 +115,21 @@ internal sealed unsafe class HeaderModel
             .Where(c => c.kind == CXCursorKind.EnumConstantDecl)
             .Select(c => (Spelling(c), clang_getEnumConstantDeclValue(c)))
             .ToList();
-        Enums[name] = new EnumModel(name, MapType(clang_getEnumDeclIntegerType(cursor)), members);
+        Enums[name] = new EnumModel(name, $"enum {name}", MapType(clang_getEnumDeclIntegerType(cursor)), members);
     }
 
-    private void AddConstant(string name)
+    private void AddConstant(string name) => Constants.Add(Evaluate(name));
+
+    private void AddMacroEnum(MacroEnumSpec spec)
+    {
+        var members = spec.Macros.Select(Evaluate).ToList();
+        var types = members.Select(m => m.Type).Distinct().ToList();
+        if (types.Count != 1)
+            throw new InvalidOperationException($"enum {spec.Name}: its macros have different types ({string.Join(", ", types)})");
+        Enums[spec.Name] = new EnumModel(spec.Name, "#define", types[0], members.Select(m => (m.Name, m.Value)).ToList());
+    }
+
+    private ConstantModel Evaluate(string name)
     {
         if (!_constants.TryGetValue(name, out var cursor))
             throw new InvalidOperationException($"constant {name} is not defined by the included headers");
@@ -120,7 +138,7 @@ internal sealed unsafe class HeaderModel
             throw new InvalidOperationException($"constant {name} is not a compile-time integer");
         var value = clang_EvalResult_getAsLongLong(result);
         clang_EvalResult_dispose(result);
-        Constants.Add(new ConstantModel(name, MapType(clang_getCursorType(cursor)), value));
+        return new ConstantModel(name, MapType(clang_getCursorType(cursor)), value);
     }
 
     private void DrainStructs()
@@ -133,29 +151,33 @@ internal sealed unsafe class HeaderModel
                 throw new InvalidOperationException($"struct {name} is not defined by the included headers");
             var type = clang_getCursorType(cursor);
             var fields = new List<FieldModel>();
-            CollectFields(cursor, type, fields);
+            CollectFields(name, cursor, type, fields);
             Structs[name] = new StructModel(name, clang_Type_getSizeOf(type), fields);
         }
     }
 
     /// <summary>Flattens anonymous struct/union members: offsets are taken from the outer type.</summary>
-    private void CollectFields(CXCursor record, CXType outerType, List<FieldModel> fields)
+    private void CollectFields(string structName, CXCursor record, CXType outerType, List<FieldModel> fields)
     {
         foreach (var child in Children(record))
         {
             if (child.kind is CXCursorKind.StructDecl or CXCursorKind.UnionDecl &&
                 clang_Cursor_isAnonymousRecordDecl(child) != 0)
             {
-                CollectFields(child, outerType, fields);
+                CollectFields(structName, child, outerType, fields);
                 continue;
             }
             if (child.kind != CXCursorKind.FieldDecl)
                 continue;
             var name = Spelling(child);
-            if (clang_Cursor_isBitField(child) != 0)
-                continue; // no blittable C# form; the struct's size still covers it, and callers that need one read the storage unit
-            var offsetBits = OffsetOf(outerType, name);
             var fieldType = clang_getCanonicalType(clang_getCursorType(child));
+            if (clang_Cursor_isBitField(child) != 0)
+            {
+                if (name.Length > 0) // an unnamed bitfield only pads
+                    fields.Add(Bitfield(structName, name, MapType(fieldType), OffsetOf(outerType, name), clang_getFieldDeclBitWidth(child)));
+                continue;
+            }
+            var offsetBits = OffsetOf(outerType, name);
             if (fieldType.kind == CXTypeKind.ConstantArray)
             {
                 var element = clang_getCanonicalType(clang_getArrayElementType(fieldType));
@@ -170,6 +192,24 @@ internal sealed unsafe class HeaderModel
                 fields.Add(new FieldModel(name, MapType(fieldType, byValue: true), offsetBits / 8, null));
             }
         }
+    }
+
+    private static readonly Dictionary<string, int> UnsignedSizes = new() { ["byte"] = 1, ["ushort"] = 2, ["uint"] = 4, ["ulong"] = 8 };
+
+    /// <summary>
+    /// A bitfield is read and written through the storage unit of its declared type that holds it
+    /// (the SysV ABI never lets a bitfield straddle one); anything else is refused, not approximated.
+    /// </summary>
+    private static FieldModel Bitfield(string structName, string name, string type, long offsetBits, int width)
+    {
+        if (!UnsignedSizes.TryGetValue(type, out var size))
+            throw new InvalidOperationException($"struct {structName}, field {name}: a bitfield of C# type {type} is not supported (only unsigned integers)");
+        var unitBits = size * 8;
+        var unit = offsetBits / unitBits;
+        var shift = (int)(offsetBits - unit * unitBits);
+        if (shift + width > unitBits)
+            throw new InvalidOperationException($"struct {structName}, field {name}: the bitfield straddles two {type} storage units");
+        return new FieldModel(name, type, unit * size, null, shift, width);
     }
 
     private static long OffsetOf(CXType type, string field)

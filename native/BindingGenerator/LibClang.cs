@@ -101,6 +101,7 @@ internal static unsafe partial class LibClang
     [LibraryImport(Library)] public static partial uint clang_isCursorDefinition(CXCursor cursor);
     [LibraryImport(Library)] public static partial uint clang_Cursor_isAnonymousRecordDecl(CXCursor cursor);
     [LibraryImport(Library)] public static partial uint clang_Cursor_isBitField(CXCursor cursor);
+    [LibraryImport(Library)] public static partial int clang_getFieldDeclBitWidth(CXCursor cursor);
     [LibraryImport(Library)] public static partial int clang_Cursor_getNumArguments(CXCursor cursor);
     [LibraryImport(Library)] public static partial CXCursor clang_Cursor_getArgument(CXCursor cursor, uint index);
     [LibraryImport(Library)] public static partial uint clang_Cursor_isVariadic(CXCursor cursor);

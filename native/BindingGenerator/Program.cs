@@ -19,13 +19,24 @@ var emitted = new HashSet<string>(StringComparer.Ordinal);
 foreach (var output in spec.Outputs)
 {
     using var unit = TranslationUnit.Parse(output, clangArguments);
-    var model = HeaderModel.Build(unit, output);
-    model.RemoveTypes(emitted);
+    string code;
+    HeaderModel model;
+    try
+    {
+        model = HeaderModel.Build(unit, output);
+        model.RemoveTypes(emitted);
+        code = CSharpEmitter.Emit(model, output);
+    }
+    catch (InvalidOperationException e) // a declaration C# cannot express (or a name the headers lack): refuse, never drop it
+    {
+        Console.Error.WriteLine($"BindingGenerator: {output.File}: {e.Message}");
+        return 1;
+    }
     emitted.UnionWith(model.Structs.Keys);
     emitted.UnionWith(model.Enums.Keys);
     var path = Path.Combine(root, output.File);
     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-    File.WriteAllText(path, CSharpEmitter.Emit(model, output));
+    File.WriteAllText(path, code);
     Console.WriteLine($"wrote {output.File}: {model.Structs.Count} structs, {model.Enums.Count} enums, " +
                       $"{model.Functions.Count} functions, {model.Constants.Count} constants");
 }

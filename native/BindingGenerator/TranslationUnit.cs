@@ -6,7 +6,7 @@ namespace Tracer.BindingGenerator;
 
 /// <summary>
 /// One parsed C source: the output's includes, plus a typed variable per requested
-/// constant so that macros and enumerators alike can be evaluated by clang.
+/// constant (and macro-enum member) so that macros and enumerators alike can be evaluated by clang.
 /// </summary>
 internal sealed unsafe class TranslationUnit : IDisposable
 {
@@ -30,7 +30,7 @@ internal sealed unsafe class TranslationUnit : IDisposable
         var source = new StringBuilder("#define _GNU_SOURCE\n#include <linux/types.h>\n");
         foreach (var include in output.Includes)
             source.Append($"#include <{include}>\n");
-        foreach (var constant in output.Constants ?? [])
+        foreach (var constant in (output.Constants ?? []).Concat((output.MacroEnums ?? []).SelectMany(e => e.Macros)))
             source.Append($"static const __typeof__({constant}) {ConstantPrefix}{constant} = ({constant});\n");
 
         var sourcePath = Path.Combine(Path.GetTempPath(), $"tracer-bindings-{Environment.ProcessId}-{output.Class}.c");

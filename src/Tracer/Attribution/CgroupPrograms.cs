@@ -17,7 +17,7 @@ internal static class CgroupPrograms
     {
         // Without a view of the cgroup tree (a private mount namespace), name the node's cgroup_skb programs.
         if (Cgroup2Mount() is not { } root)
-            return [.. Proxy.bpf_programs_of_type(bpf_prog_type.BPF_PROG_TYPE_CGROUP_SKB).Select(p => new CgroupProgram(p.Id, p.Name, "(cgroup unknown)"))];
+            return [.. LoadedBpfPrograms.OfType(bpf_prog_type.BPF_PROG_TYPE_CGROUP_SKB).Select(p => new CgroupProgram(p.Id, p.Name, "(cgroup unknown)"))];
         var found = new List<CgroupProgram>();
         var pending = new Stack<string>([root]);
         for (var visited = 0; pending.Count > 0 && visited < MaxCgroups; visited++)
@@ -25,11 +25,11 @@ internal static class CgroupPrograms
             var path = pending.Pop();
             try
             {
-                using (var cgroup = Proxy.open_directory(path))
+                using (var cgroup = Proxy.open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC))
                 {
                     var relative = Path.GetRelativePath(root, path);
                     foreach (var id in Proxy.bpf_prog_query(cgroup, bpf_attach_type.BPF_CGROUP_INET_EGRESS))
-                        found.Add(new CgroupProgram(id, Proxy.bpf_prog_name_by_id(id) ?? "", "/" + (relative == "." ? "" : relative)));
+                        found.Add(new CgroupProgram(id, LoadedBpfPrograms.NameOf(id) ?? "", "/" + (relative == "." ? "" : relative)));
                 }
                 foreach (var child in Directory.EnumerateDirectories(path))
                     pending.Push(child);

@@ -38,8 +38,8 @@ internal static class DevicePrograms
             return [];
         try
         {
-            return Proxy.bpf_prog_query_ifindex(ifindex, (bpf_attach_type)type.Key)
-                .Select(id => new DeviceProgram(id, Proxy.bpf_prog_name_by_id(id) ?? "", device, "tcx"))
+            return Proxy.bpf_prog_query(ifindex, (bpf_attach_type)type.Key)
+                .Select(id => new DeviceProgram(id, LoadedBpfPrograms.NameOf(id) ?? "", device, "tcx"))
                 .ToList();
         }
         catch (NativeException)

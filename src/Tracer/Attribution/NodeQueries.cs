@@ -41,7 +41,7 @@ internal sealed class NodeQueries
     {
         try
         {
-            return Proxy.bpf_programs_of_type(bpf_prog_type.BPF_PROG_TYPE_LSM);
+            return LoadedBpfPrograms.OfType(bpf_prog_type.BPF_PROG_TYPE_LSM);
         }
         catch (NativeException)
         {

@@ -84,9 +84,9 @@ internal static class FeatureProbes
 
     private static string Describe(NativeException e) => e.Errno switch
     {
-        1 => "refused: EPERM (kernel policy, lockdown or missing capability)",
-        95 or 524 => "not supported by this kernel (EOPNOTSUPP)",
-        2 => "not available: ENOENT (the kernel lacks the attach point or the feature)",
+        Errno.EPERM => "refused: EPERM (kernel policy, lockdown or missing capability)",
+        Errno.EOPNOTSUPP or KernelErrno.ENOTSUPP => "not supported by this kernel (EOPNOTSUPP)",
+        Errno.ENOENT => "not available: ENOENT (the kernel lacks the attach point or the feature)",
         _ => e.Message,
     };
 }

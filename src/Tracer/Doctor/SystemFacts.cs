@@ -59,7 +59,7 @@ internal sealed record SystemFacts(
     {
         try
         {
-            return Proxy.libbpf_version().ToString();
+            return $"{Proxy.libbpf_major_version()}.{Proxy.libbpf_minor_version()}";
         }
         catch (DllNotFoundException)
         {

@@ -20,7 +20,17 @@ internal sealed unsafe class BpfObject : IDisposable
 
     public BpfProgram Program(string name) => new(Proxy.bpf_object__find_program_by_name(_handle, name));
 
-    public IEnumerable<BpfProgram> Programs => Proxy.bpf_object__programs(_handle).Select(p => new BpfProgram((bpf_program*)p)).ToList();
+    public IEnumerable<BpfProgram> Programs
+    {
+        get
+        {
+            var programs = new List<BpfProgram>();
+            for (var program = Proxy.bpf_object__next_program(_handle, null); program != null;
+                 program = Proxy.bpf_object__next_program(_handle, program))
+                programs.Add(new BpfProgram(program));
+            return programs;
+        }
+    }
 
     public BpfMap Map(string name) => new(Proxy.bpf_object__find_map_by_name(_handle, name), name);
 
@@ -68,8 +78,11 @@ internal sealed unsafe class BpfProgram
     }
 
     /// <summary>For section names libbpf 1.1 does not know, such as <c>netfilter</c>.</summary>
-    public void SetType(bpf_prog_type type, bpf_attach_type expectedAttach) =>
-        Proxy.bpf_program__set_type(_program, type, expectedAttach);
+    public void SetType(bpf_prog_type type, bpf_attach_type expectedAttach)
+    {
+        Proxy.bpf_program__set_type(_program, type);
+        Proxy.bpf_program__set_expected_attach_type(_program, expectedAttach);
+    }
 
     /// <summary>Attaches as the program's section name says; disposing the link detaches it.</summary>
     public BpfLink Attach()
@@ -87,10 +100,22 @@ internal sealed unsafe class BpfProgram
     public BpfLink AttachCgroup(SafeFileHandle cgroup) => new(Proxy.bpf_program__attach_cgroup(_program, cgroup));
 
     /// <summary>
-    /// Attaches a netfilter program to a hook of the calling thread's network namespace.
+    /// Attaches a netfilter program to a hook of the calling thread's network namespace, with the raw
+    /// bpf(BPF_LINK_CREATE): libbpf 1.1 cannot build a netfilter link.
     /// </summary>
-    public BpfLink AttachNetfilter(uint protocolFamily, uint hook, int priority) =>
-        new(Proxy.bpf_link_create_netfilter(Fd, protocolFamily, hook, priority));
+    public BpfLink AttachNetfilter(uint protocolFamily, uint hook, int priority)
+    {
+        var attr = new bpf_netfilter_link_attr
+        {
+            prog_fd = (uint)Fd,
+            attach_type = Libbpf.TRACER_BPF_NETFILTER,
+            pf = protocolFamily,
+            hooknum = hook,
+            priority = priority,
+        };
+        return new(Proxy.bpf(Libbpf.BPF_LINK_CREATE, attr,
+                             $"creating a netfilter link (pf {protocolFamily}, hook {hook}, priority {priority})"));
+    }
 }
 
 /// <summary>An attached program (a libbpf link or a raw link fd). Dispose to detach.</summary>

@@ -109,11 +109,13 @@ internal sealed class NetfilterSentinels : IDisposable
 
     /// <summary>
     /// The kernel refuses a BPF hook at a priority already in use (EBUSY), e.g. by Tracer's own nftables
-    /// chain or another Tracer: the first sentinel takes the lowest free one.
+    /// chain or another Tracer: the first sentinel takes the lowest free one. When all 64 lowest are
+    /// taken, the kernel's EBUSY for the last one is the failure.
     /// </summary>
     private void AttachFirst(HookPoint point)
     {
-        for (var priority = LowestPriority; priority < LowestPriority + 64; priority++)
+        const int Priorities = 64;
+        for (var priority = LowestPriority; ; priority++)
         {
             try
             {
@@ -121,12 +123,11 @@ internal sealed class NetfilterSentinels : IDisposable
                 _firstPriority[point] = priority;
                 return;
             }
-            catch (NativeException e) when (e.Errno == 16)
+            catch (NativeException e) when (e.Errno == Errno.EBUSY && priority < LowestPriority + Priorities - 1)
             {
                 // taken: try the next
             }
         }
-        throw new NativeException($"attaching the first sentinel at {point.HookName}", 16, "every low priority is taken", []);
     }
 
     /// <summary>

@@ -80,7 +80,7 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
         catch (NativeException e)
         {
             obj.Dispose();
-            if (!fexit && e.Errno is 1 or 2 or 95 or 524)
+            if (!fexit && e.Errno is Errno.EPERM or Errno.ENOENT or Errno.EOPNOTSUPP or KernelErrno.ENOTSUPP)
                 Unavailable = $"fexit and kprobes refused ({e.Message})";
             return null;
         }

@@ -60,7 +60,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
     private static readonly Dictionary<uint, string> Families = new() { [1] = "inet", [2] = "ip", [10] = "ip6", [3] = "arp", [7] = "bridge", [5] = "netdev" };
     private static readonly string[] HookNames = ["prerouting", "input", "forward", "output", "postrouting"];
 
-    private readonly NftContextHandle _nft;
+    private readonly NftContext _nft;
     private readonly MnlSocketHandle _events;
     private readonly byte[] _buffer = new byte[1 << 16];
     private readonly Dictionary<FlowTuple, NftVerdict> _verdicts = [];
@@ -74,7 +74,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
     private HashSet<TraceMark> _marks = [];
     private bool? _ownedByKernel;
 
-    private NftablesTrace(NftContextHandle nft, MnlSocketHandle events)
+    private NftablesTrace(NftContext nft, MnlSocketHandle events)
     {
         _nft = nft;
         _events = events;
@@ -89,14 +89,11 @@ internal sealed unsafe class NftablesTrace : IDisposable
     /// </summary>
     public static NftablesTrace Start()
     {
-        var nft = Proxy.nft_ctx_new();
+        var nft = NftContext.Open();
         MnlSocketHandle? events = null;
         try
         {
-            events = Proxy.mnl_socket_open(Mnl.NETLINK_NETFILTER);
-            Proxy.mnl_socket_join_group(events, Mnl.NFNLGRP_NFTRACE);
-            Proxy.setsockopt_receive_timeout(events, TimeSpan.FromMilliseconds(100));
-            Proxy.setsockopt_receive_buffer(events, 8 << 20);
+            events = OpenTraceEvents();
             RemoveStaleTables(nft);
             return new NftablesTrace(nft, events);
         }
@@ -104,6 +101,28 @@ internal sealed unsafe class NftablesTrace : IDisposable
         {
             events?.Dispose();
             nft.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A netlink socket subscribed to nftables' trace events.</summary>
+    private static MnlSocketHandle OpenTraceEvents()
+    {
+        var events = Proxy.mnl_socket_open(Mnl.NETLINK_NETFILTER);
+        try
+        {
+            Proxy.mnl_socket_bind(events, 0, Mnl.MNL_SOCKET_AUTOPID);
+            Proxy.mnl_socket_setsockopt(events, Mnl.NETLINK_ADD_MEMBERSHIP, Mnl.NFNLGRP_NFTRACE);
+            var fd = Proxy.mnl_socket_get_fd(events);
+            // Receives return within 100 ms without data, so the reader notices when to stop.
+            Proxy.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, new timeval { tv_sec = 0, tv_usec = 100_000 });
+            // Past rmem_max (needs CAP_NET_ADMIN): bursts of events must not overflow the receive buffer.
+            Proxy.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUFFORCE, 8 << 20);
+            return events;
+        }
+        catch
+        {
+            events.Dispose();
             throw;
         }
     }
@@ -121,9 +140,9 @@ internal sealed unsafe class NftablesTrace : IDisposable
     }
 
     /// <summary>Before 5.12 a table outlives its process: those of Tracers gone from this PID namespace are deleted.</summary>
-    private static void RemoveStaleTables(NftContextHandle nft)
+    private static void RemoveStaleTables(NftContext nft)
     {
-        foreach (var line in Proxy.nft_run_cmd_from_buffer(nft, "list tables inet").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var line in nft.Run("list tables inet").Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var name = line.Trim().Split(' ').Last();
             // Another PID namespace's Tracer may live on, unseen from here; so may one whose pid is still taken.
@@ -132,7 +151,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
                 continue;
             try
             {
-                Proxy.nft_run_cmd_from_buffer(nft, $"delete table inet {name}");
+                nft.Run($"delete table inet {name}");
             }
             catch (NativeException)
             {
@@ -163,7 +182,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
             try
             {
                 commands[add] = $"add table inet {TableName} {{ flags owner; }}";
-                Proxy.nft_run_cmd_from_buffer(_nft, string.Join('\n', commands));
+                _nft.Run(string.Join('\n', commands));
                 (_ownedByKernel, _marks) = (true, [.. marks]);
                 return;
             }
@@ -174,7 +193,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
                 commands[add] = $"add table inet {TableName}";
             }
         }
-        Proxy.nft_run_cmd_from_buffer(_nft, string.Join('\n', commands));
+        _nft.Run(string.Join('\n', commands));
         _marks = [.. marks];
     }
 
@@ -268,7 +287,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
         string? text = null;
         try
         {
-            var listing = Proxy.nft_run_cmd_from_buffer(_nft, $"list chain {verdict.Family} {verdict.Table} {verdict.Chain}");
+            var listing = _nft.Run($"list chain {verdict.Family} {verdict.Table} {verdict.Chain}");
             var marker = $"# handle {handle}";
             text = listing.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.EndsWith(marker, StringComparison.Ordinal))?[..^marker.Length].Trim();
         }
@@ -289,7 +308,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
 
     private void Record(nlmsghdr* message)
     {
-        if (Proxy.nftnl_trace_nlmsg_parse(message) is not { } trace)
+        if (NftnlTrace.Parse(message) is not { } trace)
             return;
         if (ParseFlow(trace.NetworkHeader, trace.TransportHeader) is { } parsed)
         {
@@ -358,7 +377,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
         {
             try
             {
-                Proxy.nft_run_cmd_from_buffer(_nft, $"delete table inet {TableName}");
+                _nft.Run($"delete table inet {TableName}");
             }
             catch (NativeException)
             {

@@ -264,7 +264,7 @@ public sealed class AttributionScenarioTests : IDisposable
         {
             using var obj = Tracer.Native.BpfObject.Open(File.ReadAllBytes(TestPrograms.Compile("cgroup_drop")), "cgroup_drop");
             obj.Load();
-            using var cgroupFd = Tracer.Native.Proxy.open_directory(cgroup);
+            using var cgroupFd = Tracer.Native.Proxy.open(cgroup, Tracer.Native.Libc.O_RDONLY | Tracer.Native.Libc.O_DIRECTORY | Tracer.Native.Libc.O_CLOEXEC);
             using var link = obj.Program("cgroup_drop").AttachCgroup(cgroupFd);
             var id = Tracer.Native.Proxy.bpf_obj_get_info_by_fd(obj.Program("cgroup_drop").Fd).id;
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Tracer.Native;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Doctor;
@@ -41,7 +42,7 @@ public sealed partial class DoctorTests
             var refusal = Refusal(programType, attachType);
             var result = features.GetProperty(feature);
             Assert.True((refusal is null) == result.GetProperty("loads").GetBoolean(), $"{feature}: the kernel answers bpf(2) with errno {refusal}; doctor says {result}");
-            if (refusal == Eperm)
+            if (refusal == (int)Errno.EPERM)
                 Assert.Contains("EPERM", result.GetProperty("error").GetString());
         }
         // Without fexit or kprobes a hook can only be bracketed; with either, its verdicts are observed.
@@ -91,8 +92,6 @@ public sealed partial class DoctorTests
     private const uint AttachFentry = 24;
     private const uint AttachFexit = 25;
     private const uint AttachLsmMac = 27;
-    private const int Eperm = 1;
-    private const int Einval = 22;
 
     /// <summary>
     /// The errno with which the kernel refuses programs of this type and attach type, asked through bpf(2) itself
@@ -126,7 +125,7 @@ public sealed partial class DoctorTests
             }
             var errno = Marshal.GetLastPInvokeError();
             var verifier = Encoding.ASCII.GetString(log).TrimEnd('\0');
-            return errno == Einval && verifier.Contains("attach_btf_id 1", StringComparison.Ordinal) ? null : errno;
+            return errno == (int)Errno.EINVAL && verifier.Contains("attach_btf_id 1", StringComparison.Ordinal) ? null : errno;
         }
     }
 

@@ -8,17 +8,19 @@ using Tracer.Tests.Infrastructure;
 namespace Tracer.Tests.Native;
 
 /// <summary>
-/// The generated C# structs must have the C compiler's layout, or every map read is garbage.
-/// A C program, compiled from the same headers the generator read, prints sizeof and offsetof
-/// of every generated struct and field; the C# layouts must match exactly.
+/// The generated C# must say what the C compiler says, or every map read is garbage and every flag wrong.
+/// A C program, compiled from the same headers the generator read, prints sizeof and offsetof of every
+/// generated struct and field, the bits of every bitfield, and the value of every generated constant and
+/// enum member; the C# must match exactly.
 /// </summary>
 public sealed class GeneratedLayoutTests
 {
-    private static readonly Type[] Structs = typeof(NativeTypeNameAttribute).Assembly.GetTypes()
-        .Where(t => t.IsValueType && t.GetCustomAttribute<NativeTypeNameAttribute>()?.Name.StartsWith("struct ", StringComparison.Ordinal) == true)
+    private static readonly Type[] Structs = GeneratedTypes("struct ")
         .Where(t => t.GetFields(BindingFlags.Public | BindingFlags.Instance).Length > 0) // opaque handles have no layout
-        .OrderBy(t => t.Name, StringComparer.Ordinal)
         .ToArray();
+
+    /// <summary>C enums ("enum x") and enums gathered from macros ("#define").</summary>
+    private static readonly Type[] Enums = GeneratedTypes("").Where(t => t.IsEnum).ToArray();
 
     [Fact]
     public void EventStructsAreGenerated()
@@ -28,45 +30,105 @@ public sealed class GeneratedLayoutTests
     }
 
     [Fact]
-    public void EveryGeneratedStructMatchesTheCCompilersLayout()
+    public void EveryGeneratedDeclarationMatchesTheCCompiler()
     {
-        var expected = CLayouts();
+        var expected = CFacts();
         var mismatches = new List<string>();
+        void Compare(string key, string actual)
+        {
+            if (!expected.TryGetValue(key, out var c))
+                mismatches.Add($"{key}: not printed by the C program");
+            else if (c != actual)
+                mismatches.Add($"{key}: C says {c}, C# says {actual}");
+        }
+
         foreach (var type in Structs)
         {
-            var cName = type.GetCustomAttribute<NativeTypeNameAttribute>()!.Name["struct ".Length..];
-            Compare($"{cName}", Marshal.SizeOf(type), expected, mismatches);
-            foreach (var field in type.GetFields(BindingFlags.Public | BindingFlags.Instance))
-                Compare($"{cName}.{field.Name.TrimStart('@')}", field.GetCustomAttribute<FieldOffsetAttribute>()!.Value, expected, mismatches);
+            var cName = CName(type);
+            Compare($"sizeof {cName}", Marshal.SizeOf(type).ToString(Invariant));
+            foreach (var field in Fields(type))
+                Compare($"offsetof {cName}.{field.Name.TrimStart('@')}", field.GetCustomAttribute<FieldOffsetAttribute>()!.Value.ToString(Invariant));
+            foreach (var bitfield in Bitfields(type))
+                Compare($"bits {cName}.{bitfield.Name.TrimStart('@')}", Bits(type, bitfield));
         }
+        foreach (var (type, name) in Constants())
+            Compare($"value {name}", Number(type.GetField(name)!.GetRawConstantValue()!).ToString(Invariant));
+        foreach (var type in Enums)
+            foreach (var name in Enum.GetNames(type))
+                Compare($"value {name}", Number(Convert.ChangeType(Enum.Parse(type, name), Enum.GetUnderlyingType(type), Invariant)).ToString(Invariant));
+
         Assert.Empty(mismatches);
     }
 
-    private static void Compare(string name, long actual, Dictionary<string, long> expected, List<string> mismatches)
+    private static readonly System.Globalization.CultureInfo Invariant = System.Globalization.CultureInfo.InvariantCulture;
+
+    private static IEnumerable<Type> GeneratedTypes(string kind) => typeof(NativeTypeNameAttribute).Assembly.GetTypes()
+        .Where(t => t.IsValueType && t.GetCustomAttribute<NativeTypeNameAttribute>()?.Name.StartsWith(kind, StringComparison.Ordinal) == true)
+        .OrderBy(t => t.Name, StringComparer.Ordinal);
+
+    private static string CName(Type type) => type.GetCustomAttribute<NativeTypeNameAttribute>()!.Name["struct ".Length..];
+
+    private static FieldInfo[] Fields(Type type) => type.GetFields(BindingFlags.Public | BindingFlags.Instance);
+
+    /// <summary>A generated struct's properties are its C bitfields (their storage units are private fields).</summary>
+    private static PropertyInfo[] Bitfields(Type type) => type.GetProperties(BindingFlags.Public | BindingFlags.Instance);
+
+    /// <summary>"lowest bit:width" of a bitfield set to all ones in an otherwise zero struct, as the C program prints it.</summary>
+    private static string Bits(Type type, PropertyInfo bitfield)
     {
-        if (!expected.TryGetValue(name, out var c))
-            mismatches.Add($"{name}: not printed by the C program");
-        else if (c != actual)
-            mismatches.Add($"{name}: C says {c}, C# says {actual}");
+        var value = Activator.CreateInstance(type)!;
+        bitfield.SetValue(value, bitfield.PropertyType.GetField("MaxValue")!.GetValue(null));
+        var size = Marshal.SizeOf(type);
+        var memory = Marshal.AllocHGlobal(size);
+        try
+        {
+            Marshal.StructureToPtr(value, memory, fDeleteOld: false);
+            var bytes = new byte[size];
+            Marshal.Copy(memory, bytes, 0, size);
+            var set = Enumerable.Range(0, size * 8).Where(i => (bytes[i / 8] >> (i % 8) & 1) != 0).ToList();
+            return $"{(set.Count > 0 ? set[0] : -1)}:{set.Count}";
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(memory);
+        }
     }
 
-    /// <summary>Compiles and runs the C side; returns "struct" → sizeof and "struct.field" → offsetof.</summary>
-    private static Dictionary<string, long> CLayouts()
+    private static long Number(object value) => value is ulong u ? unchecked((long)u) : Convert.ToInt64(value, Invariant);
+
+    /// <summary>Compiles and runs the C side; returns "sizeof s", "offsetof s.f", "bits s.f" and "value NAME" → what C says.</summary>
+    private static Dictionary<string, string> CFacts()
     {
-        var source = new StringBuilder("#define _GNU_SOURCE\n#include <linux/types.h>\n#include <stdio.h>\n#include <stddef.h>\n");
-        foreach (var include in Includes())
+        var source = new StringBuilder("#define _GNU_SOURCE\n#include <linux/types.h>\n#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n");
+        foreach (var include in Spec().SelectMany(o => o.GetProperty("includes").EnumerateArray().Select(i => i.GetString()!)).Distinct())
             source.Append($"#include <{include}>\n");
-        source.Append("int main(void) {\n");
+        source.Append("""
+            static void bits(const char *name, const unsigned char *bytes, size_t size) {
+              int low = -1, width = 0;
+              for (size_t i = 0; i < size * 8; i++)
+                if (bytes[i / 8] >> (i % 8) & 1) { if (low < 0) low = (int)i; width++; }
+              printf("bits %s %d:%d\n", name, low, width);
+            }
+            int main(void) {
+
+            """);
         foreach (var type in Structs)
         {
-            var cName = type.GetCustomAttribute<NativeTypeNameAttribute>()!.Name["struct ".Length..];
-            source.Append($"  printf(\"{cName} %zu\\n\", sizeof(struct {cName}));\n");
-            foreach (var field in type.GetFields(BindingFlags.Public | BindingFlags.Instance))
+            var cName = CName(type);
+            source.Append($"  printf(\"sizeof {cName} %zu\\n\", sizeof(struct {cName}));\n");
+            foreach (var field in Fields(type))
             {
                 var f = field.Name.TrimStart('@');
-                source.Append($"  printf(\"{cName}.{f} %zu\\n\", offsetof(struct {cName}, {f}));\n");
+                source.Append($"  printf(\"offsetof {cName}.{f} %zu\\n\", offsetof(struct {cName}, {f}));\n");
+            }
+            foreach (var bitfield in Bitfields(type))
+            {
+                var f = bitfield.Name.TrimStart('@');
+                source.Append($"  {{ struct {cName} v; memset(&v, 0, sizeof v); v.{f} = -1; bits(\"{cName}.{f}\", (const unsigned char *)&v, sizeof v); }}\n");
             }
         }
+        foreach (var name in Constants().Select(c => c.Name).Concat(Enums.SelectMany(Enum.GetNames)))
+            source.Append($"  printf(\"value {name} %lld\\n\", (long long)({name}));\n");
         source.Append("  return 0;\n}\n");
 
         var directory = Directory.CreateTempSubdirectory("tracer-layout-");
@@ -78,8 +140,7 @@ public sealed class GeneratedLayoutTests
                         "-I", Path.Combine(RepositoryPaths.Root, "bpf", "include"),
                         "-I", Path.Combine(RepositoryPaths.Root, "native", "include"));
             return Shell.Check(program).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-                .Select(line => line.Split(' '))
-                .ToDictionary(parts => parts[0], parts => long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+                .ToDictionary(line => line[..line.LastIndexOf(' ')], line => line[(line.LastIndexOf(' ') + 1)..]);
         }
         finally
         {
@@ -87,13 +148,16 @@ public sealed class GeneratedLayoutTests
         }
     }
 
-    /// <summary>The headers the generator read, from the same allow-list it used.</summary>
-    private static IEnumerable<string> Includes()
+    /// <summary>The constants the generator was asked for, with the class that holds each.</summary>
+    private static IEnumerable<(Type Class, string Name)> Constants() => Spec()
+        .Where(o => o.TryGetProperty("constants", out _))
+        .SelectMany(o => o.GetProperty("constants").EnumerateArray().Select(c =>
+            (typeof(NativeTypeNameAttribute).Assembly.GetType($"Tracer.Native.{o.GetProperty("class").GetString()}", throwOnError: true)!, c.GetString()!)));
+
+    /// <summary>The outputs of the allow-list the generator used.</summary>
+    private static List<JsonElement> Spec()
     {
         using var spec = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "native", "bindings.json")));
-        return spec.RootElement.GetProperty("outputs").EnumerateArray()
-            .SelectMany(o => o.GetProperty("includes").EnumerateArray().Select(i => i.GetString()!))
-            .Distinct()
-            .ToList();
+        return spec.RootElement.GetProperty("outputs").EnumerateArray().Select(o => o.Clone()).ToList();
     }
 }

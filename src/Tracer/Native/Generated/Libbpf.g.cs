@@ -172,6 +172,12 @@ internal unsafe struct bpf_prog_info
     [FieldOffset(56)] public ulong map_ids;
     [FieldOffset(64)] public fixed sbyte name[16];
     [FieldOffset(80)] public uint ifindex;
+    [FieldOffset(84)] private uint _bitfield_84;
+    public uint gpl_compatible // C bitfield: 1 bit(s) from bit 0 of _bitfield_84
+    {
+        readonly get => (uint)((_bitfield_84 >> 0) & 0x1U);
+        set => _bitfield_84 = (uint)((_bitfield_84 & ~(0x1U << 0)) | ((value & 0x1U) << 0));
+    }
     [FieldOffset(88)] public ulong netns_dev;
     [FieldOffset(96)] public ulong netns_ino;
     [FieldOffset(104)] public uint nr_jited_ksyms;

@@ -7,6 +7,20 @@ using System.Runtime.InteropServices;
 
 namespace Tracer.Native;
 
+[NativeTypeName("#define")]
+internal enum Errno : int
+{
+    EPERM = 1,
+    ENOENT = 2,
+    EINTR = 4,
+    EAGAIN = 11,
+    EACCES = 13,
+    EBUSY = 16,
+    EINVAL = 22,
+    EOPNOTSUPP = 95,
+    ENOBUFS = 105,
+}
+
 [NativeTypeName("struct timespec")]
 [StructLayout(LayoutKind.Explicit, Size = 16)]
 internal unsafe struct timespec
@@ -39,11 +53,9 @@ internal static unsafe partial class Libc
     public const int CLONE_NEWNET = 1073741824;
     public const int CLOCK_BOOTTIME = 7;
     public const int CLOCK_REALTIME = 0;
-    public const int ENOENT = 2;
     public const int SYS_bpf = 321;
     public const int SOL_SOCKET = 1;
     public const int SO_RCVTIMEO = 20;
-    public const int EAGAIN = 11;
     public const int SO_RCVBUFFORCE = 33;
     public const int SO_PEERCRED = 17;
     public const int O_RDONLY = 0;

@@ -1,0 +1,35 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace Tracer.Native;
+
+/// <summary>The C library (glibc).</summary>
+internal static unsafe partial class Proxy
+{
+    /// <summary>open(2) without O_CREAT, e.g. a cgroup directory for bpf calls that take its fd.</summary>
+    public static SafeFileHandle open(string path, int flags)
+    {
+        fixed (byte* text = Utf8(path))
+        {
+            var fd = Ensure.Syscall(Libc.open((sbyte*)text, flags), $"opening {path}");
+            return new SafeFileHandle((nint)fd, ownsHandle: true);
+        }
+    }
+
+    public static void setns(SafeFileHandle namespaceFd, int type) =>
+        Ensure.Syscall(Libc.setns((int)namespaceFd.DangerousGetHandle(), type), "setns");
+
+    public static void unshare(int flags) => Ensure.Syscall(Libc.unshare(flags), "unshare");
+
+    public static timespec clock_gettime(int clock)
+    {
+        timespec time;
+        Ensure.Syscall(Libc.clock_gettime(clock, &time), "clock_gettime");
+        return time;
+    }
+
+    public static void setsockopt<TValue>(int fd, int level, int option, in TValue value) where TValue : unmanaged
+    {
+        fixed (TValue* pointer = &value)
+            Ensure.Syscall(Libc.setsockopt(fd, level, option, pointer, (uint)sizeof(TValue)), $"setsockopt(level {level}, option {option})");
+    }
+}

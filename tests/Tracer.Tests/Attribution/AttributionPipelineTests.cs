@@ -1,9 +1,11 @@
 using Tracer.Attribution;
 using Xunit;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
 
 /// <summary>Tier selection: the status line names the strongest tier the kernel allowed (the kernel matrix shows each for real).</summary>
+[UnitTest]
 public sealed class AttributionPipelineTests
 {
     [Theory]

@@ -3,6 +3,7 @@ using Tracer.Attribution;
 using Tracer.Kernel;
 using Tracer.Native;
 using Tracer.Probes;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
 
@@ -10,6 +11,7 @@ namespace Tracer.Tests.Attribution;
 /// The attributor's reasoning on hook tables and symbols written out here, for cases this kernel
 /// cannot produce (an out-of-tree module's hook needs loadable modules: a fake module symbol stands in).
 /// </summary>
+[UnitTest]
 public sealed class AttributorTests
 {
     private const uint Netns = 4026531840;

@@ -13,6 +13,7 @@ namespace Tracer.Tests.Cli;
 /// The executable runs without privileges: a value wrongly accepted then stops at the privilege check
 /// (exit 3) instead of tracing.
 /// </summary>
+[UnitTest]
 public sealed class MalformedInputTests
 {
     private static readonly string VeryLong = new('7', 20_000);

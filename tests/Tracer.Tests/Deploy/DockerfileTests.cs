@@ -8,6 +8,7 @@ namespace Tracer.Tests.Deploy;
 /// The Dockerfile's runtime (last) stage against what out/tracer needs on this Debian 12 machine: each library
 /// it links or dlopens, and each tool attribution runs, comes from a package the stage installs.
 /// </summary>
+[UnitTest]
 public partial class DockerfileTests
 {
     private static readonly List<string> Stages = ReadStages();

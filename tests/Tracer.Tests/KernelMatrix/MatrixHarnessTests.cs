@@ -6,6 +6,7 @@ using Xunit;
 namespace Tracer.Tests.KernelMatrix;
 
 /// <summary>The harness itself: a guest that does not finish in time is stopped and reported with its console.</summary>
+[MatrixTest]
 public sealed class MatrixHarnessTests
 {
     [Fact]

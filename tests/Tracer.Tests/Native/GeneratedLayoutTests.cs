@@ -12,6 +12,7 @@ namespace Tracer.Tests.Native;
 /// A C program, compiled from the same headers the generator read, prints sizeof and offsetof
 /// of every generated struct and field; the C# layouts must match exactly.
 /// </summary>
+[UnitTest]
 public sealed class GeneratedLayoutTests
 {
     private static readonly Type[] Structs = typeof(NativeTypeNameAttribute).Assembly.GetTypes()

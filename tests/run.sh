@@ -10,8 +10,12 @@ case ${1:-} in
     unit | kernel | matrix) category=$1; shift ;;
 esac
 if [[ $category != unit && $EUID -ne 0 ]]; then
-    echo "tests/run.sh: the ${category:-kernel and matrix} tests load BPF programs and create network namespaces: run as root" \
-         "(the unit tests need no root: ./build.sh test unit)" >&2
+    case $category in
+        kernel) why="the kernel tests load BPF programs and create network namespaces" ;;
+        matrix) why="the kernel matrix installs packages and boots kernels in QEMU" ;;
+        *) why="the kernel tests load BPF programs and create network namespaces; the kernel matrix boots kernels in QEMU" ;;
+    esac
+    echo "tests/run.sh: $why: run as root (the unit tests need no root: ./build.sh test unit)" >&2
     exit 3
 fi
 # dotnet test takes one --filter: the category's and the caller's become one.

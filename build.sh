@@ -2,6 +2,8 @@
 # Builds everything into out/ (the executable is out/tracer), installing what is missing first.
 #   ./build.sh          install dependencies, compile the BPF programs, publish out/tracer (NativeAOT)
 #   ./build.sh test     the same, then run every test (as root: the tests use the real kernel)
+#   ./build.sh test unit|kernel|matrix [DOTNET TEST ARGUMENTS...]
+#                       the same, then one category of tests (unit needs no root once the packages are installed)
 set -euo pipefail
 cd "$(dirname "$0")"
 

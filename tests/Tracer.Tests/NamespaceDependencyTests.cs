@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests;
 
@@ -9,6 +10,7 @@ namespace Tracer.Tests;
 /// the compiled assembly is read for every reference one namespace makes to another — in signatures,
 /// base types and method bodies (IL tokens, lambdas included) — and any cycle fails with one example per step.
 /// </summary>
+[UnitTest]
 public sealed class NamespaceDependencyTests
 {
     private static readonly Assembly Tracer = typeof(global::Tracer.Native.NativeException).Assembly;

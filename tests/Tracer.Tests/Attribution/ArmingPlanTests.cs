@@ -2,10 +2,12 @@ using System.Net;
 using Tracer.Attribution;
 using Tracer.Probes;
 using Tracer.Records;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
 
 /// <summary>Where and for how long Tracer arms, and what it remembers, as pure decisions (no kernel needed).</summary>
+[UnitTest]
 public sealed class ArmingPlanTests
 {
     private const uint Netns = 4026531840;

@@ -12,6 +12,7 @@ namespace Tracer.Tests.Attribution;
 /// netfilter drops are unexplained, narrowed to what is dropped, and disarms once they stop; healthy
 /// traffic meets none of it. A scan stays exact, every drop with its address, reason and culprit.
 /// </summary>
+[KernelTest]
 public sealed class ArmingScenarioTests : IDisposable
 {
     private const int Packets = 20;

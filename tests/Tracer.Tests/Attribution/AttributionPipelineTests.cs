@@ -1,8 +1,10 @@
 using Tracer.Attribution;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
 
 /// <summary>Tier selection: the status line names the strongest tier the kernel allowed (the kernel matrix shows each for real).</summary>
+[UnitTest]
 public sealed class AttributionPipelineTests
 {
     [Theory]

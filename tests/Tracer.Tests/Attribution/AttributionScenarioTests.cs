@@ -8,6 +8,7 @@ namespace Tracer.Tests.Attribution;
 /// Who dropped it, on the real kernel: each test installs one culprit in the node namespace of a
 /// Calico-style network, sends node→pod probes, and checks the culprit Tracer names for every drop.
 /// </summary>
+[KernelTest]
 public sealed class AttributionScenarioTests : IDisposable
 {
     private const int Packets = 30;

@@ -4,6 +4,7 @@ using Tracer.Kernel;
 using Tracer.Native;
 using Tracer.Probes;
 using Tracer.Records;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
 
@@ -11,6 +12,7 @@ namespace Tracer.Tests.Attribution;
 /// The attributor's reasoning on hook tables and symbols written out here, for cases this kernel
 /// cannot produce (an out-of-tree module's hook needs loadable modules: a fake module symbol stands in).
 /// </summary>
+[UnitTest]
 public sealed class AttributorTests
 {
     private const uint Netns = 4026531840;

@@ -1,4 +1,5 @@
 using Tracer.Attribution;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
 
@@ -7,6 +8,7 @@ namespace Tracer.Tests.Attribution;
 /// (6.1) for a veth with a cls_bpf filter beside u32 filters (<c>tc -j filter show dev calitest1 egress</c>)
 /// and with generic XDP (<c>ip -j link show dev calitest1</c>).
 /// </summary>
+[UnitTest]
 public sealed class DeviceProgramsTests
 {
     [Fact]

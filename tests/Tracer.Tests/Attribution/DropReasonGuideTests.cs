@@ -1,22 +1,11 @@
 using Tracer.Attribution;
-using Tracer.Kernel;
-using Tracer.Native;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
 
+[UnitTest]
 public sealed class DropReasonGuideTests
 {
-    [Fact]
-    public void EveryGuideEntryNamesAReasonThisKernelKnows()
-    {
-        using var btf = KernelBtf.Load();
-        var reasons = DropReasons.FromKernel(btf);
-
-        var unknown = DropReasonGuide.Embedded().Reasons.Where(r => reasons.Value(r) is null).ToList();
-
-        Assert.Empty(unknown);
-    }
-
     [Theory]
     [InlineData("IP_RPFILTER", "rp_filter")]
     [InlineData("NO_SOCKET", "listening")]

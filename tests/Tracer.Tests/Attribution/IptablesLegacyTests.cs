@@ -1,4 +1,5 @@
 using Tracer.Attribution;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
 
@@ -6,6 +7,7 @@ namespace Tracer.Tests.Attribution;
 /// The counters of an iptables-legacy chain, read from <c>iptables-legacy -L CHAIN -v -x -n --line-numbers</c>.
 /// The listings are that command's real output (iptables v1.8.9, legacy), counters set with <c>-c</c> or made by traffic.
 /// </summary>
+[UnitTest]
 public sealed class IptablesLegacyTests
 {
     [Fact]

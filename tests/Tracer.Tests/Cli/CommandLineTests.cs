@@ -5,6 +5,7 @@ using Tracer.Tests.Infrastructure;
 namespace Tracer.Tests.Cli;
 
 /// <summary>Bad input gets one clear sentence, the documented exit code, and no stack trace.</summary>
+[UnitTest]
 public sealed class CommandLineTests
 {
     [Theory]

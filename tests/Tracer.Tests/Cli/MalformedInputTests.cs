@@ -15,6 +15,7 @@ namespace Tracer.Tests.Cli;
 /// The executable runs without privileges: a value wrongly accepted then stops at the privilege check
 /// (exit 3) instead of tracing.
 /// </summary>
+[UnitTest]
 public sealed class MalformedInputTests
 {
     private static readonly string VeryLong = new('7', 20_000);
@@ -89,11 +90,11 @@ public sealed class MalformedInputTests
         var command = Commands(TracerCommandLine.Build(), "").Single(c => c.Path == commandPath).Command;
         var path = commandPath.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var context = Context.GetValueOrDefault(commandPath, []);
-        var failures = new List<string>();
+        var runs = new List<Run>();
         if (command.Arguments.FirstOrDefault(a => a.Name == name) is { } argument)
         {
             foreach (var bad in BadValues[Kind(argument.HelpName, name)])
-                failures.AddRange(Check([.. path, bad], "ID"));
+                runs.Add(new([.. path, bad], "ID"));
         }
         else
         {
@@ -103,20 +104,21 @@ public sealed class MalformedInputTests
             if (option.ValueType == typeof(bool))
             {
                 foreach (var bad in (string[])["maybe", "", "-1", "1", "é", VeryLong])
-                    failures.AddRange(Check([.. path, .. others, name, bad], name));
+                    runs.Add(new([.. path, .. others, name, bad], name));
             }
             else
             {
                 var kind = Kind(option.HelpName, name);
                 foreach (var bad in BadValues[kind])
-                    failures.AddRange(Check([.. path, .. others, name, bad], name));
+                    runs.Add(new([.. path, .. others, name, bad], name));
                 // Repeated: a second value where one is taken, or a bad one beside a good one where several are.
                 var good = GoodValue.GetValueOrDefault(kind) ?? kind.Split('|')[0];
-                failures.AddRange(option.Arity.MaximumNumberOfValues == 1
-                    ? Check([.. path, .. others, name, good, name, good], name)
-                    : Check([.. path, .. others, name, good, name, BadValues[kind][2]], name));
+                runs.Add(option.Arity.MaximumNumberOfValues == 1
+                    ? new([.. path, .. others, name, good, name, good], name)
+                    : new([.. path, .. others, name, good, name, BadValues[kind][2]], name));
             }
         }
+        var failures = CheckAll(runs);
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
@@ -143,14 +145,15 @@ public sealed class MalformedInputTests
             // Readable by the unprivileged user the daemon runs as here.
             File.SetUnixFileMode(directory.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
                                                      UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-            var file = Path.Combine(directory.FullName, "appsettings.json");
-            var failures = new List<string>();
-            foreach (var bad in BadValues[kind])
+            var runs = new List<Run>();
+            foreach (var (bad, index) in BadValues[kind].Select((bad, index) => (bad, index)))
             {
+                var file = Path.Combine(directory.FullName, $"appsettings-{index}.json");
                 File.WriteAllText(file, System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { [key] = bad }));
-                failures.AddRange(Check(["daemon", "--settings", file], $"{key} in {file}"));
-                failures.AddRange(Check(["daemon"], $"TRACER_{key}", environment: [$"TRACER_{key}={bad}"]));
+                runs.Add(new(["daemon", "--settings", file], $"{key} in {file}"));
+                runs.Add(new(["daemon"], $"TRACER_{key}", [$"TRACER_{key}={bad}"]));
             }
+            var failures = CheckAll(runs);
             Assert.True(failures.Count == 0, string.Join("\n", failures));
         }
         finally
@@ -189,6 +192,16 @@ public sealed class MalformedInputTests
         var failures = Check(arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries), expected).ToList();
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
+
+    /// <summary>tracer's arguments, the word its message must name, and environment variables (NAME=value) it runs with.</summary>
+    private sealed record Run(string[] Arguments, string Named, string[]? Environment = null);
+
+    /// <summary>
+    /// <see cref="Check"/> for each run, side by side: hundreds of tracer processes, one after another, would make
+    /// this class most of the unit tests' time. Failures come in the order of the runs.
+    /// </summary>
+    private static List<string> CheckAll(IEnumerable<Run> runs) =>
+        [.. runs.AsParallel().AsOrdered().SelectMany(run => Check(run.Arguments, run.Named, run.Environment))];
 
     /// <summary>Runs tracer unprivileged; returns what is wrong with its answer (nothing when it is exit 2 and one line naming <paramref name="named"/>).</summary>
     private static IEnumerable<string> Check(string[] arguments, string named, string[]? environment = null)

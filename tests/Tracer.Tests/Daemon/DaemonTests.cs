@@ -10,6 +10,7 @@ namespace Tracer.Tests.Daemon;
 /// out/tracer daemon in the node namespace of a Calico-style network, its pods named by a FAKE
 /// Kubernetes API server (no real one can run here), exporting to a real OTLP receiver.
 /// </summary>
+[KernelTest]
 public sealed class DaemonTests : IAsyncLifetime
 {
     private const int ProbePort = 8886;

@@ -3,10 +3,12 @@ using Microsoft.Extensions.Logging;
 using Tracer.Daemon;
 using Tracer.Probes;
 using Tracer.Records;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Daemon;
 
 /// <summary>The daemon's log of drops: a culprit's first drops at once, then a line a minute at most, with the counts in between.</summary>
+[UnitTest]
 public sealed class DropLogTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 27, 3, 0, 0, TimeSpan.Zero);

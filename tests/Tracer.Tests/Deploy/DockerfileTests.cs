@@ -8,6 +8,7 @@ namespace Tracer.Tests.Deploy;
 /// The Dockerfile's runtime (last) stage against what out/tracer needs on this Debian 12 machine: each library
 /// it links or dlopens, and each tool attribution runs, comes from a package the stage installs.
 /// </summary>
+[UnitTest]
 public partial class DockerfileTests
 {
     private static readonly List<string> Stages = ReadStages();
@@ -70,7 +71,8 @@ public partial class DockerfileTests
 
     /// <summary>Where the dynamic loader finds <paramref name="soname"/> (x86-64 entries of ldconfig's cache).</summary>
     private static string LibraryPath(string soname) =>
-        Shell.Check("ldconfig", "-p").Split('\n').Select(l => l.Trim())
+        // By its path: /sbin is on root's PATH only.
+        Shell.Check("/sbin/ldconfig", "-p").Split('\n').Select(l => l.Trim())
             .Where(l => l.StartsWith(soname + " (", StringComparison.Ordinal) && l.Contains("x86-64", StringComparison.Ordinal))
             .Select(l => l.Split("=> ")[1]).FirstOrDefault() ?? throw new FileNotFoundException($"{soname} is not installed here: run ./build.sh first");
 

@@ -7,6 +7,7 @@ using Tracer.Tests.Infrastructure;
 namespace Tracer.Tests.Deploy;
 
 /// <summary>deploy/*.yaml read into the API's typed objects: what the DaemonSet is allowed, reaches and exposes.</summary>
+[UnitTest]
 public partial class ManifestTests
 {
     private static readonly List<object> Objects = [.. Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "deploy"), "*.yaml")

@@ -12,6 +12,7 @@ namespace Tracer.Tests.Diagnosis;
 /// tracer diagnose against the incident reproduced in namespaces: a node namespace and pod namespaces
 /// wired as Calico wires them, a liveness endpoint in each pod, and a culprit of each kind.
 /// </summary>
+[KernelTest]
 public sealed class DiagnoseTests : IDisposable
 {
     private const int HealthPort = 8885;

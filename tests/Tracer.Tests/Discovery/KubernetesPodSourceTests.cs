@@ -1,6 +1,7 @@
 using k8s;
 using k8s.Models;
 using Tracer.Discovery;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Discovery;
 
@@ -8,6 +9,7 @@ namespace Tracer.Tests.Discovery;
 /// Who a pod is, from the pod object as the API server sends it (JSON, read by the same client library). The
 /// workload is its controlling owner; a ReplicaSet made by a Deployment is named as the Deployment.
 /// </summary>
+[UnitTest]
 public sealed class KubernetesPodsTests
 {
     /// <summary>A running pod of node-1 with this metadata, as the API serves it.</summary>

@@ -12,6 +12,7 @@ namespace Tracer.Tests.Doctor;
 /// by other means (tracefs, kallsyms, BTF, bpf(2) directly), so the tests hold on any kernel, not only
 /// on this project's machines (where fentry, fexit and BPF-LSM are refused and kprobes are missing).
 /// </summary>
+[KernelTest]
 public sealed partial class DoctorTests
 {
     private const string Tracefs = "/sys/kernel/tracing";

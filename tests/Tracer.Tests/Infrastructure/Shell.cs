@@ -29,12 +29,15 @@ internal static class Shell
     }
 
     /// <summary>
-    /// Runs out/tracer as an operator without privileges would: user nobody, no capabilities, with these
-    /// environment variables (NAME=value) added.
+    /// Runs out/tracer as an operator without privileges would, with these environment variables (NAME=value)
+    /// added: as root, it becomes user nobody without capabilities; any other user already is such an operator.
     /// </summary>
-    public static CommandResult RunTracerUnprivileged(string[] environment, params string[] arguments) =>
-        Run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                        .. environment.Length == 0 ? [] : (string[])["env", .. environment], RepositoryPaths.TracerExecutable, .. arguments]);
+    public static CommandResult RunTracerUnprivileged(string[] environment, params string[] arguments)
+    {
+        string[] command = [.. Environment.IsPrivilegedProcess ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"] : (string[])[],
+                            .. environment.Length == 0 ? [] : (string[])["env", .. environment], RepositoryPaths.TracerExecutable, .. arguments];
+        return Run(command[0], command[1..]);
+    }
 
     /// <summary>Runs and requires success; the failure message carries the tool's own words.</summary>
     public static string Check(string file, params string[] arguments)

@@ -56,6 +56,7 @@ internal sealed class GuestResults(string suite, string directory, JsonElement r
 /// <summary>
 /// Runs tests/kernel-matrix/matrix.sh once for the test class (every suite, in QEMU: several minutes)
 /// and reads what each guest reported. TRACER_KERNEL_MATRIX=reuse reads the results of the last run instead.
+/// xunit makes a class fixture only for a class with tests to run: a unit or kernel run never starts QEMU.
 /// </summary>
 public sealed class KernelMatrixResults
 {

@@ -8,6 +8,7 @@ namespace Tracer.Tests.KernelMatrix;
 /// same scenarios on each (guest/scenarios.sh), with what this machine's kernel cannot do — an
 /// out-of-tree module dropping packets, kprobes, BPF-LSM — done for real inside the guests.
 /// </summary>
+[MatrixTest]
 public sealed class KernelMatrixTests(KernelMatrixResults matrix) : IClassFixture<KernelMatrixResults>
 {
     public static TheoryData<string> Suites => [.. KernelMatrixResults.Suites];

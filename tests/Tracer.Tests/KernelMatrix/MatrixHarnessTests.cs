@@ -5,6 +5,7 @@ using Tracer.Tests.Infrastructure;
 namespace Tracer.Tests.KernelMatrix;
 
 /// <summary>The harness itself: a guest that does not finish in time is stopped and reported with its console.</summary>
+[MatrixTest]
 public sealed class MatrixHarnessTests
 {
     [Fact]

@@ -13,6 +13,7 @@ namespace Tracer.Tests.Native;
 /// generated struct and field, the bits of every bitfield, and the value of every generated constant and
 /// enum member; the C# must match exactly.
 /// </summary>
+[UnitTest]
 public sealed class GeneratedLayoutTests
 {
     private static readonly Type[] Structs = GeneratedTypes("struct ")

@@ -1,9 +1,11 @@
 using Tracer.Native;
 using Tracer.Probes;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Probes;
 
 /// <summary>The drop probe's load-time sizing (no kernel needed).</summary>
+[UnitTest]
 public sealed class DropProbeTests
 {
     [Theory]

@@ -5,6 +5,7 @@ using Tracer.Tests.Infrastructure;
 namespace Tracer.Tests.Probes;
 
 /// <summary>Tracer's marking table: the nft commands that make it, and that nftables takes them as meant.</summary>
+[UnitTest]
 public sealed class NftablesTraceTests
 {
     private const byte Prerouting = 0;
@@ -12,7 +13,7 @@ public sealed class NftablesTraceTests
 
     private static readonly string Table = NftablesTrace.TableName;
 
-    private static readonly TraceMark[] Marks =
+    internal static readonly TraceMark[] Marks =
     [
         new(Output, IPNetwork.Parse("10.244.0.5/32")),
         new(Output, IPNetwork.Parse("10.244.0.5/32"), Protocol: 17, Port: 8887),
@@ -57,32 +58,5 @@ public sealed class NftablesTraceTests
         var contents = NftablesTrace.TableContents([Marks[0], Marks[0]]);
 
         Assert.Equal($"add element inet {Table} output_4d0 {{ 10.244.0.5 }}", contents[^1]);
-    }
-
-    [Fact]
-    public void NftablesTakesTheTableAndMarksWhatWasAsked()
-    {
-        // In a namespace of its own (deleted with the network): nothing else sees the table.
-        using var network = new CalicoNetwork();
-        var commands = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllLines(commands, NftablesTrace.TableContents(Marks));
-            Shell.Check("ip", "netns", "exec", network.NodeNamespace, "nft", "-f", commands);
-        }
-        finally
-        {
-            File.Delete(commands);
-        }
-
-        var table = Shell.Check("ip", "netns", "exec", network.NodeNamespace, "nft", "list", "table", "inet", Table);
-        // nft lists protocols by name.
-        Assert.Contains("type filter hook prerouting priority -2147483646; policy accept;", table);
-        Assert.Contains("type filter hook output priority -2147483646; policy accept;", table);
-        Assert.Contains("elements = { fd00::5 . tcp }", table);
-        Assert.Contains("elements = { 10.244.0.5, 10.244.0.6 }", table);
-        Assert.Contains("elements = { 10.244.0.5 . udp . 8887 }", table);
-        Assert.Contains("elements = { 10.244.1.0/24 }", table);
-        Assert.Contains("ip saddr @output_4s0 limit rate 200/second burst 200 packets meta nftrace set 1", table);
     }
 }

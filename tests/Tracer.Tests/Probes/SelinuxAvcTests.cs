@@ -1,6 +1,7 @@
 using System.Text;
 using Tracer.Native;
 using Tracer.Probes;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Probes;
 
@@ -8,6 +9,7 @@ namespace Tracer.Tests.Probes;
 /// Decoding what bpf/selinux_avc.bpf.c writes, and when Tracer loads it. SELinux cannot be active on this
 /// machine's kernel: the kernel matrix observes real denials; here the struct is filled as the program fills it.
 /// </summary>
+[UnitTest]
 public sealed class SelinuxAvcTests
 {
     private static unsafe avc_denial Denial(uint denied, string permission)

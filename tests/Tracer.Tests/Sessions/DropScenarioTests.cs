@@ -8,6 +8,7 @@ namespace Tracer.Tests.Sessions;
 /// End to end on the real kernel: real namespaces, veths, nftables and out/tracer, with the exact
 /// number of drops asserted. Tracer runs in the node namespace, as it runs in the host namespace of a node.
 /// </summary>
+[KernelTest]
 public sealed class DropScenarioTests : IDisposable
 {
     private const int Packets = 40;

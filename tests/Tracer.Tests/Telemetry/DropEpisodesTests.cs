@@ -3,10 +3,12 @@ using Tracer.Discovery;
 using Tracer.Probes;
 using Tracer.Records;
 using Tracer.Telemetry;
+using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Telemetry;
 
 /// <summary>How records become episodes (one span each): per culprit and pod, ended by idleness, length or the session's end.</summary>
+[UnitTest]
 public sealed class DropEpisodesTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 27, 3, 0, 0, TimeSpan.Zero);

@@ -9,6 +9,7 @@ namespace Tracer.Tests.Telemetry;
 /// A real drop (an nft rule in the node namespace of a Calico-style network) traced by out/tracer,
 /// exported over OTLP to a real receiver in that namespace, over gRPC and over HTTP/protobuf.
 /// </summary>
+[KernelTest]
 public sealed class OtlpExportTests : IDisposable
 {
     private const int Packets = 25;

@@ -117,14 +117,18 @@ scenario_edr_module() {
 }
 
 # The EDR module with Tracer armed on demand: the first batch arms the verdict observers at LOCAL_OUT, the
-# second (2.5 s later) is observed exactly.
+# second, sent once Tracer says they observe the module's hook function, is observed exactly. (Waiting for
+# that line, not a fixed time: under software emulation an interval and the attach take seconds.)
 scenario_edr_module_on_demand() {
 	if ! insmod /matrix/edr_agent.ko node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
 		unsupported edr-module-on-demand "insmod failed"; return
 	fi
 	start_tracer edr-module-on-demand on-demand || { finish edr-module-on-demand "tracer did not start" ""; rmmod edr_agent; return; }
 	first=$(udp_send "$POD_IP" 8888 40 1000)
-	sleep 2.5
+	for _ in $(seq 300); do
+		grep -q 'observing the verdicts of edr_local_out' /tmp/edr-module-on-demand.err && break
+		sleep 0.1
+	done
 	second=$(udp_send "$POD_IP" 8888 40 1000)
 	finish edr-module-on-demand ok "$first; then $second"
 	rmmod edr_agent

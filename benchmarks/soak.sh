@@ -227,14 +227,15 @@ pick_pod() {
     done
 }
 
-# send_drops IP PORT N: N drops; adds them to SENT, and to SENT_TO[IP]. Not in a subshell.
-declare -A SENT_TO=()
+# send_drops IP PORT N: N drops; adds them to SENT, and to SENT_TO[IP]; notes when (LAST_SENT[IP]). Not in a subshell.
+declare -A SENT_TO=() LAST_SENT=()
 send_drops() {
     local res refused
     res=$(bench_send "$NODE_NS" flood "$1" "$2" "$3")
     refused=$(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$res")
     SENT=$((SENT + refused))
     SENT_TO[$1]=$(( ${SENT_TO[$1]:-0} + refused ))
+    LAST_SENT[$1]=$(now_s)
 }
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -255,13 +256,15 @@ start_session() {
     echo "$n" >"$WORK/session-pid-$!"
 }
 
-# Sends each running session's pod its 10 drops (3 s after it started), reaps those that ended.
+# Sends each running session's pod its 10 drops once the client says the session is tracing (10 s at most:
+# a session that never says so still gets them, and fails), reaps those that ended.
 tend_sessions() {
     local pid rc keep=() now n ip before
     now=$(now_s)
     for pid in "${SESSION_PIDS[@]}"; do
+        n=$(<"$WORK/session-pid-$pid")
         if kill -0 "$pid" 2>/dev/null; then
-            if ((SESSION_SENT[$pid] == 0 && now - SESSION_START[$pid] >= 3)); then
+            if ((SESSION_SENT[$pid] == 0)) && { grep -q 'in detail' "$WORK/session-$n.err" || ((now - SESSION_START[$pid] >= 10)); }; then
                 ip=${SESSION_IP[$pid]}
                 before=${SENT_TO[$ip]:-0}
                 send_drops "$ip" 7000 "$TRICKLE_N"
@@ -271,7 +274,6 @@ tend_sessions() {
         else
             rc=0
             wait "$pid" || rc=$?
-            n=$(<"$WORK/session-pid-$pid")
             echo "n=$n ip=${SESSION_IP[$pid]} sent=${SESSION_SENT[$pid]} rc=$rc" >>"$SESSIONS"
             unset "SESSION_IP[$pid]" "SESSION_START[$pid]" "SESSION_SENT[$pid]"
         fi
@@ -318,10 +320,11 @@ while true; do
             next_scan=$((now + SCAN_EVERY))
         fi
         if ((now >= next_sessions && now + SESSION_SECONDS + 5 < SECONDS_TOTAL)); then
-            # The two newest pods that are watched: they outlive the session.
+            # The two newest pods that are watched: they outlive the session. Not one sent drops in the last
+            # 3 s: a session takes its pod's drops from the interval it starts in.
             picked=0
             for ((i = CREATED - 1; i >= OLDEST && picked < 2; i--)); do
-                if ((now - BORN[$i] >= DISCOVERED_AGE)); then
+                if ((now - BORN[$i] >= DISCOVERED_AGE && now - ${LAST_SENT[$(pod_ip "$i")]:--100} >= 3)); then
                     start_session "$i"
                     picked=$((picked + 1))
                 fi

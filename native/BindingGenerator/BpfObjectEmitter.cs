@@ -25,30 +25,26 @@ internal static class BpfObjectEmitter
                 .AppendLine($"/// <summary>bpf/{stem}.bpf.c, compiled and embedded as {obj.File}.</summary>")
                 .AppendLine($"internal static class {Pascal(stem)}Object")
                 .AppendLine("{")
-                .AppendLine($"    public const string File = \"{obj.File}\";")
-                .AppendLine()
-                .AppendLine("    /// <summary>Program names, each with its section (how libbpf attaches it) in <see cref=\"Sections\"/>.</summary>")
-                .AppendLine("    public static class Programs")
-                .AppendLine("    {");
-            foreach (var program in obj.Programs)
-                code.AppendLine($"        public const string {program.Name} = \"{program.Name}\";");
-            code.AppendLine("    }")
-                .AppendLine()
-                .AppendLine("    public static class Sections")
-                .AppendLine("    {");
-            foreach (var program in obj.Programs)
-                code.AppendLine($"        public const string {program.Name} = \"{program.Section}\";");
-            code.AppendLine("    }")
-                .AppendLine()
-                .AppendLine("    /// <summary>Map names; global-data maps by their section, as bpf_object__find_map_by_name takes them.</summary>")
-                .AppendLine("    public static class Maps")
-                .AppendLine("    {");
-            foreach (var map in obj.Maps)
-                code.AppendLine($"        public const string {map.TrimStart('.').Replace('.', '_')} = \"{map}\";");
-            code.AppendLine("    }")
-                .AppendLine("}");
+                .AppendLine($"    public const string File = \"{obj.File}\";");
+            EmitNames(code, "Programs", "Program names, each with its section (how libbpf attaches it) in <see cref=\"Sections\"/>.",
+                      obj.Programs.Select(p => (p.Name, p.Name)));
+            EmitNames(code, "Sections", null, obj.Programs.Select(p => (p.Name, p.Section)));
+            EmitNames(code, "Maps", "Map names; global-data maps by their section, as bpf_object__find_map_by_name takes them.",
+                      obj.Maps.Select(m => (m.TrimStart('.').Replace('.', '_'), m)));
+            code.AppendLine("}");
         }
         return code.ToString();
+    }
+
+    private static void EmitNames(StringBuilder code, string className, string? summary, IEnumerable<(string Field, string Value)> names)
+    {
+        code.AppendLine();
+        if (summary is not null)
+            code.AppendLine($"    /// <summary>{summary}</summary>");
+        code.AppendLine($"    public static class {className}").AppendLine("    {");
+        foreach (var (field, value) in names)
+            code.AppendLine($"        public const string {field} = \"{value}\";");
+        code.AppendLine("    }");
     }
 
     /// <summary>netfilter_hook_tables → NetfilterHookTables.</summary>

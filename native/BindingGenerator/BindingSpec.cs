@@ -2,9 +2,13 @@ using System.Text.Json.Serialization;
 
 namespace Tracer.BindingGenerator;
 
-/// <summary>native/bindings.json: which declarations of which headers become which C# file.</summary>
+/// <summary>
+/// native/bindings.json: which declarations of which headers become which C# file, and the file that
+/// describes the compiled BPF objects.
+/// </summary>
 internal sealed record BindingSpec(
-    [property: JsonPropertyName("outputs")] List<OutputSpec> Outputs);
+    [property: JsonPropertyName("outputs")] List<OutputSpec> Outputs,
+    [property: JsonPropertyName("bpfObjects")] string BpfObjects);
 
 internal sealed record OutputSpec(
     [property: JsonPropertyName("file")] string File,

@@ -2,17 +2,19 @@ using System.Text.Json;
 using Tracer.BindingGenerator;
 
 // Generates C# P/Invoke bindings from C headers with libclang, driven by an allow-list.
-// Usage: BindingGenerator <bindings.json> <repository root> [-I<dir> | -isystem <dir> | -D<name>]...
-if (args.Length < 2)
+// and describes the compiled BPF objects (programs, maps) for the code that loads them.
+// Usage: BindingGenerator <bindings.json> <repository root> <directory of *.bpf.o> [-I<dir> | -isystem <dir> | -D<name>]...
+if (args.Length < 3)
 {
-    Console.Error.WriteLine("usage: BindingGenerator <bindings.json> <repository root> [clang arguments]");
+    Console.Error.WriteLine("usage: BindingGenerator <bindings.json> <repository root> <directory of *.bpf.o> [clang arguments]");
     return 2;
 }
 
 var spec = JsonSerializer.Deserialize(File.ReadAllText(args[0]), SpecJsonContext.Default.BindingSpec)
     ?? throw new InvalidDataException($"{args[0]} is empty");
 var root = Path.GetFullPath(args[1]);
-var clangArguments = args.Skip(2).ToArray();
+var bpfObjects = args[2];
+var clangArguments = args.Skip(3).ToArray();
 
 // Types shared by several outputs (an opaque struct nlmsghdr, say) are emitted by the first only.
 var emitted = new HashSet<string>(StringComparer.Ordinal);
@@ -40,4 +42,13 @@ foreach (var output in spec.Outputs)
     Console.WriteLine($"wrote {output.File}: {model.Structs.Count} structs, {model.Enums.Count} enums, " +
                       $"{model.Functions.Count} functions, {model.Constants.Count} constants");
 }
+
+var objects = Directory.GetFiles(bpfObjects, "*.bpf.o").Order(StringComparer.Ordinal).Select(BpfObjectModel.Read).ToList();
+if (objects.Count == 0)
+{
+    Console.Error.WriteLine($"BindingGenerator: no *.bpf.o in {bpfObjects}");
+    return 1;
+}
+File.WriteAllText(Path.Combine(root, spec.BpfObjects), BpfObjectEmitter.Emit(objects));
+Console.WriteLine($"wrote {spec.BpfObjects}: {objects.Count} objects, {objects.Sum(o => o.Programs.Count)} programs, {objects.Sum(o => o.Maps.Count)} maps");
 return 0;

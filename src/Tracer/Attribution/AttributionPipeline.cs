@@ -56,21 +56,21 @@ internal sealed class AttributionPipeline : IDisposable
     /// </summary>
     public static AttributionPipeline Start(DropProbe probe, KernelSymbols symbols, IReadOnlyList<IPNetwork> watched, Arming arming, ILogger logger)
     {
-        var hookTables = Optional(() => NetfilterHookTables.LoadAndCopy(symbols), logger,
+        var hookTables = Optional(Probe.TryLoad(() => NetfilterHookTables.Load(symbols), tables => tables.Attach()), logger,
                                   "netfilter hook tables unreadable ({Error}); netfilter drops are attributed from their location only");
-        var sentinels = hookTables is null ? null : Optional(() => NetfilterSentinels.Load(probe.SentinelTrail, hookTables), logger,
+        // Attached below, or on demand.
+        var sentinels = hookTables is null ? null : Optional(Probe.TryLoad(() => NetfilterSentinels.Load(probe.SentinelTrail, hookTables)), logger,
                                  "netfilter sentinels unavailable ({Error}); hooks are bracketed only where their verdicts can be observed");
-        var selinux = !probe.TakesSelinuxDenials ? null : Optional(() => SelinuxAvc.Attach(probe.AvcLast), logger,
+        var selinux = !probe.TakesSelinuxDenials ? null : Optional(Probe.TryLoad(() => SelinuxAvc.Load(probe.AvcLast), avc => avc.Attach()), logger,
                               "SELinux denials unobservable ({Error}); SELinux drops are attributed from their hook or reason only");
         if (selinux is { NamesPermissions: false })
             logger.LogInformation("secclass_map is not in kallsyms: SELinux denials name their permissions as bits");
-        var pipeline = new AttributionPipeline(hookTables, sentinels, new NetfilterVerdicts(probe.HookVerdict, logger), selinux, arming,
+        var pipeline = new AttributionPipeline(hookTables, sentinels, NetfilterVerdicts.Load(probe.HookVerdict, logger), selinux, arming,
                                                watched, symbols, logger);
         if (arming == Arming.Always)
         {
             pipeline.MarkIn(pipeline._ownNetns, pipeline.AlwaysMarked());
-            if (sentinels is not null)
-                sentinels.AttachEverywhere();
+            sentinels?.Attach();
         }
         pipeline.RefreshHooks();
         pipeline.ObserveFunctions();
@@ -97,19 +97,14 @@ internal sealed class AttributionPipeline : IDisposable
             _ => "hook tables (netfilter drops named from the hooks registered at their hook point)",
         };
 
-    private static T? Optional<T>(Func<T> start, ILogger logger, string warning) where T : class
+    /// <summary>The probe, or null after one warning that says why the kernel or the node refused it.</summary>
+    private static T? Optional<T>(Loaded<T> loaded, ILogger logger, string warning) where T : class, IProbe
     {
-        try
-        {
-            return start();
-        }
-        catch (Exception e) when (e is NativeException or DllNotFoundException)
-        {
+        if (loaded.Refusal is { } refusal)
 #pragma warning disable CA2254 // the templates are the constant strings above
-            logger.LogWarning(warning, e.Message);
+            logger.LogWarning(warning, refusal);
 #pragma warning restore CA2254
-            return null;
-        }
+        return loaded.Probe;
     }
 
     /// <summary>With <see cref="Arming.Always"/>, every watched address is marked where every packet passes.</summary>
@@ -239,7 +234,7 @@ internal sealed class AttributionPipeline : IDisposable
         if (netns != _ownNetns && _hookTables?.Track(netns) != true)
             throw new NamespaceGoneException(netns);
         NftablesTrace? trace = null;
-        InNamespace(netns, () => trace = Optional(NftablesTrace.Start, _logger,
+        InNamespace(netns, () => trace = Optional(Probe.TryLoad(NftablesTrace.Load, nftables => nftables.Attach()), _logger,
                                                 $"nftables tracing unavailable in netns {netns} ({{Error}}); its nftables drops are attributed to their chain only"));
         return trace;
     }

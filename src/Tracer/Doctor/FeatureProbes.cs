@@ -1,6 +1,7 @@
 using Tracer.Kernel;
 using Tracer.Native;
 using Tracer.Probes;
+using Programs = Tracer.Native.FeatureProbesObject.Programs;
 
 namespace Tracer.Doctor;
 
@@ -18,7 +19,6 @@ internal sealed record FeatureResult(string Feature, bool Loads, bool? Attaches,
 /// </summary>
 internal static class FeatureProbes
 {
-    private const string ObjectFile = "feature_probes.bpf.o";
     private const uint NfprotoIPv4 = 2;
     private const uint NfInetLocalOut = 3;
 
@@ -26,23 +26,23 @@ internal static class FeatureProbes
 
     private static readonly (string Feature, string Program, Trial Trial, string UsedFor)[] Probes =
     [
-        ("tracepoint", "probe_tracepoint", Trial.Attach, "drop events where tp_btf is refused"),
-        ("tp_btf", "probe_tp_btf", Trial.Attach, "drop events (preferred: BTF-typed, cheapest)"),
-        ("raw_tp", "probe_raw_tp", Trial.Attach, "drop events on kernels without tp_btf"),
-        ("fentry", "probe_fentry", Trial.Attach, "entry of netfilter hook functions"),
-        ("fexit", "probe_fexit", Trial.Attach, "exact verdict of each netfilter hook function"),
-        ("kprobe", "probe_kprobe", Trial.Attach, "exact verdicts where fexit is refused"),
-        ("lsm", "probe_lsm", Trial.LoadOnly, "observing BPF-LSM decisions"),
-        ("netfilter_link", "probe_netfilter", Trial.AttachNetfilterInPrivateNamespace, "accept-only sentinels that bracket netfilter hooks"),
-        ("tc", "probe_tc", Trial.LoadOnly, "tc program identification"),
-        ("cgroup_skb", "probe_cgroup_skb", Trial.LoadOnly, "cgroup program identification"),
+        ("tracepoint", Programs.probe_tracepoint, Trial.Attach, "drop events where tp_btf is refused"),
+        ("tp_btf", Programs.probe_tp_btf, Trial.Attach, "drop events (preferred: BTF-typed, cheapest)"),
+        ("raw_tp", Programs.probe_raw_tp, Trial.Attach, "drop events on kernels without tp_btf"),
+        ("fentry", Programs.probe_fentry, Trial.Attach, "entry of netfilter hook functions"),
+        ("fexit", Programs.probe_fexit, Trial.Attach, "exact verdict of each netfilter hook function"),
+        ("kprobe", Programs.probe_kprobe, Trial.Attach, "exact verdicts where fexit is refused"),
+        ("lsm", Programs.probe_lsm, Trial.LoadOnly, "observing BPF-LSM decisions"),
+        ("netfilter_link", Programs.probe_netfilter, Trial.AttachNetfilterInPrivateNamespace, "accept-only sentinels that bracket netfilter hooks"),
+        ("tc", Programs.probe_tc, Trial.LoadOnly, "tc program identification"),
+        ("cgroup_skb", Programs.probe_cgroup_skb, Trial.LoadOnly, "cgroup program identification"),
     ];
 
     public static IReadOnlyList<FeatureResult> Run() => Probes.Select(p => Try(p.Feature, p.Program, p.Trial, p.UsedFor)).ToList();
 
     private static FeatureResult Try(string feature, string programName, Trial trial, string usedFor)
     {
-        using var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "feature_probes");
+        using var obj = EmbeddedObjects.Open(FeatureProbesObject.File);
         foreach (var candidate in obj.Programs)
             candidate.Autoload = candidate.Name == programName;
         var program = obj.Program(programName);

@@ -132,12 +132,16 @@ internal sealed unsafe class BpfMap
         Name = name;
         Fd = Proxy.bpf_map__fd(map);
         MaxEntries = Proxy.bpf_map__max_entries(map);
+        ValueSize = Proxy.bpf_map__value_size(map);
     }
 
     public string Name { get; }
 
     /// <summary>The map's size as the object declares it: what user-space buffers are sized by.</summary>
     public uint MaxEntries { get; }
+
+    /// <summary>A value's size in bytes as the object declares it (for a per-CPU map: one CPU's).</summary>
+    public uint ValueSize { get; }
 
     public int Fd { get; }
 

@@ -92,6 +92,8 @@ internal static unsafe partial class Proxy
 
     public static uint bpf_map__max_entries(bpf_map* map) => Libbpf.bpf_map__max_entries(map);
 
+    public static uint bpf_map__value_size(bpf_map* map) => Libbpf.bpf_map__value_size(map);
+
     public static Span<byte> bpf_map__initial_value(bpf_map* map)
     {
         nuint size;

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Tracer.Native;
+using Maps = Tracer.Native.DropTracerObject.Maps;
 
 namespace Tracer.Probes;
 
@@ -12,15 +13,14 @@ internal sealed record DropProbeOptions(bool WatchAll = false, bool CaptureStack
 /// User-space half of bpf/drop_tracer.bpf.c: loads and attaches it, owns its maps, and drains
 /// the per-CPU aggregates by swapping the active map (see the BPF source for why that is exact).
 /// </summary>
-internal sealed class DropProbe : IDisposable
+internal sealed class DropProbe : IProbe
 {
-    private const string ObjectFile = "drop_tracer.bpf.o";
     private const int SampleCapacity = 16384;
 
     private static readonly (string Program, string AttachPoint)[] Variants =
     [
-        ("kfree_skb_btf", "tp_btf/kfree_skb"),
-        ("kfree_skb_tp", "tracepoint/skb/kfree_skb"),
+        (DropTracerObject.Programs.kfree_skb_btf, DropTracerObject.Sections.kfree_skb_btf),
+        (DropTracerObject.Programs.kfree_skb_tp, DropTracerObject.Sections.kfree_skb_tp),
     ];
 
     private readonly BpfObject _object;
@@ -49,15 +49,15 @@ internal sealed class DropProbe : IDisposable
         _object = obj;
         _program = program;
         AttachPoint = attachPoint;
-        Watched = new WatchedSet(obj.Map("watched_hosts"), obj.Map("watched_prefixes"), obj.Map(".data.watch"));
-        _activeAggregate = obj.Map("active_aggregate");
-        _aggregates = [obj.Map("aggregate_a"), obj.Map("aggregate_b")];
-        _activeCoarse = obj.Map("active_coarse");
-        _coarse = [obj.Map("coarse_a"), obj.Map("coarse_b")];
-        _activeCache = obj.Map("active_cache");
-        _caches = [obj.Map("cache_a"), obj.Map("cache_b")];
-        _counters = obj.Map("counters");
-        _stacks = obj.Map("stacks");
+        Watched = new WatchedSet(obj.Map(Maps.watched_hosts), obj.Map(Maps.watched_prefixes), obj.Map(Maps.data_watch));
+        _activeAggregate = obj.Map(Maps.active_aggregate);
+        _aggregates = [obj.Map(Maps.aggregate_a), obj.Map(Maps.aggregate_b)];
+        _activeCoarse = obj.Map(Maps.active_coarse);
+        _coarse = [obj.Map(Maps.coarse_a), obj.Map(Maps.coarse_b)];
+        _activeCache = obj.Map(Maps.active_cache);
+        _caches = [obj.Map(Maps.cache_a), obj.Map(Maps.cache_b)];
+        _counters = obj.Map(Maps.counters);
+        _stacks = obj.Map(Maps.stacks);
         _cpus = Proxy.libbpf_num_possible_cpus();
         var maxKeys = (int)Math.Max(_aggregates[0].MaxEntries, _coarse[0].MaxEntries);
         _keys = new drop_key[maxKeys];
@@ -74,16 +74,16 @@ internal sealed class DropProbe : IDisposable
     public WatchedSet Watched { get; }
 
     /// <summary>The per-CPU trail the netfilter sentinels write and this probe reads.</summary>
-    public BpfMap SentinelTrail => _object.Map("sentinel_trail");
+    public BpfMap SentinelTrail => _object.Map(Maps.sentinel_trail);
 
     /// <summary>The per-CPU drop verdict the exact tier writes and this probe reads.</summary>
-    public BpfMap HookVerdict => _object.Map("hook_verdict");
+    public BpfMap HookVerdict => _object.Map(Maps.hook_verdict);
 
     /// <summary>Loaded to take SELinux denials into samples (<see cref="DropProbeOptions.SelinuxDenials"/>).</summary>
     public bool TakesSelinuxDenials { get; private init; }
 
     /// <summary>This CPU's last enforced SELinux denial, which bpf/selinux_avc.bpf.c writes and this probe takes.</summary>
-    public BpfMap AvcLast => _object.Map("avc_last");
+    public BpfMap AvcLast => _object.Map(Maps.avc_last);
 
     /// <summary>Loads the programs; nothing is attached until <see cref="Attach"/>, so the watched set can be filled first.</summary>
     public static DropProbe Load(DropProbeOptions options, ILogger logger)
@@ -92,32 +92,26 @@ internal sealed class DropProbe : IDisposable
         for (var i = 0; ; i++)
         {
             var (program, attachPoint) = Variants[i];
-            var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "drop_tracer");
             try
             {
-                foreach (var candidate in obj.Programs)
-                    candidate.Autoload = candidate.Name == program;
-                obj.SetReadOnlyData(".rodata.config", new tracer_config
+                return EmbeddedObjects.Load(DropTracerObject.File, obj =>
                 {
-                    watch_all = options.WatchAll ? 1u : 0u,
-                    capture_stack = options.CaptureStacks ? 1u : 0u,
-                    samples_per_key = (uint)options.SamplesPerKey,
-                    selinux_denials = options.SelinuxDenials ? 1u : 0u,
-                    flows_per_coarse_key = FlowsPerCoarseKey(obj.MaxEntries("aggregate_a"), Proxy.libbpf_num_possible_cpus()),
-                });
-                obj.Load();
-                return new DropProbe(obj, obj.Program(program), attachPoint) { FallbackReason = fallbackReason, TakesSelinuxDenials = options.SelinuxDenials };
+                    foreach (var candidate in obj.Programs)
+                        candidate.Autoload = candidate.Name == program;
+                    obj.SetReadOnlyData(Maps.rodata_config, new tracer_config
+                    {
+                        watch_all = options.WatchAll ? 1u : 0u,
+                        capture_stack = options.CaptureStacks ? 1u : 0u,
+                        samples_per_key = (uint)options.SamplesPerKey,
+                        selinux_denials = options.SelinuxDenials ? 1u : 0u,
+                        flows_per_coarse_key = FlowsPerCoarseKey(obj.MaxEntries(Maps.aggregate_a), Proxy.libbpf_num_possible_cpus()),
+                    });
+                }, obj => new DropProbe(obj, obj.Program(program), attachPoint) { FallbackReason = fallbackReason, TakesSelinuxDenials = options.SelinuxDenials });
             }
             catch (NativeException e) when (i + 1 < Variants.Length && !e.IsPermissionDenied)
             {
-                obj.Dispose();
                 fallbackReason = $"{attachPoint} refused: {e.Message}";
                 logger.LogInformation("{AttachPoint} did not load ({Error}); falling back to {Next}", attachPoint, e.Message, Variants[i + 1].AttachPoint);
-            }
-            catch
-            {
-                obj.Dispose();
-                throw;
             }
         }
     }
@@ -132,7 +126,7 @@ internal sealed class DropProbe : IDisposable
     /// <summary>Attaches the program and starts consuming samples.</summary>
     public void Attach()
     {
-        _ring = new RingBuffer(_object.Map("samples"), _samples, "drop-samples");
+        _ring = new RingBuffer(_object.Map(Maps.samples), _samples, "drop-samples");
         _link = _program.Attach();
     }
 
@@ -256,7 +250,7 @@ internal sealed class DropProbe : IDisposable
     {
         if (stackId < 0)
             return [];
-        var frames = new ulong[127]; // the stacks map's value: PERF_MAX_STACK_DEPTH addresses, zero-padded
+        var frames = new ulong[_stacks.ValueSize / sizeof(ulong)]; // addresses, zero-padded
         if (!_stacks.Lookup(stackId, MemoryMarshal.AsBytes(frames.AsSpan())))
             return [];
         var depth = Array.IndexOf(frames, 0UL);
@@ -267,6 +261,7 @@ internal sealed class DropProbe : IDisposable
     {
         Detach();
         _ring?.Dispose();
+        _ring = null;
         _object.Dispose();
     }
 }

@@ -36,10 +36,8 @@ internal sealed class NamespaceGoneException(uint netns) : Exception($"network n
 /// reader in each namespace, and reads them back. Works on every kernel with raw_tp test runs (5.10+),
 /// with or without BPF netfilter programs.
 /// </summary>
-internal sealed class NetfilterHookTables : IDisposable
+internal sealed class NetfilterHookTables : IProbe
 {
-    private const string ObjectFile = "netfilter_hook_tables.bpf.o";
-
     private readonly BpfObject _object;
     private readonly BpfProgram _reader;
     private readonly BpfMap _tables;
@@ -51,31 +49,21 @@ internal sealed class NetfilterHookTables : IDisposable
     private NetfilterHookTables(BpfObject obj)
     {
         _object = obj;
-        _reader = obj.Program("copy_hook_table");
-        _tables = obj.Map("hook_tables");
-        _entries = obj.Map("hook_entries");
+        _reader = obj.Program(NetfilterHookTablesObject.Programs.copy_hook_table);
+        _tables = obj.Map(NetfilterHookTablesObject.Maps.hook_tables);
+        _entries = obj.Map(NetfilterHookTablesObject.Maps.hook_entries);
         Netns = NetworkNamespace.CurrentInode();
         _namespaces[Netns] = null;
     }
 
-    /// <summary>Loads the reader and copies Tracer's own namespace's tables once: a kernel that refuses either fails here.</summary>
-    public static NetfilterHookTables LoadAndCopy(KernelSymbols symbols)
-    {
-        var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "nf_hook_tables");
-        try
-        {
-            obj.SetReadOnlyData(".rodata.config", Config(symbols));
-            obj.Load();
-            var tables = new NetfilterHookTables(obj);
-            tables.CopyNow();
-            return tables;
-        }
-        catch
-        {
-            obj.Dispose();
-            throw;
-        }
-    }
+    /// <summary>Loads the reader; <see cref="Attach"/> runs it.</summary>
+    public static NetfilterHookTables Load(KernelSymbols symbols) =>
+        EmbeddedObjects.Load(NetfilterHookTablesObject.File,
+                             obj => obj.SetReadOnlyData(NetfilterHookTablesObject.Maps.rodata_config, Config(symbols)),
+                             obj => new NetfilterHookTables(obj));
+
+    /// <summary>Copies Tracer's own namespace's tables once: a kernel that refuses the test runs fails here.</summary>
+    public void Attach() => CopyNow();
 
     /// <summary>Tracer's own network namespace.</summary>
     public uint Netns { get; }

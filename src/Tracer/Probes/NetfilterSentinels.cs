@@ -12,12 +12,11 @@ namespace Tracer.Probes;
 /// Needs BPF netfilter links (kernel 6.4+).
 /// Sentinel links are BPF links owned by this process: they go away with it, even after kill -9.
 /// </summary>
-internal sealed class NetfilterSentinels : IDisposable
+internal sealed class NetfilterSentinels : IProbe
 {
-    private const string ObjectFile = "netfilter_sentinel.bpf.o";
-
     /// <summary>The programs' names, as the hook tables show any Tracer's sentinels.</summary>
-    public static readonly IReadOnlySet<string> ProgramNames = new HashSet<string> { "sentinel_first", "sentinel" };
+    public static readonly IReadOnlySet<string> ProgramNames =
+        new HashSet<string> { NetfilterSentinelObject.Programs.sentinel_first, NetfilterSentinelObject.Programs.sentinel };
     private const int LowestPriority = int.MinValue + 1; // the kernel refuses NF_IP_PRI_FIRST itself
 
     private readonly BpfObject _object;
@@ -30,36 +29,26 @@ internal sealed class NetfilterSentinels : IDisposable
     private NetfilterSentinels(BpfObject obj, NetfilterHookTables tables)
     {
         _object = obj;
-        _first = obj.Program("sentinel_first");
-        _behind = obj.Program("sentinel");
+        _first = obj.Program(NetfilterSentinelObject.Programs.sentinel_first);
+        _behind = obj.Program(NetfilterSentinelObject.Programs.sentinel);
         ProgramIds = new HashSet<uint> { Proxy.bpf_obj_get_info_by_fd(_first.Fd).id, Proxy.bpf_obj_get_info_by_fd(_behind.Fd).id };
         _tables = tables;
     }
 
-    /// <summary>Loads the sentinel program, sharing the trail map with the drop probe.</summary>
-    public static NetfilterSentinels Load(BpfMap sentinelTrail, NetfilterHookTables tables)
-    {
-        var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "nf_sentinel");
-        try
+    /// <summary>Loads the sentinel programs, sharing the trail map with the drop probe; none is attached yet.</summary>
+    public static NetfilterSentinels Load(BpfMap sentinelTrail, NetfilterHookTables tables) =>
+        EmbeddedObjects.Load(NetfilterSentinelObject.File, obj =>
         {
             foreach (var program in obj.Programs)
                 program.SetType((bpf_prog_type)Libbpf.TRACER_BPF_PROG_TYPE_NETFILTER, (bpf_attach_type)Libbpf.TRACER_BPF_NETFILTER);
-            obj.ShareMap("sentinel_trail", sentinelTrail);
-            obj.Load();
-            return new NetfilterSentinels(obj, tables);
-        }
-        catch
-        {
-            obj.Dispose();
-            throw;
-        }
-    }
+            obj.ShareMap(NetfilterSentinelObject.Maps.sentinel_trail, sentinelTrail);
+        }, obj => new NetfilterSentinels(obj, tables));
 
     /// <summary>The sentinels' program ids: how the hook tables tell them from foreign BPF hooks.</summary>
     public IReadOnlySet<uint> ProgramIds { get; }
 
-    /// <summary>Starts bracketing every IPv4 and IPv6 hook point of Tracer's namespace.</summary>
-    public void AttachEverywhere()
+    /// <summary>Starts bracketing every IPv4 and IPv6 hook point of Tracer's namespace (on demand: <see cref="EnsureAt"/> instead).</summary>
+    public void Attach()
     {
         foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
             for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Tracer.Native;
+using Programs = Tracer.Native.NetfilterVerdictsObject.Programs;
 
 namespace Tracer.Probes;
 
@@ -11,13 +12,26 @@ namespace Tracer.Probes;
 /// Every packet through an observed function runs the observer, so functions are observed only while
 /// the drops at their hook point are not yet explained.
 /// </summary>
-internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : IDisposable
+internal sealed class NetfilterVerdicts : IProbe
 {
-    private const string ObjectFile = "netfilter_verdicts.bpf.o";
+    private readonly BpfMap _sharedVerdict;
+    private readonly ILogger _logger;
     private readonly Dictionary<ulong, (BpfObject Object, BpfLink[] Links, string Method)> _observed = [];
     private readonly HashSet<ulong> _failed = [];
     // How each function was observed, kept after it is released: evidence of records drained later.
     private readonly Dictionary<ulong, string> _methods = [];
+
+    private NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger)
+    {
+        _sharedVerdict = sharedVerdict;
+        _logger = logger;
+    }
+
+    /// <summary>
+    /// Nothing is loaded yet: each observed function gets an object of its own (<see cref="ObserveOnly"/>), writing
+    /// into the drop probe's <paramref name="sharedVerdict"/>; the kernel's refusal is noted in <see cref="Unavailable"/>.
+    /// </summary>
+    public static NetfilterVerdicts Load(BpfMap sharedVerdict, ILogger logger) => new(sharedVerdict, logger);
 
     /// <summary>Why the exact tier is not running, once the kernel refused it; null while it may.</summary>
     public string? Unavailable { get; private set; }
@@ -61,25 +75,25 @@ internal sealed class NetfilterVerdicts(BpfMap sharedVerdict, ILogger logger) : 
 
     private (BpfObject, BpfLink[], string)? TryAttach(ulong address, string function, bool fexit)
     {
-        var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "nf_verdicts");
         try
         {
-            foreach (var program in obj.Programs)
-                program.Autoload = fexit ? program.Name == "hook_exit" : program.Name != "hook_exit";
-            if (fexit)
-                obj.Program("hook_exit").SetAttachTarget(function);
-            obj.SetReadOnlyData(".rodata.config", new hook_verdict_config { function = address });
-            obj.ShareMap("hook_verdict", sharedVerdict);
-            obj.Load();
-            BpfLink[] links = fexit
-                ? [obj.Program("hook_exit").Attach()]
-                : [obj.Program("hook_entry").AttachKprobe(function, returnProbe: false), obj.Program("hook_return").AttachKprobe(function, returnProbe: true)];
-            logger.LogInformation("observing the verdicts of {Function} with {Method}", function, fexit ? "fexit" : "kprobes");
-            return (obj, links, fexit ? "fexit" : "kprobes");
+            var (loaded, links) = EmbeddedObjects.Load(NetfilterVerdictsObject.File, obj =>
+            {
+                foreach (var program in obj.Programs)
+                    program.Autoload = fexit ? program.Name == Programs.hook_exit : program.Name != Programs.hook_exit;
+                if (fexit)
+                    obj.Program(Programs.hook_exit).SetAttachTarget(function);
+                obj.SetReadOnlyData(NetfilterVerdictsObject.Maps.rodata_config, new hook_verdict_config { function = address });
+                obj.ShareMap(NetfilterVerdictsObject.Maps.hook_verdict, _sharedVerdict);
+            }, obj => (obj, fexit
+                ? new[] { obj.Program(Programs.hook_exit).Attach() }
+                : [obj.Program(Programs.hook_entry).AttachKprobe(function, returnProbe: false),
+                   obj.Program(Programs.hook_return).AttachKprobe(function, returnProbe: true)]));
+            _logger.LogInformation("observing the verdicts of {Function} with {Method}", function, fexit ? "fexit" : "kprobes");
+            return (loaded, links, fexit ? "fexit" : "kprobes");
         }
         catch (NativeException e)
         {
-            obj.Dispose();
             if (!fexit && e.Errno is Errno.EPERM or Errno.ENOENT or Errno.EOPNOTSUPP or KernelErrno.ENOTSUPP)
                 Unavailable = $"fexit and kprobes refused ({e.Message})";
             return null;

@@ -40,7 +40,7 @@ internal readonly record struct TraceMark(byte Hook, IPNetwork Network, bool Sou
 /// several KB, so bursts need draining); those that end in a drop are kept per flow, so the attributor
 /// can name the exact rule or policy.
 /// </summary>
-internal sealed unsafe class NftablesTrace : IDisposable
+internal sealed unsafe class NftablesTrace : IProbe
 {
     private const string TablePrefix = "tracer";
     private const int TracedPerSecond = 200;
@@ -68,7 +68,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
     private readonly Dictionary<uint, FlowTuple> _flowsByTraceId = [];
     private readonly Dictionary<(string, string, string, ulong), string?> _ruleTexts = [];
     private readonly Lock _gate = new();
-    private readonly Thread _reader;
+    private Thread? _reader;
     private GCHandle _self;
     private volatile bool _stopping;
     private HashSet<TraceMark> _marks = [];
@@ -78,16 +78,14 @@ internal sealed unsafe class NftablesTrace : IDisposable
     {
         _nft = nft;
         _events = events;
-        _self = GCHandle.Alloc(this);
-        _reader = new Thread(ReadEvents) { IsBackground = true, Name = "nftrace" };
-        _reader.Start();
     }
 
     /// <summary>
-    /// Listens to trace events in the calling thread's namespace; nothing is marked yet. Removes the tables of
-    /// Tracers that no longer run (possible only where tables cannot be owned).
+    /// Subscribes to trace events in the calling thread's namespace (read once <see cref="Attach"/> starts the
+    /// reader); nothing is marked yet. Removes the tables of Tracers that no longer run (possible only where tables
+    /// cannot be owned).
     /// </summary>
-    public static NftablesTrace Start()
+    public static NftablesTrace Load()
     {
         var nft = NftContext.Open();
         MnlSocketHandle? events = null;
@@ -103,6 +101,14 @@ internal sealed unsafe class NftablesTrace : IDisposable
             nft.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Starts reading the trace events, on a thread of its own.</summary>
+    public void Attach()
+    {
+        _self = GCHandle.Alloc(this);
+        _reader = new Thread(ReadEvents) { IsBackground = true, Name = "nftrace" };
+        _reader.Start();
     }
 
     /// <summary>A netlink socket subscribed to nftables' trace events.</summary>
@@ -259,7 +265,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
         // another: one per traced namespace) covers what is queued now.
         var rounds = traces.Select(t => (Trace: t, Round: Volatile.Read(ref t._rounds))).ToList();
         var deadline = Environment.TickCount64 + 500;
-        while (rounds.Any(r => Volatile.Read(ref r.Trace._rounds) < r.Round + 2 && r.Trace._reader.IsAlive) &&
+        while (rounds.Any(r => Volatile.Read(ref r.Trace._rounds) < r.Round + 2 && r.Trace._reader?.IsAlive == true) &&
                Environment.TickCount64 < deadline)
             Thread.Sleep(5);
     }
@@ -371,7 +377,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
     public void Dispose()
     {
         _stopping = true;
-        _reader.Join();
+        _reader?.Join();
         _events.Dispose();
         if (_marks.Count > 0 && _ownedByKernel != true)
         {
@@ -383,6 +389,7 @@ internal sealed unsafe class NftablesTrace : IDisposable
             {
                 // already gone (a flush of the ruleset, or the namespace itself)
             }
+            _marks = [];
         }
         _nft.Dispose(); // closes the socket that owns the table: the kernel deletes it
         if (_self.IsAllocated)

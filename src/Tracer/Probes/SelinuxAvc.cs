@@ -10,16 +10,14 @@ namespace Tracer.Probes;
 /// CPU in the drop probe's <c>avc_last</c> map, and the drop probe takes each into the sample of the drop
 /// it causes (<see cref="SelinuxDenial"/>). The raw tracepoint link is owned by this process.
 /// </summary>
-internal sealed class SelinuxAvc : IDisposable
+internal sealed class SelinuxAvc : IProbe
 {
-    private const string ObjectFile = "selinux_avc.bpf.o";
     private readonly BpfObject _object;
-    private readonly BpfLink _link;
+    private BpfLink? _link;
 
-    private SelinuxAvc(BpfObject obj, BpfLink link, bool namesPermissions)
+    private SelinuxAvc(BpfObject obj, bool namesPermissions)
     {
         _object = obj;
-        _link = link;
         NamesPermissions = namesPermissions;
     }
 
@@ -38,28 +36,23 @@ internal sealed class SelinuxAvc : IDisposable
             : File.Exists(Path.Combine(selinuxFs, "enforce"));
     }
 
-    /// <summary>Loads and attaches the denial observer, writing into the drop probe's <paramref name="avcLast"/>.</summary>
-    public static SelinuxAvc Attach(BpfMap avcLast)
+    /// <summary>Loads the denial observer, writing into the drop probe's <paramref name="avcLast"/>.</summary>
+    public static SelinuxAvc Load(BpfMap avcLast)
     {
-        var obj = BpfObject.Open(EmbeddedObjects.Read(ObjectFile), "selinux_avc");
-        try
+        var classMap = KernelSymbols.DataAddress("secclass_map");
+        return EmbeddedObjects.Load(SelinuxAvcObject.File, obj =>
         {
-            var classMap = KernelSymbols.DataAddress("secclass_map");
-            obj.SetReadOnlyData(".rodata.config", new avc_config { secclass_map = classMap });
-            obj.ShareMap("avc_last", avcLast);
-            obj.Load();
-            return new SelinuxAvc(obj, obj.Program("avc_audited").Attach(), classMap != 0);
-        }
-        catch
-        {
-            obj.Dispose();
-            throw;
-        }
+            obj.SetReadOnlyData(SelinuxAvcObject.Maps.rodata_config, new avc_config { secclass_map = classMap });
+            obj.ShareMap(SelinuxAvcObject.Maps.avc_last, avcLast);
+        }, obj => new SelinuxAvc(obj, classMap != 0));
     }
+
+    public void Attach() => _link = _object.Program(SelinuxAvcObject.Programs.avc_audited).Attach();
 
     public void Dispose()
     {
-        _link.Dispose();
+        _link?.Dispose();
+        _link = null;
         _object.Dispose();
     }
 }

@@ -342,6 +342,9 @@ internal static unsafe partial class Libbpf
     [LibraryImport(LibraryName, EntryPoint = "bpf_map__max_entries", SetLastError = true)]
     public static partial uint bpf_map__max_entries(bpf_map* map);
 
+    [LibraryImport(LibraryName, EntryPoint = "bpf_map__value_size", SetLastError = true)]
+    public static partial uint bpf_map__value_size(bpf_map* map);
+
     [LibraryImport(LibraryName, EntryPoint = "bpf_map__initial_value", SetLastError = true)]
     public static partial void* bpf_map__initial_value(bpf_map* map, nuint* psize);
 

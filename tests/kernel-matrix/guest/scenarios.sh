@@ -117,8 +117,9 @@ scenario_edr_module() {
 }
 
 # The EDR module with Tracer armed on demand: the first batch arms the verdict observers at LOCAL_OUT, the
-# second, sent once Tracer says they observe the module's hook function, is observed exactly. (Waiting for
-# that line, not a fixed time: under software emulation an interval and the attach take seconds.)
+# second, sent once they observe the module's hook function, is observed exactly. Waited for, not a fixed
+# time: under software emulation an interval and the attach take seconds, and the observers are released
+# 10 s after the last unexplained drop. They are Tracer's only kprobe programs (BPF_PROG_TYPE_KPROBE, 2).
 scenario_edr_module_on_demand() {
 	if ! insmod /matrix/edr_agent.ko node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
 		unsupported edr-module-on-demand "insmod failed"; return
@@ -126,9 +127,10 @@ scenario_edr_module_on_demand() {
 	start_tracer edr-module-on-demand on-demand || { finish edr-module-on-demand "tracer did not start" ""; rmmod edr_agent; return; }
 	first=$(udp_send "$POD_IP" 8888 40 1000)
 	for _ in $(seq 300); do
-		grep -q 'observing the verdicts of edr_local_out' /tmp/edr-module-on-demand.err && break
+		grep -qs '^prog_type:[[:space:]]*2$' /proc/"$tracer_pid"/fdinfo/* && break
 		sleep 0.1
 	done
+	sleep 0.5   # loaded, then attached
 	second=$(udp_send "$POD_IP" 8888 40 1000)
 	finish edr-module-on-demand ok "$first; then $second"
 	rmmod edr_agent

@@ -78,9 +78,9 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
     private void WriteCulprit(Records.Culprit culprit)
     {
         _writer.WriteStartObject("culprit");
-        _writer.WriteString("kind", culprit.Kind);
+        _writer.WriteString("kind", culprit.Kind.WireName());
         _writer.WriteString("summary", culprit.Summary);
-        _writer.WriteString("confidence", culprit.Confidence);
+        _writer.WriteString("confidence", culprit.Confidence.WireName());
         WriteIfSet("family", culprit.Family);
         WriteIfSet("hook", culprit.Hook);
         WriteIfSet("priority", culprit.Priority);

@@ -75,9 +75,9 @@ public sealed class ArmingPlanTests
         Assert.True(plan.Add([unexplained], T0 + ArmingPlan.GiveUpAfter + CulpritMemory.RememberFor)); // tried again later
     }
 
-    private static Culprit Rule(ulong handle, string confidence = Culprit.Exact) => new()
+    private static Culprit Rule(ulong handle, CulpritConfidence confidence = CulpritConfidence.Exact) => new()
     {
-        Kind = Culprit.NftablesRule, Confidence = confidence, Table = "edr", Chain = "out", Handle = handle,
+        Kind = CulpritKind.NftablesRule, Confidence = confidence, Table = "edr", Chain = "out", Handle = handle,
         Summary = $"rule {handle}", Evidence = ["reason NETFILTER_DROP", "freed at nft_do_chain+0x46f", $"nftrace: verdict drop by rule handle {handle}"],
     };
 
@@ -89,12 +89,12 @@ public sealed class ArmingPlanTests
 
         var sameFlow = memory.Recall(Udp(8885, sourcePort: 51000), ["reason NETFILTER_DROP"]);
         Assert.Equal(2UL, sameFlow!.Handle);
-        Assert.Equal(Culprit.Exact, sameFlow.Confidence);
+        Assert.Equal(CulpritConfidence.Exact, sameFlow.Confidence);
         Assert.Contains(sameFlow.Evidence, e => e.StartsWith("named at 12:00:00 (exact) for this flow: nftrace: verdict drop by rule handle 2", StringComparison.Ordinal));
 
         var otherPort = memory.Recall(Udp(7000), []);
         Assert.Equal(2UL, otherPort!.Handle);
-        Assert.Equal(Culprit.Inferred, otherPort.Confidence); // only the aggregate vouches for it
+        Assert.Equal(CulpritConfidence.Inferred, otherPort.Confidence); // only the aggregate vouches for it
         Assert.Equal(2UL, memory.Recall(Udp(7000).Coarse(sourceWatched: false), [])!.Handle);
 
         memory.Remember(Udp(9000), Rule(5), T0);

@@ -19,8 +19,6 @@ internal sealed record FeatureResult(string Feature, bool Loads, bool? Attaches,
 internal static class FeatureProbes
 {
     private const string ObjectFile = "feature_probes.bpf.o";
-    private const uint NfprotoIPv4 = 2;
-    private const uint NfInetLocalOut = 3;
 
     private enum Trial { LoadOnly, Attach, AttachNetfilterInPrivateNamespace }
 
@@ -69,7 +67,7 @@ internal static class FeatureProbes
                 case Trial.AttachNetfilterInPrivateNamespace:
                     NetworkNamespace.RunInPrivate(() =>
                     {
-                        program.AttachNetfilter(NfprotoIPv4, NfInetLocalOut, priority: 0).Dispose();
+                        program.AttachNetfilter((uint)NfProto.NFPROTO_IPV4, (uint)nf_inet_hooks.NF_INET_LOCAL_OUT, priority: 0).Dispose();
                         return true;
                     });
                     break;

@@ -16,7 +16,7 @@ namespace Tracer.Tests.Attribution;
 public sealed class AttributorTests
 {
     private const uint Netns = 4026531840;
-    private static readonly HookPoint LocalOut = new(Netns, HookPoint.IPv4, 3);
+    private static readonly HookPoint LocalOut = new(Netns, HookPoint.IPv4, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT);
     private static readonly KernelSymbols Symbols = KernelSymbols.Parse(new StringReader("""
         ffffffff81000000 T nf_hook_slow
         ffffffff81100000 T nft_do_chain
@@ -29,8 +29,8 @@ public sealed class AttributorTests
     private static HookEntry Function(int priority, ulong address) => new(priority, address, hook_entry_kind.HOOK_ENTRY_FUNCTION, 0, "", "", false, false);
 
     private static DropFlow NetfilterDrop(ushort sentinelsPassed) => new(
-        Netns, 0, IPAddress.Parse("192.0.2.10"), IPAddress.Parse("10.0.0.5"), 0x0800, 17, 40000, 8885,
-        12, 0xffffffff81000040, NetfilterHook: 4, NetfilterFamily: HookPoint.IPv4, SentinelsPassed: sentinelsPassed);
+        Netns, 0, IPAddress.Parse("192.0.2.10"), IPAddress.Parse("10.0.0.5"), (ushort)EtherType.ETH_P_IP, (byte)IpProto.IPPROTO_UDP, 40000, 8885,
+        12, 0xffffffff81000040, NetfilterHook: (byte)(LocalOut.Hook + 1), NetfilterFamily: HookPoint.IPv4, SentinelsPassed: sentinelsPassed);
 
     private static readonly IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> Tables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>
     {

@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Tracer.Daemon;
+using Tracer.Native;
 using Tracer.Probes;
 using Tracer.Records;
 using Tracer.Tests.Infrastructure;
@@ -16,7 +17,7 @@ public sealed class DropLogTests
     private static readonly Culprit Rule = new() { Kind = CulpritKind.NftablesRule, Summary = "dropped by a rule", Confidence = CulpritConfidence.Exact };
 
     private static DropRecord Record(Culprit culprit, ulong count) => new(T0, T0,
-        new DropFlow(1, 2, IPAddress.Parse("192.0.2.1"), IPAddress.Parse("10.244.0.5"), 0x0800, 6, 40000, 8885, 7, 0),
+        new DropFlow(1, 2, IPAddress.Parse("192.0.2.1"), IPAddress.Parse("10.244.0.5"), (ushort)EtherType.ETH_P_IP, (byte)IpProto.IPPROTO_TCP, 40000, 8885, 7, 0),
         "NETFILTER_DROP", "nf_hook_slow", count, count * 60, null, culprit);
 
     [Fact]

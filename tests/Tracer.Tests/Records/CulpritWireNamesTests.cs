@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Tracer.Diagnosis;
+using Tracer.Native;
 using Tracer.Output;
 using Tracer.Probes;
 using Tracer.Records;
@@ -36,7 +37,7 @@ public sealed class CulpritWireNamesTests
         using var stream = new MemoryStream();
         using (var output = new JsonLinesOutput(stream))
             output.Write([new DropRecord(DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch,
-                new DropFlow(1, 2, IPAddress.Parse("192.0.2.1"), IPAddress.Parse("10.244.0.5"), 0x0800, 17, 40000, 8885, 7, 0),
+                new DropFlow(1, 2, IPAddress.Parse("192.0.2.1"), IPAddress.Parse("10.244.0.5"), (ushort)EtherType.ETH_P_IP, (byte)IpProto.IPPROTO_UDP, 40000, 8885, 7, 0),
                 "NETFILTER_DROP", "nf_hook_slow", 1, 60, null, culprit)]);
         var line = JsonDocument.Parse(stream.ToArray()).RootElement.GetProperty("culprit");
         var diagnoseJson = JsonSerializer.Serialize(culprit, DiagnosisJson.Default.Culprit);

@@ -1,5 +1,6 @@
 using System.Net;
 using Tracer.Discovery;
+using Tracer.Native;
 using Tracer.Probes;
 using Tracer.Records;
 using Tracer.Telemetry;
@@ -18,7 +19,7 @@ public sealed class DropEpisodesTests
     private static DropRecord Record(DateTimeOffset at, ushort sourcePort, ushort port = 8080, Culprit? culprit = null, ulong count = 3,
                                      string pod = "10.244.0.5", string client = "192.0.2.1") =>
         new(at, at.AddMilliseconds(10),
-            new DropFlow(1, 2, IPAddress.Parse(client), IPAddress.Parse(pod), 0x0800, 17, sourcePort, port, 7, 0),
+            new DropFlow(1, 2, IPAddress.Parse(client), IPAddress.Parse(pod), (ushort)EtherType.ETH_P_IP, (byte)IpProto.IPPROTO_UDP, sourcePort, port, 7, 0),
             "NETFILTER_DROP", "nft_do_chain", count, count * 40, null, culprit ?? Rule);
 
     [Fact]

@@ -30,7 +30,7 @@ internal static class BpfProgramCulprits
             ? new Culprit
             {
                 Kind = CulpritKind.BpfProgram, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
-                Attach = reason switch { DropReasons.TcEgress or DropReasons.TcIngress => "tc", DropReasons.Xdp => "xdp", _ => "cgroup_skb" },
+                Attach = reason switch { DropReasons.TcEgress or DropReasons.TcIngress => CulpritAttach.Tc, DropReasons.Xdp => CulpritAttach.Xdp, _ => CulpritAttach.CgroupSkb },
                 Summary = $"dropped by a BPF program ({reason switch { DropReasons.TcEgress => "tc egress", DropReasons.TcIngress => "tc ingress", DropReasons.Xdp => "XDP", _ => "cgroup egress" }}) on interface {flow.Ifindex}",
             }
             : null;
@@ -55,7 +55,7 @@ internal static class BpfProgramCulprits
         if (programs.Count == 0)
             return null;
         var first = programs[0];
-        var what = first.Attach == "xdp" ? "XDP" : $"{first.Attach} {direction}";
+        var what = first.Attach == CulpritAttach.Xdp ? "XDP" : $"{first.Attach.WireName()} {direction}";
         evidence.Add($"{what} BPF programs on {first.Interface}: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
         return new Culprit
         {
@@ -77,7 +77,7 @@ internal static class BpfProgramCulprits
         return new Culprit
         {
             Kind = CulpritKind.BpfProgram, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
-            ProgramId = first.Id, ProgramName = first.Name, Attach = "cgroup_skb", Hook = "egress",
+            ProgramId = first.Id, ProgramName = first.Name, Attach = CulpritAttach.CgroupSkb, Hook = "egress",
             Summary = programs.Count == 1
                 ? $"denied on egress by cgroup BPF program {first.Name} (id {first.Id}) attached to cgroup {first.Cgroup}"
                 : $"denied on egress by one of {programs.Count} cgroup BPF programs, e.g. {first.Name} (id {first.Id}) on {first.Cgroup}",

@@ -122,7 +122,7 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
                 {
                     Kind = CulpritKind.BpfProgram, Confidence = confidence, Evidence = evidence,
                     Family = family, Hook = hookName, Priority = priority,
-                    ProgramId = hook.BpfProgramId, ProgramName = hook.Name, Attach = "netfilter",
+                    ProgramId = hook.BpfProgramId, ProgramName = hook.Name, Attach = CulpritAttach.Netfilter,
                     Summary = $"dropped{where} by BPF netfilter program {hook.Name} (id {hook.BpfProgramId}) — not iptables, not nftables",
                 };
             case hook_entry_kind.HOOK_ENTRY_NFTABLES:
@@ -144,8 +144,8 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
                 var function = symbol?.Name ?? $"0x{hook.Function:x}";
                 if (point is { } legacyPoint && IptablesLegacyTable(function, hook.Priority) is { } legacyTable)
                     return LegacyRule(seen, legacyPoint, hook, legacyTable, evidence, confidence);
-                var lsm = function.StartsWith("selinux_", StringComparison.Ordinal) ? "selinux"
-                    : function.StartsWith("apparmor_", StringComparison.Ordinal) ? "apparmor" : null;
+                CulpritLsm? lsm = function.StartsWith("selinux_", StringComparison.Ordinal) ? CulpritLsm.Selinux
+                    : function.StartsWith("apparmor_", StringComparison.Ordinal) ? CulpritLsm.Apparmor : null;
                 return new Culprit
                 {
                     Kind = lsm is not null ? CulpritKind.Lsm : function.StartsWith("ipt", StringComparison.Ordinal) || function.StartsWith("ip6t", StringComparison.Ordinal) ? CulpritKind.IptablesRule : CulpritKind.NetfilterHook,

@@ -96,7 +96,7 @@ internal sealed record Verdict(bool Reachable, string Summary, string? Direction
             $"Kernel module {c.Module ?? "(built in)"} drops them in its netfilter hook {c.Function}, which iptables and nft do not show: " +
             $"find the agent that loaded it ('modinfo {c.Module}', its service), and exempt the node's traffic to its pods in its policy, or stop it to confirm.",
         { Kind: CulpritKind.Lsm, Check: { } check } => $"SELinux denies them ({c.Permissions} on {c.Tclass} {c.Tcontext}). Check: {check}",
-        { Kind: CulpritKind.Lsm } => $"The LSM {c.LsmName ?? c.ProgramName} denies them: check its policy for the pod's traffic.",
+        { Kind: CulpritKind.Lsm } => $"The LSM {c.LsmName?.WireName() ?? c.ProgramName} denies them: check its policy for the pod's traffic.",
         { Kind: CulpritKind.KernelStack } => (c.Check ?? c.Explanation ?? "Check the kernel's networking setup for this reason.") +
             (failing.Count > 0 ? " Failing checks: " + string.Join("; ", failing.Select(f => $"{f.Check}: {f.Detail}")) + "." : ""),
         _ => "Tracer saw the drops but could not name who dropped them: run 'tracer trace --ip ADDR --stack' and look at the stacks.",

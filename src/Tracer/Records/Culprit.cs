@@ -30,10 +30,10 @@ internal sealed record Culprit
     // A BPF program.
     public uint? ProgramId { get; init; }
     public string? ProgramName { get; init; }
-    public string? Attach { get; init; }
+    public CulpritAttach? Attach { get; init; }
 
     [JsonPropertyName("lsm")] // as in the JSON lines and OpenTelemetry; diagnose serializes this record
-    public string? LsmName { get; init; }
+    public CulpritLsm? LsmName { get; init; }
 
     // An SELinux denial: the contexts, class and permissions as the audit log's AVC record names them.
     public string? Scontext { get; init; }

@@ -190,7 +190,7 @@ internal sealed class OtlpExport : IDisposable
         { ProgramName: { } program } => program,
         { Function: { } function } => c.Module is { } module ? $"{function} [{module}]" : function,
         { Module: { } module } => module,
-        { LsmName: { } lsm } => lsm,
+        { LsmName: { } lsm } => lsm.WireName(),
         _ => c.Kind.WireName(),
     };
 
@@ -361,8 +361,8 @@ internal sealed class TelemetryOutput : IDropOutput
         new("tracer.culprit.out_of_tree", c.OutOfTree),
         new("tracer.culprit.program_id", c.ProgramId is { } id ? (long)id : null),
         new("tracer.culprit.program_name", c.ProgramName),
-        new("tracer.culprit.attach", c.Attach),
-        new("tracer.culprit.lsm", c.LsmName),
+        new("tracer.culprit.attach", c.Attach?.WireName()),
+        new("tracer.culprit.lsm", c.LsmName?.WireName()),
         new("tracer.culprit.selinux.scontext", c.Scontext),
         new("tracer.culprit.selinux.tcontext", c.Tcontext),
         new("tracer.culprit.selinux.tclass", c.Tclass),

@@ -118,7 +118,7 @@ public sealed class AttributorTests
         var culprit = Create().Name(Seen(), NetfilterDrop(sentinelsPassed: 1), "NETFILTER_DROP");
 
         Assert.Equal(CulpritKind.Lsm, culprit.Kind);
-        Assert.Equal("selinux", culprit.LsmName);
+        Assert.Equal(CulpritLsm.Selinux, culprit.LsmName);
         Assert.Equal(-200, culprit.Priority);
     }
 
@@ -136,7 +136,7 @@ public sealed class AttributorTests
         var culprit = Create().Name(seen, SocketDrop, "SOCKET_FILTER");
 
         Assert.Equal(CulpritKind.Lsm, culprit.Kind);
-        Assert.Equal("selinux", culprit.LsmName);
+        Assert.Equal(CulpritLsm.Selinux, culprit.LsmName);
         Assert.Equal(CulpritConfidence.Exact, culprit.Confidence);
         Assert.Null(culprit.ProgramId);
         Assert.Equal(("system_u:object_r:blocked_t:s0", "packet", "recv"), (culprit.Tcontext, culprit.Tclass, culprit.Permissions));
@@ -153,7 +153,7 @@ public sealed class AttributorTests
 
         var culprit = Create().Name(seen, flow, "NETFILTER_DROP");
 
-        Assert.Equal(("selinux", CulpritConfidence.Exact, "OUTPUT", -200), (culprit.LsmName, culprit.Confidence, culprit.Hook, culprit.Priority));
+        Assert.Equal(((CulpritLsm?)CulpritLsm.Selinux, CulpritConfidence.Exact, "OUTPUT", -200), (culprit.LsmName, culprit.Confidence, culprit.Hook, culprit.Priority));
         Assert.StartsWith("denied by SELinux at OUTPUT priority -200 (selinux_ip_output): ", culprit.Summary);
     }
 
@@ -221,7 +221,7 @@ public sealed class AttributorTests
         var culprit = Create().Name(Seen(lsmPrograms: [(42u, "deny_probes")]), flow, "SECURITY_HOOK");
 
         Assert.Equal(CulpritKind.Lsm, culprit.Kind);
-        Assert.Equal("bpf", culprit.LsmName);
+        Assert.Equal(CulpritLsm.Bpf, culprit.LsmName);
         Assert.Equal(42u, culprit.ProgramId);
         Assert.Contains("deny_probes", culprit.Summary);
     }

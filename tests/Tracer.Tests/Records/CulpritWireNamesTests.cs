@@ -10,30 +10,35 @@ using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Records;
 
-/// <summary>Culprit kinds and confidences have one wire name each, and every output writes the culprit's fields alike.</summary>
+/// <summary>Culprit kinds, confidences, attach types and LSMs have one wire name each, and every output writes them alike.</summary>
 [UnitTest]
 public sealed class CulpritWireNamesTests
 {
     [Fact]
-    public void EveryKindAndConfidenceHasItsOwnName()
+    public void EveryValueHasItsOwnName()
     {
         Assert.Equal(["nftables-rule", "nftables-policy", "iptables-rule", "netfilter-hook", "bpf-program", "lsm", "kernel-module", "kernel-stack", "unknown"],
                      Enum.GetValues<CulpritKind>().Select(k => k.WireName()));
         Assert.Equal(["exact", "bracketed", "inferred"], Enum.GetValues<CulpritConfidence>().Select(c => c.WireName()));
+        Assert.Equal(["netfilter", "tc", "tcx", "xdp", "cgroup_skb", "lsm"], Enum.GetValues<CulpritAttach>().Select(a => a.WireName()));
+        Assert.Equal(["selinux", "apparmor", "bpf"], Enum.GetValues<CulpritLsm>().Select(l => l.WireName()));
     }
 
     [Fact]
     public void JsonLinesDiagnoseAndOpenTelemetry_NameTheCulpritAlike()
     {
-        foreach (var kind in Enum.GetValues<CulpritKind>())
-        foreach (var confidence in Enum.GetValues<CulpritConfidence>())
-            AssertNamedAlike(kind, confidence);
+        var (kinds, confidences) = (Enum.GetValues<CulpritKind>(), Enum.GetValues<CulpritConfidence>());
+        var (attaches, lsms) = (Enum.GetValues<CulpritAttach>(), Enum.GetValues<CulpritLsm>());
+        for (var i = 0; i < new[] { kinds.Length, confidences.Length, attaches.Length, lsms.Length }.Max(); i++)
+            AssertNamedAlike(new Culprit
+            {
+                Kind = kinds[i % kinds.Length], Confidence = confidences[i % confidences.Length], Summary = "dropped",
+                Attach = attaches[i % attaches.Length], LsmName = lsms[i % lsms.Length],
+            });
     }
 
-    private static void AssertNamedAlike(CulpritKind kind, CulpritConfidence confidence)
+    private static void AssertNamedAlike(Culprit culprit)
     {
-        var culprit = new Culprit { Kind = kind, Confidence = confidence, Summary = "dropped", LsmName = "selinux" };
-
         using var stream = new MemoryStream();
         using (var output = new JsonLinesOutput(stream))
             output.Write([new DropRecord(DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch,
@@ -44,12 +49,17 @@ public sealed class CulpritWireNamesTests
         var diagnose = JsonDocument.Parse(diagnoseJson).RootElement;
         var otel = TelemetryOutput.CulpritAttributes(culprit).ToDictionary(a => a.Key, a => a.Value);
 
-        foreach (var (field, expected) in new[] { ("kind", kind.WireName()), ("confidence", confidence.WireName()), ("lsm", "selinux") })
+        foreach (var (field, expected) in new[]
+                 {
+                     ("kind", culprit.Kind.WireName()), ("confidence", culprit.Confidence.WireName()),
+                     ("attach", culprit.Attach!.Value.WireName()), ("lsm", culprit.LsmName!.Value.WireName()),
+                 })
         {
             Assert.Equal(expected, line.GetProperty(field).GetString());
             Assert.Equal(expected, diagnose.GetProperty(field).GetString());
             Assert.Equal(expected, otel[$"tracer.culprit.{field}"]);
         }
-        Assert.Equal((kind, confidence), JsonSerializer.Deserialize(diagnoseJson, DiagnosisJson.Default.Culprit) is { } read ? (read.Kind, read.Confidence) : default);
+        var read = JsonSerializer.Deserialize(diagnoseJson, DiagnosisJson.Default.Culprit)!;
+        Assert.Equal((culprit.Kind, culprit.Confidence, culprit.Attach, culprit.LsmName), (read.Kind, read.Confidence, read.Attach, read.LsmName));
     }
 }

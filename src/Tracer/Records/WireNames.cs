@@ -27,8 +27,29 @@ internal enum CulpritConfidence
     Inferred,
 }
 
+/// <summary>How the BPF program that dropped (or denied) the packet is attached.</summary>
+[JsonConverter(typeof(CulpritAttachJson))]
+internal enum CulpritAttach
+{
+    Netfilter,
+    Tc,
+    Tcx,
+    Xdp,
+    CgroupSkb,
+    Lsm,
+}
+
+/// <summary>The Linux security module that denied the packet.</summary>
+[JsonConverter(typeof(CulpritLsmJson))]
+internal enum CulpritLsm
+{
+    Selinux,
+    Apparmor,
+    Bpf,
+}
+
 /// <summary>
-/// The names of culprit kinds and confidences in every output — JSON lines, diagnose's document, text,
+/// The names of culprit kinds, confidences, attach types and LSMs in every output — JSON lines, diagnose's document, text,
 /// OpenTelemetry, the daemon's log. A stable interface (docs/json-output.md): the one place they are spelled.
 /// </summary>
 internal static class WireNames
@@ -54,6 +75,26 @@ internal static class WireNames
         CulpritConfidence.Inferred => "inferred",
         _ => throw new ArgumentOutOfRangeException(nameof(confidence), confidence, null),
     };
+
+    public static string WireName(this CulpritAttach attach) => attach switch
+    {
+        CulpritAttach.Netfilter => "netfilter",
+        CulpritAttach.Tc => "tc",
+        CulpritAttach.Tcx => "tcx",
+        CulpritAttach.Xdp => "xdp",
+        CulpritAttach.CgroupSkb => "cgroup_skb",
+        CulpritAttach.Lsm => "lsm",
+        _ => throw new ArgumentOutOfRangeException(nameof(attach), attach, null),
+    };
+
+    /// <summary>As the kernel names the LSM (/sys/kernel/security/lsm).</summary>
+    public static string WireName(this CulpritLsm lsm) => lsm switch
+    {
+        CulpritLsm.Selinux => "selinux",
+        CulpritLsm.Apparmor => "apparmor",
+        CulpritLsm.Bpf => "bpf",
+        _ => throw new ArgumentOutOfRangeException(nameof(lsm), lsm, null),
+    };
 }
 
 /// <summary>An enum as its wire name in System.Text.Json (source generation: no reflection over the enum).</summary>
@@ -74,3 +115,7 @@ internal abstract class WireNameJson<T>(Func<T, string> wireName) : JsonConverte
 internal sealed class CulpritKindJson() : WireNameJson<CulpritKind>(WireNames.WireName);
 
 internal sealed class CulpritConfidenceJson() : WireNameJson<CulpritConfidence>(WireNames.WireName);
+
+internal sealed class CulpritAttachJson() : WireNameJson<CulpritAttach>(WireNames.WireName);
+
+internal sealed class CulpritLsmJson() : WireNameJson<CulpritLsm>(WireNames.WireName);

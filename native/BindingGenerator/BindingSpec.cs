@@ -12,7 +12,7 @@ internal sealed record BindingSpec(
 
 internal sealed record OutputSpec(
     [property: JsonPropertyName("file")] string File,
-    [property: JsonPropertyName("class")] string Class,
+    [property: JsonPropertyName("class")] string? Class, // holds the functions and constants; an output of types alone has none
     [property: JsonPropertyName("library")] string? Library,
     [property: JsonPropertyName("includes")] List<string> Includes,
     [property: JsonPropertyName("functions")] List<string>? Functions,
@@ -21,7 +21,7 @@ internal sealed record OutputSpec(
     [property: JsonPropertyName("constants")] List<string>? Constants,
     [property: JsonPropertyName("macroEnums")] List<MacroEnumSpec>? MacroEnums);
 
-/// <summary>A C# enum gathered from macros that C leaves loose, such as errno.h's E* values.</summary>
+/// <summary>A C# enum gathered from values C leaves loose: macros such as errno.h's E* values, or members of an anonymous enum such as IPPROTO_*.</summary>
 internal sealed record MacroEnumSpec(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("macros")] List<string> Macros);

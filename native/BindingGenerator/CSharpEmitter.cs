@@ -39,6 +39,12 @@ internal static class CSharpEmitter
         foreach (var value in model.Structs.Values)
             EmitStruct(code, value);
 
+        if (output.Class is null)
+        {
+            if (output.Library is not null || model.Constants.Count > 0 || model.Functions.Count > 0)
+                throw new InvalidOperationException("a library, constants and functions need a \"class\" to live in");
+            return code.ToString().TrimEnd('\n') + "\n";
+        }
         code.AppendLine($"internal static unsafe partial class {output.Class}")
             .AppendLine("{");
         if (output.Library is not null)

@@ -14,7 +14,7 @@ internal sealed record StructModel(string Name, long Size, IReadOnlyList<FieldMo
     public bool IsOpaque => Fields is null;
 }
 
-/// <param name="NativeName">What C calls it: <c>enum bpf_prog_type</c>, or <c>#define</c> for an enum of loose macros.</param>
+/// <param name="NativeName">What C calls it: <c>enum bpf_prog_type</c>, or <c>#define</c> for an enum of loose macros or anonymous-enum members.</param>
 internal sealed record EnumModel(string Name, string NativeName, string UnderlyingType, IReadOnlyList<(string Name, long Value)> Members);
 
 internal sealed record FunctionModel(string Name, string ReturnType, IReadOnlyList<(string Name, string Type)> Parameters);

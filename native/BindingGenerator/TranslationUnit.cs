@@ -33,7 +33,7 @@ internal sealed unsafe class TranslationUnit : IDisposable
         foreach (var constant in (output.Constants ?? []).Concat((output.MacroEnums ?? []).SelectMany(e => e.Macros)))
             source.Append($"static const __typeof__({constant}) {ConstantPrefix}{constant} = ({constant});\n");
 
-        var sourcePath = Path.Combine(Path.GetTempPath(), $"tracer-bindings-{Environment.ProcessId}-{output.Class}.c");
+        var sourcePath = Path.Combine(Path.GetTempPath(), $"tracer-bindings-{Environment.ProcessId}-{Path.GetFileNameWithoutExtension(output.File)}.c");
         File.WriteAllText(sourcePath, source.ToString());
 
         var arguments = clangArguments.Select(a => Marshal.StringToCoTaskMemUTF8(a)).ToArray();

@@ -1,4 +1,5 @@
 using System.Net;
+using Tracer.Native;
 using Tracer.Probes;
 
 namespace Tracer.Attribution;
@@ -118,7 +119,7 @@ internal sealed class ArmingPlan
         _ => null,
     };
 
-    private static bool HasPorts(DropFlow flow) => flow.L4Protocol is 6 or 17 or 132; // tcp, udp, sctp
+    private static bool HasPorts(DropFlow flow) => (IpProto)flow.L4Protocol is IpProto.IPPROTO_TCP or IpProto.IPPROTO_UDP or IpProto.IPPROTO_SCTP;
 
     /// <summary>Adds a packet to a hook point's marks; past <see cref="PortsPerDestination"/> ports, the destination's ports become one mark.</summary>
     private static bool Narrow(HashSet<(IPAddress Address, bool Source, byte Protocol, ushort Port)> packets, (IPAddress Address, bool Source, byte Protocol, ushort Port) packet)

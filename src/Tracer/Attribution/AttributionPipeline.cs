@@ -20,7 +20,7 @@ namespace Tracer.Attribution;
 internal sealed class AttributionPipeline : IDisposable
 {
     private static readonly IReadOnlySet<uint> NoPrograms = new HashSet<uint>();
-    private static readonly byte[] MarkedAlways = [0, 3]; // PREROUTING and OUTPUT: every watched packet passes one
+    private static readonly byte[] MarkedAlways = [(byte)nf_inet_hooks.NF_INET_PRE_ROUTING, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT]; // every watched packet passes one
 
     private readonly NetfilterHookTables? _hookTables;
     private readonly NetfilterSentinels? _sentinels;

@@ -63,7 +63,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
         if (bracketed is not null)
             return bracketed;
         if (location is { IsModule: true } module)
-            return KernelCulprits.InModule(module, seen.Node, evidence, Culprit.Inferred);
+            return KernelCulprits.InModule(module, seen.Node, evidence, CulpritConfidence.Inferred);
         if (location is { IsBpfProgram: true } program)
             return BpfProgramCulprits.ByLocation(program, evidence);
         return reason switch
@@ -81,7 +81,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
     /// </summary>
     private Culprit Settle(IntervalEvidence seen, DropFlow flow, Culprit culprit, KernelSymbol? location, List<ArmingRequest>? requests)
     {
-        if (culprit.Confidence is Culprit.Exact or Culprit.Bracketed)
+        if (culprit.Confidence is CulpritConfidence.Exact or CulpritConfidence.Bracketed)
         {
             _memory.Remember(flow, culprit, Now());
             return culprit;

@@ -29,8 +29,8 @@ internal static class BpfProgramCulprits
         return reason is DropReasons.TcEgress or DropReasons.TcIngress or DropReasons.Xdp or DropReasons.BpfCgroupEgress
             ? new Culprit
             {
-                Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
-                Attach = reason switch { DropReasons.TcEgress or DropReasons.TcIngress => "tc", DropReasons.Xdp => "xdp", _ => "cgroup_skb" },
+                Kind = CulpritKind.BpfProgram, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
+                Attach = reason switch { DropReasons.TcEgress or DropReasons.TcIngress => CulpritAttach.Tc, DropReasons.Xdp => CulpritAttach.Xdp, _ => CulpritAttach.CgroupSkb },
                 Summary = $"dropped by a BPF program ({reason switch { DropReasons.TcEgress => "tc egress", DropReasons.TcIngress => "tc ingress", DropReasons.Xdp => "XDP", _ => "cgroup egress" }}) on interface {flow.Ifindex}",
             }
             : null;
@@ -44,7 +44,7 @@ internal static class BpfProgramCulprits
         var name = parts.Length == 4 ? parts[3] : symbol.Name;
         return new Culprit
         {
-            Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence, ProgramName = name,
+            Kind = CulpritKind.BpfProgram, Confidence = CulpritConfidence.Inferred, Evidence = evidence, ProgramName = name,
             Summary = $"dropped inside BPF program {name}",
         };
     }
@@ -55,11 +55,11 @@ internal static class BpfProgramCulprits
         if (programs.Count == 0)
             return null;
         var first = programs[0];
-        var what = first.Attach == "xdp" ? "XDP" : $"{first.Attach} {direction}";
+        var what = first.Attach == CulpritAttach.Xdp ? "XDP" : $"{first.Attach.WireName()} {direction}";
         evidence.Add($"{what} BPF programs on {first.Interface}: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id})")));
         return new Culprit
         {
-            Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
+            Kind = CulpritKind.BpfProgram, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
             ProgramId = first.Id, ProgramName = first.Name, Attach = first.Attach, Hook = direction,
             Summary = programs.Count == 1
                 ? $"dropped by {what} BPF program {first.Name} (id {first.Id}) on {first.Interface}"
@@ -76,8 +76,8 @@ internal static class BpfProgramCulprits
         evidence.Add("cgroup egress BPF programs: " + string.Join(", ", programs.Select(p => $"{p.Name} (id {p.Id}) on {p.Cgroup}")));
         return new Culprit
         {
-            Kind = Culprit.BpfProgram, Confidence = Culprit.Inferred, Evidence = evidence,
-            ProgramId = first.Id, ProgramName = first.Name, Attach = "cgroup_skb", Hook = "egress",
+            Kind = CulpritKind.BpfProgram, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
+            ProgramId = first.Id, ProgramName = first.Name, Attach = CulpritAttach.CgroupSkb, Hook = "egress",
             Summary = programs.Count == 1
                 ? $"denied on egress by cgroup BPF program {first.Name} (id {first.Id}) attached to cgroup {first.Cgroup}"
                 : $"denied on egress by one of {programs.Count} cgroup BPF programs, e.g. {first.Name} (id {first.Id}) on {first.Cgroup}",

@@ -48,15 +48,15 @@ internal sealed class CulpritMemory
         foreach (var aggregate in Aggregates(flow))
         {
             if (_byAggregate.TryGetValue(aggregate, out var shared) && shared.Culprit is { } culprit)
-                return Recalled(culprit, shared.At, "other flows of this address, protocol and drop site", Culprit.Inferred, evidence);
+                return Recalled(culprit, shared.At, "other flows of this address, protocol and drop site", CulpritConfidence.Inferred, evidence);
         }
         return null;
     }
 
-    private static Culprit Recalled(Culprit culprit, DateTimeOffset at, string whose, string confidence, IReadOnlyList<string> evidence) => culprit with
+    private static Culprit Recalled(Culprit culprit, DateTimeOffset at, string whose, CulpritConfidence confidence, IReadOnlyList<string> evidence) => culprit with
     {
         Confidence = confidence,
-        Evidence = [.. evidence, $"named at {at:HH:mm:ss} ({culprit.Confidence}) for {whose}: " +
+        Evidence = [.. evidence, $"named at {at:HH:mm:ss} ({culprit.Confidence.WireName()}) for {whose}: " +
                                  string.Join("; ", culprit.Evidence.Where(e => !e.StartsWith("reason ", StringComparison.Ordinal) &&
                                                                                !e.StartsWith("freed at ", StringComparison.Ordinal)))],
     };

@@ -1,10 +1,11 @@
 using System.Text.Json;
 using Tracer.Native;
+using Tracer.Records;
 
 namespace Tracer.Attribution;
 
 /// <summary>A BPF program attached to a network device (tc filter, tcx link or XDP).</summary>
-internal sealed record DeviceProgram(uint Id, string Name, string Interface, string Attach);
+internal sealed record DeviceProgram(uint Id, string Name, string Interface, CulpritAttach Attach);
 
 /// <summary>
 /// The BPF programs a device runs, as iproute2 reports them in JSON (<c>tc -j filter show</c>,
@@ -39,7 +40,7 @@ internal static class DevicePrograms
         try
         {
             return Proxy.bpf_prog_query(ifindex, (bpf_attach_type)type.Key)
-                .Select(id => new DeviceProgram(id, LoadedBpfPrograms.NameOf(id) ?? "", device, "tcx"))
+                .Select(id => new DeviceProgram(id, LoadedBpfPrograms.NameOf(id) ?? "", device, CulpritAttach.Tcx))
                 .ToList();
         }
         catch (NativeException)
@@ -59,7 +60,7 @@ internal static class DevicePrograms
         using var filters = JsonDocument.Parse(json.Length == 0 ? "[]" : json);
         return filters.RootElement.EnumerateArray()
             .Where(f => f.TryGetProperty("options", out var o) && o.TryGetProperty("prog", out _))
-            .Select(f => Program(f.GetProperty("options").GetProperty("prog"), device, "tc"))
+            .Select(f => Program(f.GetProperty("options").GetProperty("prog"), device, CulpritAttach.Tc))
             .ToList();
     }
 
@@ -68,11 +69,11 @@ internal static class DevicePrograms
         using var links = JsonDocument.Parse(json.Length == 0 ? "[]" : json);
         return links.RootElement.EnumerateArray()
             .Where(l => l.TryGetProperty("xdp", out var x) && x.TryGetProperty("prog", out _))
-            .Select(l => Program(l.GetProperty("xdp").GetProperty("prog"), device, "xdp"))
+            .Select(l => Program(l.GetProperty("xdp").GetProperty("prog"), device, CulpritAttach.Xdp))
             .ToList();
     }
 
-    private static DeviceProgram Program(JsonElement prog, string device, string attach) =>
+    private static DeviceProgram Program(JsonElement prog, string device, CulpritAttach attach) =>
         new(prog.GetProperty("id").GetUInt32(), prog.TryGetProperty("name", out var n) ? n.GetString() ?? "" : "", device, attach);
 
     private static string? InterfaceName(uint ifindex)

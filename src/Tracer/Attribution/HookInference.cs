@@ -1,5 +1,7 @@
 using Tracer.Kernel;
+using Tracer.Native;
 using Tracer.Probes;
+using static Tracer.Native.nf_inet_hooks;
 
 namespace Tracer.Attribution;
 
@@ -9,13 +11,14 @@ namespace Tracer.Attribution;
 /// </summary>
 internal static class HookInference
 {
-    private static readonly Dictionary<string, byte> Callers = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, nf_inet_hooks> Callers = new(StringComparer.Ordinal)
     {
-        ["ip_rcv"] = 0, ["ip_list_rcv"] = 0, ["ipv6_rcv"] = 0, ["ipv6_list_rcv"] = 0,
-        ["ip_local_deliver"] = 1, ["ip6_input"] = 1,
-        ["ip_forward"] = 2, ["ip6_forward"] = 2,
-        ["__ip_local_out"] = 3, ["ip_local_out"] = 3, ["__ip6_local_out"] = 3, ["ip6_local_out"] = 3, ["ip6_xmit"] = 3,
-        ["ip_output"] = 4, ["ip6_output"] = 4,
+        ["ip_rcv"] = NF_INET_PRE_ROUTING, ["ip_list_rcv"] = NF_INET_PRE_ROUTING, ["ipv6_rcv"] = NF_INET_PRE_ROUTING, ["ipv6_list_rcv"] = NF_INET_PRE_ROUTING,
+        ["ip_local_deliver"] = NF_INET_LOCAL_IN, ["ip6_input"] = NF_INET_LOCAL_IN,
+        ["ip_forward"] = NF_INET_FORWARD, ["ip6_forward"] = NF_INET_FORWARD,
+        ["__ip_local_out"] = NF_INET_LOCAL_OUT, ["ip_local_out"] = NF_INET_LOCAL_OUT, ["__ip6_local_out"] = NF_INET_LOCAL_OUT,
+        ["ip6_local_out"] = NF_INET_LOCAL_OUT, ["ip6_xmit"] = NF_INET_LOCAL_OUT,
+        ["ip_output"] = NF_INET_POST_ROUTING, ["ip6_output"] = NF_INET_POST_ROUTING,
     };
 
     /// <summary>The hook point of each netfilter drop in the interval whose sample has a stack (and of its aggregate: see <see cref="FlowIndex"/>).</summary>
@@ -44,7 +47,7 @@ internal static class HookInference
             if (frame is "nf_hook_slow" or "nf_hook_slow_list")
                 seenNetfilter = true;
             else if (seenNetfilter && Callers.TryGetValue(frame, out var hook))
-                return (new HookPoint(flow.Netns, family, hook), frame);
+                return (new HookPoint(flow.Netns, family, (byte)hook), frame);
         }
         return null;
     }

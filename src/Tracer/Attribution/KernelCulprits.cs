@@ -7,7 +7,7 @@ namespace Tracer.Attribution;
 internal sealed class KernelCulprits(DropReasonGuide guide)
 {
     /// <summary>Code of a loadable module dropped it (or registered the hook that did): the module, and whether it is out of tree.</summary>
-    public static Culprit InModule(KernelSymbol symbol, NodeAnswers node, List<string> evidence, string confidence)
+    public static Culprit InModule(KernelSymbol symbol, NodeAnswers node, List<string> evidence, CulpritConfidence confidence)
     {
         var taint = node.ModuleTaint(symbol.Module!);
         var outOfTree = taint?.Contains('O', StringComparison.Ordinal) == true;
@@ -15,7 +15,7 @@ internal sealed class KernelCulprits(DropReasonGuide guide)
             evidence.Add($"/sys/module/{symbol.Module}/taint: {(taint.Length == 0 ? "(none)" : taint)}");
         return new Culprit
         {
-            Kind = Culprit.KernelModule, Confidence = confidence, Evidence = evidence,
+            Kind = CulpritKind.KernelModule, Confidence = confidence, Evidence = evidence,
             Function = symbol.Name, Module = symbol.Module, OutOfTree = taint is null ? null : outOfTree,
             Summary = $"dropped by function {symbol.Name} in {(outOfTree ? "out-of-tree " : "")}kernel module {symbol.Module} (not iptables, not nftables)",
         };
@@ -31,12 +31,12 @@ internal sealed class KernelCulprits(DropReasonGuide guide)
         if (guide.Lookup(reason) is not { } entry)
             return new Culprit
             {
-                Kind = reason == DropReasons.Unknown ? Culprit.Unknown : Culprit.KernelStack, Confidence = Culprit.Inferred, Evidence = evidence,
+                Kind = reason == DropReasons.Unknown ? CulpritKind.Unknown : CulpritKind.KernelStack, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
                 Summary = $"dropped by the kernel{where} (reason {reason})",
             };
         return new Culprit
         {
-            Kind = Culprit.KernelStack, Confidence = Culprit.Inferred, Evidence = evidence,
+            Kind = CulpritKind.KernelStack, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
             Explanation = entry.Explanation, Check = entry.Check,
             Summary = $"dropped by the kernel's own stack{where}: {entry.Explanation}",
         };

@@ -18,9 +18,9 @@ internal static class LsmCulprits
         var lsmDrop = reason is DropReasons.SocketFilter or DropReasons.SecurityHook;
         var fits = culprit.Kind switch
         {
-            Culprit.Lsm => lsmDrop || culprit.LsmName is null or "selinux",
-            Culprit.NetfilterHook => culprit.Function is null,
-            Culprit.KernelStack => lsmDrop,
+            CulpritKind.Lsm => lsmDrop || culprit.LsmName is null or CulpritLsm.Selinux,
+            CulpritKind.NetfilterHook => culprit.Function is null,
+            CulpritKind.KernelStack => lsmDrop,
             _ => false,
         };
         if (!fits)
@@ -30,7 +30,7 @@ internal static class LsmCulprits
             : reason == DropReasons.SocketFilter ? " as the receiving socket took the packet" : "";
         return culprit with
         {
-            Kind = Culprit.Lsm, LsmName = "selinux", Confidence = Culprit.Exact,
+            Kind = CulpritKind.Lsm, LsmName = CulpritLsm.Selinux, Confidence = CulpritConfidence.Exact,
             ProgramId = null, ProgramName = null, Attach = null, Explanation = null,
             Scontext = denial.Scontext, Tcontext = denial.Tcontext, Tclass = denial.Tclass, Permissions = denial.Permissions,
             Evidence = [.. culprit.Evidence, $"SELinux (enforcing) denied it just before, on the same CPU: {denial}"],
@@ -47,7 +47,7 @@ internal static class LsmCulprits
         evidence.Add(active is null ? "active LSMs unknown (securityfs not mounted)" : $"active LSMs: {active}");
         return BpfLsmProgram(node, evidence) ?? new Culprit
         {
-            Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence,
+            Kind = CulpritKind.Lsm, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
             Summary = $"denied by a Linux Security Module hook ({active ?? "SELinux, AppArmor or BPF-LSM"})",
         };
     }
@@ -74,8 +74,8 @@ internal static class LsmCulprits
             return null;
         return new Culprit
         {
-            Kind = Culprit.Lsm, Confidence = Culprit.Inferred, Evidence = evidence, LsmName = "bpf",
-            ProgramId = programs[0].Id, ProgramName = programs[0].Name, Attach = "lsm",
+            Kind = CulpritKind.Lsm, Confidence = CulpritConfidence.Inferred, Evidence = evidence, LsmName = CulpritLsm.Bpf,
+            ProgramId = programs[0].Id, ProgramName = programs[0].Name, Attach = CulpritAttach.Lsm,
             Summary = $"denied by BPF-LSM program {programs[0].Name} (id {programs[0].Id}), the only one loaded",
         };
     }

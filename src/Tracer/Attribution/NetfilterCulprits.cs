@@ -38,7 +38,7 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
 
         var low = entries[from - 1].Priority;
         evidence.Add($"passed sentinel {passed} of {sentinels.Count} at {point.FamilyName} {point.HookName} (priority {low}), not the next");
-        var confidence = candidates.Count == 1 ? Culprit.Bracketed : Culprit.Inferred;
+        var confidence = candidates.Count == 1 ? CulpritConfidence.Bracketed : CulpritConfidence.Inferred;
         if (candidates.Count > 1)
             evidence.Add("hooks in that bracket: " + string.Join(", ", candidates.Select(c => $"{Describe(c)} (priority {c.Priority})")));
         return FromHook(seen, candidates[0], point, evidence, confidence);
@@ -74,15 +74,15 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
         var foreign = seen.HookTables.TryGetValue(h.Point, out var entries) ? entries.Where(e => !e.IsOwn).ToList() : [];
         // nftables freed it itself: one of the point's nftables chains, and where there is one, that chain.
         var chains = foreign.Where(e => e.Kind == hook_entry_kind.HOOK_ENTRY_NFTABLES).ToList();
-        if (culprit.Kind == Culprit.NftablesRule && chains.Count == 1)
+        if (culprit.Kind == CulpritKind.NftablesRule && chains.Count == 1)
         {
             evidence.Add($"the only nftables chain registered at {h.Point.HookName}: {Describe(chains[0])} (priority {chains[0].Priority})");
-            return FromHook(seen, chains[0], h.Point, evidence, Culprit.Inferred);
+            return FromHook(seen, chains[0], h.Point, evidence, CulpritConfidence.Inferred);
         }
-        if (foreign.Count == 1 && culprit.Kind == Culprit.NetfilterHook)
+        if (foreign.Count == 1 && culprit.Kind == CulpritKind.NetfilterHook)
         {
             evidence.Add($"the only foreign hook registered at {h.Point.HookName}: {Describe(foreign[0])} (priority {foreign[0].Priority})");
-            return FromHook(seen, foreign[0], h.Point, evidence, Culprit.Inferred);
+            return FromHook(seen, foreign[0], h.Point, evidence, CulpritConfidence.Inferred);
         }
         if (foreign.Count > 1)
             evidence.Add($"hooks registered at {h.Point.HookName}: " + string.Join(", ", foreign.Select(e => $"{Describe(e)} (priority {e.Priority})")));
@@ -105,13 +105,13 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
             .ToList();
         evidence.Add($"observed {symbols.Describe(function)} return NF_DROP for the packet ({seen.VerdictMethod(function) ?? "fexit/kprobes"})");
         if (registered.Count == 1)
-            return FromHook(seen, registered[0].Entry, registered[0].Point, evidence, Culprit.Exact);
+            return FromHook(seen, registered[0].Entry, registered[0].Point, evidence, CulpritConfidence.Exact);
         var hook = new HookEntry(0, function, hook_entry_kind.HOOK_ENTRY_FUNCTION, 0, "", "", false, false);
-        return FromHook(seen, hook, null, evidence, Culprit.Exact);
+        return FromHook(seen, hook, null, evidence, CulpritConfidence.Exact);
     }
 
     /// <summary>The culprit a registered hook makes; <paramref name="point"/> null when its hook point is not known.</summary>
-    private Culprit FromHook(IntervalEvidence seen, HookEntry hook, HookPoint? point, List<string> evidence, string confidence)
+    private Culprit FromHook(IntervalEvidence seen, HookEntry hook, HookPoint? point, List<string> evidence, CulpritConfidence confidence)
     {
         var where = point is { } at ? $" at {at.HookName} priority {hook.Priority}" : "";
         var (family, hookName, priority) = point is { } p ? (p.FamilyName, p.HookName, (int?)hook.Priority) : (null, null, null);
@@ -120,16 +120,16 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
             case hook_entry_kind.HOOK_ENTRY_BPF:
                 return new Culprit
                 {
-                    Kind = Culprit.BpfProgram, Confidence = confidence, Evidence = evidence,
+                    Kind = CulpritKind.BpfProgram, Confidence = confidence, Evidence = evidence,
                     Family = family, Hook = hookName, Priority = priority,
-                    ProgramId = hook.BpfProgramId, ProgramName = hook.Name, Attach = "netfilter",
+                    ProgramId = hook.BpfProgramId, ProgramName = hook.Name, Attach = CulpritAttach.Netfilter,
                     Summary = $"dropped{where} by BPF netfilter program {hook.Name} (id {hook.BpfProgramId}) — not iptables, not nftables",
                 };
             case hook_entry_kind.HOOK_ENTRY_NFTABLES:
                 var iptables = IptablesTables.Contains(hook.Table) && hook.Name.All(c => !char.IsLower(c));
                 return new Culprit
                 {
-                    Kind = iptables ? Culprit.IptablesRule : Culprit.NftablesRule, Confidence = confidence, Evidence = evidence,
+                    Kind = iptables ? CulpritKind.IptablesRule : CulpritKind.NftablesRule, Confidence = confidence, Evidence = evidence,
                     Family = family, Hook = hookName, Priority = priority,
                     Table = hook.Table, Chain = hook.Name,
                     Summary = iptables
@@ -144,11 +144,11 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
                 var function = symbol?.Name ?? $"0x{hook.Function:x}";
                 if (point is { } legacyPoint && IptablesLegacyTable(function, hook.Priority) is { } legacyTable)
                     return LegacyRule(seen, legacyPoint, hook, legacyTable, evidence, confidence);
-                var lsm = function.StartsWith("selinux_", StringComparison.Ordinal) ? "selinux"
-                    : function.StartsWith("apparmor_", StringComparison.Ordinal) ? "apparmor" : null;
+                CulpritLsm? lsm = function.StartsWith("selinux_", StringComparison.Ordinal) ? CulpritLsm.Selinux
+                    : function.StartsWith("apparmor_", StringComparison.Ordinal) ? CulpritLsm.Apparmor : null;
                 return new Culprit
                 {
-                    Kind = lsm is not null ? Culprit.Lsm : function.StartsWith("ipt", StringComparison.Ordinal) || function.StartsWith("ip6t", StringComparison.Ordinal) ? Culprit.IptablesRule : Culprit.NetfilterHook,
+                    Kind = lsm is not null ? CulpritKind.Lsm : function.StartsWith("ipt", StringComparison.Ordinal) || function.StartsWith("ip6t", StringComparison.Ordinal) ? CulpritKind.IptablesRule : CulpritKind.NetfilterHook,
                     Confidence = confidence, Evidence = evidence, LsmName = lsm,
                     Family = family, Hook = hookName, Priority = priority, Function = function,
                     Summary = $"dropped{where} by netfilter hook function {function} (built into the kernel)",
@@ -181,8 +181,8 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
         var tool = iptables ? "iptables" : "nftables";
         return new Culprit
         {
-            Kind = verdict.Policy ? Culprit.NftablesPolicy : iptables ? Culprit.IptablesRule : Culprit.NftablesRule,
-            Confidence = Culprit.Exact, Evidence = evidence,
+            Kind = verdict.Policy ? CulpritKind.NftablesPolicy : iptables ? CulpritKind.IptablesRule : CulpritKind.NftablesRule,
+            Confidence = CulpritConfidence.Exact, Evidence = evidence,
             Family = verdict.Family, Hook = at?.Hook, Priority = at?.Priority,
             Table = verdict.Table, Chain = verdict.Chain, Handle = verdict.Handle, Rule = rule,
             Summary = verdict.Policy
@@ -209,7 +209,7 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
     }
 
     /// <summary>An iptables-legacy table's hook dropped it: which rule, from the chain's counters.</summary>
-    private static Culprit LegacyRule(IntervalEvidence seen, HookPoint point, HookEntry hook, string table, List<string> evidence, string confidence)
+    private static Culprit LegacyRule(IntervalEvidence seen, HookPoint point, HookEntry hook, string table, List<string> evidence, CulpritConfidence confidence)
     {
         var rules = seen.Node.IptablesLegacyDropping(point.FamilyName, table, point.HookName);
         var rule = rules.Count == 1 ? rules[0] : null;
@@ -217,7 +217,7 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
             evidence.Add("iptables-legacy counters grew on: " + string.Join("; ", rules.Select(r => $"rule {r.Number} \"{r.Rule}\" ({r.Packets} packets)")));
         return new Culprit
         {
-            Kind = Culprit.IptablesRule, Confidence = confidence, Evidence = evidence,
+            Kind = CulpritKind.IptablesRule, Confidence = confidence, Evidence = evidence,
             Family = point.FamilyName, Hook = point.HookName, Priority = hook.Priority,
             Table = table, Chain = point.HookName, RuleNumber = rule?.Number, Rule = rule?.Rule,
             Summary = rule is null
@@ -231,18 +231,18 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
         if (function.StartsWith("nft_", StringComparison.Ordinal))
             return new Culprit
             {
-                Kind = Culprit.NftablesRule, Confidence = Culprit.Inferred, Evidence = evidence,
+                Kind = CulpritKind.NftablesRule, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
                 Summary = "dropped by an nftables (or iptables-nft) rule or chain policy; no sentinel saw which chain",
             };
         if (function.StartsWith("ipt", StringComparison.Ordinal) || function.StartsWith("ip6t", StringComparison.Ordinal))
             return new Culprit
             {
-                Kind = Culprit.IptablesRule, Confidence = Culprit.Inferred, Evidence = evidence,
+                Kind = CulpritKind.IptablesRule, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
                 Summary = "dropped by an iptables-legacy rule or chain policy",
             };
         return new Culprit
         {
-            Kind = Culprit.NetfilterHook, Confidence = Culprit.Inferred, Evidence = evidence,
+            Kind = CulpritKind.NetfilterHook, Confidence = CulpritConfidence.Inferred, Evidence = evidence,
             Summary = "a netfilter hook returned NF_DROP; neither a sentinel nor a verdict observer saw which",
         };
     }

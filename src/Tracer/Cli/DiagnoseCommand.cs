@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Tracer.Diagnosis;
 using Tracer.Doctor;
+using Tracer.Records;
 using Tracer.Telemetry;
 
 namespace Tracer.Cli;
@@ -62,7 +63,7 @@ internal sealed class DiagnoseCommand(ILogger logger)
         text.AppendLine($"  {v.Summary}");
         if (v.Culprit is { } c)
         {
-            text.AppendLine($"  who:      {c.Kind} ({c.Confidence})");
+            text.AppendLine($"  who:      {c.Kind.WireName()} ({c.Confidence.WireName()})");
             if (v.Where is { } where)
                 text.AppendLine($"  where:    {v.Direction}, {where}");
             text.AppendLine($"  evidence: {string.Join("; ", c.Evidence)}");

@@ -38,7 +38,7 @@ internal sealed record Verdict(bool Reachable, string Summary, string? Direction
         var culprit = new[] { ProbeResult.NodeToPod, ProbeResult.PodToNode }
             .Where(direction => unanswered.Any(p => p.Direction == direction))
             .SelectMany(direction => drops.Where(d => d.Direction == direction)
-                .OrderByDescending(d => d.Culprit is { Kind: not Culprit.Unknown })
+                .OrderByDescending(d => d.Culprit is { Kind: not CulpritKind.Unknown })
                 .ThenByDescending(d => d.Drops))
             .Concat(drops.OrderByDescending(d => d.Drops)) // replies lost on the way back count as the other direction's
             .FirstOrDefault();
@@ -60,7 +60,7 @@ internal sealed record Verdict(bool Reachable, string Summary, string? Direction
                       $"reason {culprit.Reason ?? "unknown"}, {who}. {paths}.";
         var where = c?.Hook is { } hook ? $"{c.Family} {hook}" + (c.Priority is { } p ? $" priority {p}" : "") : culprit.Location;
         return new Verdict(false, summary, culprit.Direction, where, c, failed, probes.Sum(pr => pr.Sent), Advice(c, failing),
-                           c is { Kind: not Culprit.Unknown } ? ExitCodes.DroppedAndAttributed : ExitCodes.Unexplained);
+                           c is { Kind: not CulpritKind.Unknown } ? ExitCodes.DroppedAndAttributed : ExitCodes.Unexplained);
     }
 
     /// <summary>"kube-system/influxdb-… (10.244.3.17)", or the address alone when that is all there is.</summary>
@@ -85,19 +85,19 @@ internal sealed record Verdict(bool Reachable, string Summary, string? Direction
 
     private static string Advice(Culprit? c, IReadOnlyList<Finding> failing) => c switch
     {
-        { Kind: Culprit.NftablesRule or Culprit.NftablesPolicy } =>
+        { Kind: CulpritKind.NftablesRule or CulpritKind.NftablesPolicy } =>
             $"See the rule with 'nft -a list chain {c.Family} {c.Table} {c.Chain}'{(c.Handle is { } h ? $" (handle {h})" : "")}, and fix or remove it.",
-        { Kind: Culprit.IptablesRule } =>
+        { Kind: CulpritKind.IptablesRule } =>
             $"See the rule with 'iptables-legacy -t {c.Table} -L {c.Chain} -v --line-numbers'{(c.RuleNumber is { } n ? $" (rule {n})" : "")}, and fix or remove it.",
-        { Kind: Culprit.BpfProgram } =>
+        { Kind: CulpritKind.BpfProgram } =>
             $"Find who loaded BPF program {c.ProgramName} (id {c.ProgramId}): 'bpftool prog show id {c.ProgramId}' and 'bpftool link show' name its process; " +
             "a security agent's port-scan or traffic policy is the usual owner: exempt the node's own traffic to its pods there.",
-        { Kind: Culprit.NetfilterHook or Culprit.KernelModule } =>
+        { Kind: CulpritKind.NetfilterHook or CulpritKind.KernelModule } =>
             $"Kernel module {c.Module ?? "(built in)"} drops them in its netfilter hook {c.Function}, which iptables and nft do not show: " +
             $"find the agent that loaded it ('modinfo {c.Module}', its service), and exempt the node's traffic to its pods in its policy, or stop it to confirm.",
-        { Kind: Culprit.Lsm, Check: { } check } => $"SELinux denies them ({c.Permissions} on {c.Tclass} {c.Tcontext}). Check: {check}",
-        { Kind: Culprit.Lsm } => $"The LSM {c.LsmName ?? c.ProgramName} denies them: check its policy for the pod's traffic.",
-        { Kind: Culprit.KernelStack } => (c.Check ?? c.Explanation ?? "Check the kernel's networking setup for this reason.") +
+        { Kind: CulpritKind.Lsm, Check: { } check } => $"SELinux denies them ({c.Permissions} on {c.Tclass} {c.Tcontext}). Check: {check}",
+        { Kind: CulpritKind.Lsm } => $"The LSM {c.LsmName?.WireName() ?? c.ProgramName} denies them: check its policy for the pod's traffic.",
+        { Kind: CulpritKind.KernelStack } => (c.Check ?? c.Explanation ?? "Check the kernel's networking setup for this reason.") +
             (failing.Count > 0 ? " Failing checks: " + string.Join("; ", failing.Select(f => $"{f.Check}: {f.Detail}")) + "." : ""),
         _ => "Tracer saw the drops but could not name who dropped them: run 'tracer trace --ip ADDR --stack' and look at the stacks.",
     };

@@ -19,9 +19,6 @@ internal sealed record FeatureResult(string Feature, bool Loads, bool? Attaches,
 /// </summary>
 internal static class FeatureProbes
 {
-    private const uint NfprotoIPv4 = 2;
-    private const uint NfInetLocalOut = 3;
-
     private enum Trial { LoadOnly, Attach, AttachNetfilterInPrivateNamespace }
 
     private static readonly (string Feature, string Program, Trial Trial, string UsedFor)[] Probes =
@@ -69,7 +66,7 @@ internal static class FeatureProbes
                 case Trial.AttachNetfilterInPrivateNamespace:
                     NetworkNamespace.RunInPrivate(() =>
                     {
-                        program.AttachNetfilter(NfprotoIPv4, NfInetLocalOut, priority: 0).Dispose();
+                        program.AttachNetfilter((uint)NfProto.NFPROTO_IPV4, (uint)nf_inet_hooks.NF_INET_LOCAL_OUT, priority: 0).Dispose();
                         return true;
                     });
                     break;

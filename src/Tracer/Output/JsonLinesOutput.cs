@@ -78,9 +78,9 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
     private void WriteCulprit(Records.Culprit culprit)
     {
         _writer.WriteStartObject("culprit");
-        _writer.WriteString("kind", culprit.Kind);
+        _writer.WriteString("kind", culprit.Kind.WireName());
         _writer.WriteString("summary", culprit.Summary);
-        _writer.WriteString("confidence", culprit.Confidence);
+        _writer.WriteString("confidence", culprit.Confidence.WireName());
         WriteIfSet("family", culprit.Family);
         WriteIfSet("hook", culprit.Hook);
         WriteIfSet("priority", culprit.Priority);
@@ -95,8 +95,8 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
             _writer.WriteBoolean("out_of_tree", outOfTree);
         WriteIfSet("program_id", culprit.ProgramId);
         WriteIfSet("program_name", culprit.ProgramName);
-        WriteIfSet("attach", culprit.Attach);
-        WriteIfSet("lsm", culprit.LsmName);
+        WriteIfSet("attach", culprit.Attach?.WireName());
+        WriteIfSet("lsm", culprit.LsmName?.WireName());
         WriteIfSet("scontext", culprit.Scontext);
         WriteIfSet("tcontext", culprit.Tcontext);
         WriteIfSet("tclass", culprit.Tclass);

@@ -39,29 +39,31 @@ internal sealed record DropFlow(
     /// <summary>The netfilter hook point the drop happened at, when the sentinels saw the packet there.</summary>
     public HookPoint? HookPoint => NetfilterHook == 0 ? null : new HookPoint(Netns, NetfilterFamily, (byte)(NetfilterHook - 1));
 
-    private const ushort EthernetIPv4 = 0x0800;
-    private const ushort EthernetIPv6 = 0x86DD;
+    public bool IsIP => IsIPProtocol(L3Protocol);
 
-    public bool IsIP => L3Protocol is EthernetIPv4 or EthernetIPv6;
+    public bool IsIPv6 => (EtherType)L3Protocol == EtherType.ETH_P_IPV6;
 
-    public bool IsIPv6 => L3Protocol == EthernetIPv6;
+    private static bool IsIPProtocol(ushort l3Protocol) => (EtherType)l3Protocol is EtherType.ETH_P_IP or EtherType.ETH_P_IPV6;
 
     /// <summary>tcp, udp, icmp, icmpv6, or the IP protocol number; null when not IP.</summary>
-    public string? ProtocolName => !IsIP ? null : L4Protocol switch
+    public string? ProtocolName => !IsIP ? null : (IpProto)L4Protocol switch
     {
-        6 => "tcp",
-        17 => "udp",
-        1 => "icmp",
-        58 => "icmpv6",
-        var number => number.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        IpProto.IPPROTO_TCP => "tcp",
+        IpProto.IPPROTO_UDP => "udp",
+        IpProto.IPPROTO_ICMP => "icmp",
+        IpProto.IPPROTO_ICMPV6 => "icmpv6",
+        _ => L4Protocol.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     /// <summary>True when the ports carry ICMP type and code instead.</summary>
-    public bool IsIcmp => L4Protocol is 1 or 58;
+    public bool IsIcmp => IsIcmpProtocol(L4Protocol);
+
+    /// <summary>ICMP or ICMPv6: a protocol whose "ports" are type and code.</summary>
+    public static bool IsIcmpProtocol(byte l4Protocol) => (IpProto)l4Protocol is IpProto.IPPROTO_ICMP or IpProto.IPPROTO_ICMPV6;
 
     public static unsafe DropFlow From(in drop_key key)
     {
-        var isIP = key.l3_proto is EthernetIPv4 or EthernetIPv6;
+        var isIP = IsIPProtocol(key.l3_proto);
         var scope = (tracer_key_scope)key.scope;
         fixed (byte* source = key.saddr)
         fixed (byte* destination = key.daddr)

@@ -6,12 +6,24 @@ namespace Tracer.Probes;
 /// <summary>A netfilter hook point of one network namespace.</summary>
 internal readonly record struct HookPoint(uint Netns, byte Family, byte Hook)
 {
-    public const byte IPv4 = 2;
-    public const byte IPv6 = 10;
+    public const byte IPv4 = (byte)NfProto.NFPROTO_IPV4;
+    public const byte IPv6 = (byte)NfProto.NFPROTO_IPV6;
 
-    public static readonly string[] HookNames = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+    /// <summary>The IPv4/IPv6 hooks, numbered 0 to this minus one.</summary>
+    public const byte Hooks = (byte)nf_inet_hooks.NF_INET_NUMHOOKS;
 
-    public string HookName => Hook < HookNames.Length ? HookNames[Hook] : $"HOOK_{Hook}";
+    public string HookName => Name(Hook);
+
+    /// <summary>A hook as iptables names it (nft's hook keywords are these in lower case).</summary>
+    public static string Name(byte hook) => (nf_inet_hooks)hook switch
+    {
+        nf_inet_hooks.NF_INET_PRE_ROUTING => "PREROUTING",
+        nf_inet_hooks.NF_INET_LOCAL_IN => "INPUT",
+        nf_inet_hooks.NF_INET_FORWARD => "FORWARD",
+        nf_inet_hooks.NF_INET_LOCAL_OUT => "OUTPUT",
+        nf_inet_hooks.NF_INET_POST_ROUTING => "POSTROUTING",
+        _ => $"HOOK_{hook}",
+    };
 
     public string FamilyName => Family == IPv4 ? "ipv4" : Family == IPv6 ? "ipv6" : $"pf{Family}";
 
@@ -144,7 +156,7 @@ internal sealed class NetfilterHookTables : IProbe
     {
         Span<byte> args = stackalloc byte[2 * sizeof(ulong)];
         foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
-            for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
+            for (byte hook = 0; hook < HookPoint.Hooks; hook++)
             {
                 BitConverter.TryWriteBytes(args, (ulong)family);
                 BitConverter.TryWriteBytes(args[sizeof(ulong)..], (ulong)hook);

@@ -51,7 +51,7 @@ internal sealed class NetfilterSentinels : IProbe
     public void Attach()
     {
         foreach (var family in new[] { HookPoint.IPv4, HookPoint.IPv6 })
-            for (byte hook = 0; hook < HookPoint.HookNames.Length; hook++)
+            for (byte hook = 0; hook < HookPoint.Hooks; hook++)
                 EnsureAt(new HookPoint(_tables.Netns, family, hook));
     }
 

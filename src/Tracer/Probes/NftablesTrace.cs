@@ -57,8 +57,11 @@ internal sealed unsafe class NftablesTrace : IProbe
 
     /// <summary>Priority of Tracer's chains; the sentinels leave it alone as Tracer's own.</summary>
     public const int ChainPriority = int.MinValue + 2;
-    private static readonly Dictionary<uint, string> Families = new() { [1] = "inet", [2] = "ip", [10] = "ip6", [3] = "arp", [7] = "bridge", [5] = "netdev" };
-    private static readonly string[] HookNames = ["prerouting", "input", "forward", "output", "postrouting"];
+    private static readonly Dictionary<NfProto, string> Families = new()
+    {
+        [NfProto.NFPROTO_INET] = "inet", [NfProto.NFPROTO_IPV4] = "ip", [NfProto.NFPROTO_IPV6] = "ip6",
+        [NfProto.NFPROTO_ARP] = "arp", [NfProto.NFPROTO_BRIDGE] = "bridge", [NfProto.NFPROTO_NETDEV] = "netdev",
+    };
 
     private readonly NftContext _nft;
     private readonly MnlSocketHandle _events;
@@ -213,7 +216,7 @@ internal sealed unsafe class NftablesTrace : IProbe
         var commands = new List<string> { $"add table inet {TableName}" };
         foreach (var byHook in marks.GroupBy(m => m.Hook).OrderBy(g => g.Key))
         {
-            var chain = HookNames[byHook.Key];
+            var chain = HookPoint.Name(byHook.Key).ToLowerInvariant();
             commands.Add($"add chain inet {TableName} {chain} {{ type filter hook {chain} priority {ChainPriority}; policy accept; }}");
             foreach (var shape in byHook.GroupBy(m => (m.IsIPv4, m.Source, Shape: m.Protocol == 0 ? 0 : m.Port == 0 ? 1 : 2)).OrderBy(g => g.Key))
             {
@@ -327,7 +330,7 @@ internal sealed unsafe class NftablesTrace : IProbe
             return;
         if ((policy ? trace.Policy : trace.Verdict) != Nftnl.NF_DROP || !_flowsByTraceId.TryGetValue(trace.Id, out var flow))
             return;
-        var verdict = new NftVerdict(Families.GetValueOrDefault(trace.Family, "inet"), trace.Table, trace.Chain, trace.RuleHandle, policy, flow);
+        var verdict = new NftVerdict(Families.GetValueOrDefault((NfProto)trace.Family, "inet"), trace.Table, trace.Chain, trace.RuleHandle, policy, flow);
         lock (_gate)
         {
             if (_verdicts.Count > 65536)
@@ -361,12 +364,12 @@ internal sealed unsafe class NftablesTrace : IProbe
             return null;
         }
         ushort first = 0, second = 0;
-        if (protocol is 6 or 17 && transport.Length >= 4)
+        if ((IpProto)protocol is IpProto.IPPROTO_TCP or IpProto.IPPROTO_UDP && transport.Length >= 4)
         {
             first = BinaryPrimitives.ReadUInt16BigEndian(transport);
             second = BinaryPrimitives.ReadUInt16BigEndian(transport[2..]);
         }
-        else if (protocol is 1 or 58 && transport.Length >= 2)
+        else if (DropFlow.IsIcmpProtocol(protocol) && transport.Length >= 2)
         {
             first = transport[0];
             second = transport[1];

@@ -1,26 +1,13 @@
+using System.Text.Json.Serialization;
+
 namespace Tracer.Records;
 
 /// <summary>Who dropped a packet. The fields and their names are a stable interface: docs/culprit.md.</summary>
 internal sealed record Culprit
 {
-    public const string NftablesRule = "nftables-rule";
-    public const string NftablesPolicy = "nftables-policy";
-    public const string IptablesRule = "iptables-rule";
-    public const string NetfilterHook = "netfilter-hook";
-    public const string BpfProgram = "bpf-program";
-    public const string Lsm = "lsm";
-    public const string KernelModule = "kernel-module";
-    public const string KernelStack = "kernel-stack";
-    public const string Unknown = "unknown";
-
-    /// <summary>exact: the verdict was observed; bracketed: narrowed to one hook between two sentinels; inferred: from reason, location, context.</summary>
-    public const string Exact = "exact";
-    public const string Bracketed = "bracketed";
-    public const string Inferred = "inferred";
-
-    public required string Kind { get; init; }
+    public required CulpritKind Kind { get; init; }
     public required string Summary { get; init; }
-    public required string Confidence { get; init; }
+    public required CulpritConfidence Confidence { get; init; }
     public IReadOnlyList<string> Evidence { get; init; } = [];
 
     // Netfilter: where in the hook chain.
@@ -43,9 +30,10 @@ internal sealed record Culprit
     // A BPF program.
     public uint? ProgramId { get; init; }
     public string? ProgramName { get; init; }
-    public string? Attach { get; init; }
+    public CulpritAttach? Attach { get; init; }
 
-    public string? LsmName { get; init; }
+    [JsonPropertyName("lsm")] // as in the JSON lines and OpenTelemetry; diagnose serializes this record
+    public CulpritLsm? LsmName { get; init; }
 
     // An SELinux denial: the contexts, class and permissions as the audit log's AVC record names them.
     public string? Scontext { get; init; }

@@ -145,7 +145,7 @@ internal sealed class OtlpExport : IDisposable
             var tags = new TagList
             {
                 { "tracer.drop.reason", record.Reason },
-                { "tracer.culprit.kind", record.Culprit?.Kind ?? "unknown" },
+                { "tracer.culprit.kind", (record.Culprit?.Kind ?? CulpritKind.Unknown).WireName() },
                 { "tracer.culprit.name", CulpritName(record.Culprit) },
             };
             if (LocalPodOf(record.Flow!, pods) is { } pod)
@@ -190,8 +190,8 @@ internal sealed class OtlpExport : IDisposable
         { ProgramName: { } program } => program,
         { Function: { } function } => c.Module is { } module ? $"{function} [{module}]" : function,
         { Module: { } module } => module,
-        { LsmName: { } lsm } => lsm,
-        _ => c.Kind,
+        { LsmName: { } lsm } => lsm.WireName(),
+        _ => c.Kind.WireName(),
     };
 
     private static IEnumerable<KeyValuePair<string, object>> NodeAttributes()
@@ -285,7 +285,7 @@ internal sealed class TelemetryOutput : IDropOutput
         Activity.Current = null;
         using var span = _export.Source.StartActivity(ActivityKind.Internal, _session?.Context ?? default,
                                                       EpisodeAttributes(episode), startTime: episode.Start,
-                                                      name: $"drop by {episode.Culprit?.Kind ?? "unknown"}");
+                                                      name: $"drop by {(episode.Culprit?.Kind ?? CulpritKind.Unknown).WireName()}");
         Activity.Current = previous;
         if (span is null)
             return;
@@ -345,9 +345,9 @@ internal sealed class TelemetryOutput : IDropOutput
     /// <summary>The <c>culprit</c> object as <c>tracer.culprit.*</c> attributes (null where a field is not set).</summary>
     internal static KeyValuePair<string, object?>[] CulpritAttributes(Records.Culprit c) =>
     [
-        new("tracer.culprit.kind", c.Kind),
+        new("tracer.culprit.kind", c.Kind.WireName()),
         new("tracer.culprit.summary", c.Summary),
-        new("tracer.culprit.confidence", c.Confidence),
+        new("tracer.culprit.confidence", c.Confidence.WireName()),
         new("tracer.culprit.evidence", c.Evidence.ToArray()),
         new("tracer.culprit.family", c.Family),
         new("tracer.culprit.hook", c.Hook),
@@ -361,8 +361,8 @@ internal sealed class TelemetryOutput : IDropOutput
         new("tracer.culprit.out_of_tree", c.OutOfTree),
         new("tracer.culprit.program_id", c.ProgramId is { } id ? (long)id : null),
         new("tracer.culprit.program_name", c.ProgramName),
-        new("tracer.culprit.attach", c.Attach),
-        new("tracer.culprit.lsm", c.LsmName),
+        new("tracer.culprit.attach", c.Attach?.WireName()),
+        new("tracer.culprit.lsm", c.LsmName?.WireName()),
         new("tracer.culprit.selinux.scontext", c.Scontext),
         new("tracer.culprit.selinux.tcontext", c.Tcontext),
         new("tracer.culprit.selinux.tclass", c.Tclass),

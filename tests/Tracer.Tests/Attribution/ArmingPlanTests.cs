@@ -1,5 +1,6 @@
 using System.Net;
 using Tracer.Attribution;
+using Tracer.Native;
 using Tracer.Probes;
 using Tracer.Records;
 using Tracer.Tests.Infrastructure;
@@ -11,12 +12,12 @@ namespace Tracer.Tests.Attribution;
 public sealed class ArmingPlanTests
 {
     private const uint Netns = 4026531840;
-    private static readonly HookPoint LocalOut = new(Netns, HookPoint.IPv4, 3);
+    private static readonly HookPoint LocalOut = new(Netns, HookPoint.IPv4, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT);
     private static readonly DateTimeOffset T0 = new(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
     private static readonly IPAddress Pod = IPAddress.Parse("10.0.0.5");
 
     private static DropFlow Udp(ushort port, ushort sourcePort = 40000) =>
-        new(Netns, 0, IPAddress.Parse("192.0.2.10"), Pod, 0x0800, 17, sourcePort, port, 12, 0xffffffff81100000);
+        new(Netns, 0, IPAddress.Parse("192.0.2.10"), Pod, (ushort)EtherType.ETH_P_IP, (byte)IpProto.IPPROTO_UDP, sourcePort, port, 12, 0xffffffff81100000);
 
     [Fact]
     public void AnNftablesDropMarksItsDestinationProtocolAndPortAtItsHookPoint_WithoutObservers()
@@ -26,7 +27,7 @@ public sealed class ArmingPlanTests
         Assert.True(plan.Add([new ArmingRequest(LocalOut, Udp(8885), NftablesOnly: true)], T0));
 
         var mark = Assert.Single(plan.MarksIn(Netns));
-        Assert.Equal(new TraceMark(3, new IPNetwork(Pod, 32), Source: false, Protocol: 17, Port: 8885), mark);
+        Assert.Equal(new TraceMark(LocalOut.Hook, new IPNetwork(Pod, 32), Source: false, Protocol: (byte)IpProto.IPPROTO_UDP, Port: 8885), mark);
         Assert.Empty(plan.ObservedPoints);
         Assert.Empty(plan.MarksIn(Netns + 1));
     }
@@ -37,13 +38,13 @@ public sealed class ArmingPlanTests
         var plan = new ArmingPlan();
         plan.Add(Enumerable.Range(1, ArmingPlan.PortsPerDestination + 1).Select(p => new ArmingRequest(LocalOut, Udp((ushort)p), true)), T0);
 
-        Assert.Equal(new TraceMark(3, new IPNetwork(Pod, 32), Protocol: 17), Assert.Single(plan.MarksIn(Netns)));
+        Assert.Equal(new TraceMark(LocalOut.Hook, new IPNetwork(Pod, 32), Protocol: (byte)IpProto.IPPROTO_UDP), Assert.Single(plan.MarksIn(Netns)));
         Assert.False(plan.Add([new ArmingRequest(LocalOut, Udp(9999), true)], T0)); // already covered
 
         var scanned = Udp(1).Coarse(sourceWatched: true);
         var other = new ArmingPlan();
         other.Add([new ArmingRequest(LocalOut, scanned, true)], T0);
-        Assert.Equal(new TraceMark(3, new IPNetwork(IPAddress.Parse("192.0.2.10"), 32), Source: true, Protocol: 17), Assert.Single(other.MarksIn(Netns)));
+        Assert.Equal(new TraceMark(LocalOut.Hook, new IPNetwork(IPAddress.Parse("192.0.2.10"), 32), Source: true, Protocol: (byte)IpProto.IPPROTO_UDP), Assert.Single(other.MarksIn(Netns)));
     }
 
     [Fact]
@@ -75,9 +76,9 @@ public sealed class ArmingPlanTests
         Assert.True(plan.Add([unexplained], T0 + ArmingPlan.GiveUpAfter + CulpritMemory.RememberFor)); // tried again later
     }
 
-    private static Culprit Rule(ulong handle, string confidence = Culprit.Exact) => new()
+    private static Culprit Rule(ulong handle, CulpritConfidence confidence = CulpritConfidence.Exact) => new()
     {
-        Kind = Culprit.NftablesRule, Confidence = confidence, Table = "edr", Chain = "out", Handle = handle,
+        Kind = CulpritKind.NftablesRule, Confidence = confidence, Table = "edr", Chain = "out", Handle = handle,
         Summary = $"rule {handle}", Evidence = ["reason NETFILTER_DROP", "freed at nft_do_chain+0x46f", $"nftrace: verdict drop by rule handle {handle}"],
     };
 
@@ -89,12 +90,12 @@ public sealed class ArmingPlanTests
 
         var sameFlow = memory.Recall(Udp(8885, sourcePort: 51000), ["reason NETFILTER_DROP"]);
         Assert.Equal(2UL, sameFlow!.Handle);
-        Assert.Equal(Culprit.Exact, sameFlow.Confidence);
+        Assert.Equal(CulpritConfidence.Exact, sameFlow.Confidence);
         Assert.Contains(sameFlow.Evidence, e => e.StartsWith("named at 12:00:00 (exact) for this flow: nftrace: verdict drop by rule handle 2", StringComparison.Ordinal));
 
         var otherPort = memory.Recall(Udp(7000), []);
         Assert.Equal(2UL, otherPort!.Handle);
-        Assert.Equal(Culprit.Inferred, otherPort.Confidence); // only the aggregate vouches for it
+        Assert.Equal(CulpritConfidence.Inferred, otherPort.Confidence); // only the aggregate vouches for it
         Assert.Equal(2UL, memory.Recall(Udp(7000).Coarse(sourceWatched: false), [])!.Handle);
 
         memory.Remember(Udp(9000), Rule(5), T0);

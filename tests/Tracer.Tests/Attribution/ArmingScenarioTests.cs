@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Tracer.Attribution;
 using Tracer.Kernel;
+using Tracer.Native;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
@@ -17,8 +18,8 @@ public sealed class ArmingScenarioTests : IDisposable
 {
     private const int Packets = 20;
     private const int ProbePort = 8885;
-    private const byte NfprotoIPv4 = 2;
-    private const byte LocalOut = 3;
+    private const byte NfprotoIPv4 = (byte)NfProto.NFPROTO_IPV4;
+    private const byte LocalOut = (byte)nf_inet_hooks.NF_INET_LOCAL_OUT;
     private static readonly TimeSpan Disarmed = ArmingPlan.DisarmAfter + TimeSpan.FromSeconds(8);
     private readonly CalicoNetwork _network = new();
     private readonly Pod _pod;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Tracer.Native;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
@@ -13,9 +14,9 @@ public sealed class AttributionScenarioTests : IDisposable
 {
     private const int Packets = 30;
     private const int ProbePort = 8885;
-    private const byte NfprotoIPv4 = 2;
-    private const byte NfprotoIPv6 = 10;
-    private const byte LocalOut = 3;
+    private const byte NfprotoIPv4 = (byte)NfProto.NFPROTO_IPV4;
+    private const byte NfprotoIPv6 = (byte)NfProto.NFPROTO_IPV6;
+    private const byte LocalOut = (byte)nf_inet_hooks.NF_INET_LOCAL_OUT;
     private readonly CalicoNetwork _network = new();
     private readonly Pod _pod;
 

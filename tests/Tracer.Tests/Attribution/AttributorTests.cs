@@ -16,7 +16,7 @@ namespace Tracer.Tests.Attribution;
 public sealed class AttributorTests
 {
     private const uint Netns = 4026531840;
-    private static readonly HookPoint LocalOut = new(Netns, HookPoint.IPv4, 3);
+    private static readonly HookPoint LocalOut = new(Netns, HookPoint.IPv4, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT);
     private static readonly KernelSymbols Symbols = KernelSymbols.Parse(new StringReader("""
         ffffffff81000000 T nf_hook_slow
         ffffffff81100000 T nft_do_chain
@@ -29,8 +29,8 @@ public sealed class AttributorTests
     private static HookEntry Function(int priority, ulong address) => new(priority, address, hook_entry_kind.HOOK_ENTRY_FUNCTION, 0, "", "", false, false);
 
     private static DropFlow NetfilterDrop(ushort sentinelsPassed) => new(
-        Netns, 0, IPAddress.Parse("192.0.2.10"), IPAddress.Parse("10.0.0.5"), 0x0800, 17, 40000, 8885,
-        12, 0xffffffff81000040, NetfilterHook: 4, NetfilterFamily: HookPoint.IPv4, SentinelsPassed: sentinelsPassed);
+        Netns, 0, IPAddress.Parse("192.0.2.10"), IPAddress.Parse("10.0.0.5"), (ushort)EtherType.ETH_P_IP, (byte)IpProto.IPPROTO_UDP, 40000, 8885,
+        12, 0xffffffff81000040, NetfilterHook: (byte)(LocalOut.Hook + 1), NetfilterFamily: HookPoint.IPv4, SentinelsPassed: sentinelsPassed);
 
     private static readonly IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> Tables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>
     {
@@ -65,8 +65,8 @@ public sealed class AttributorTests
     {
         var culprit = Create().Name(Seen(), NetfilterDrop(sentinelsPassed: 2), "NETFILTER_DROP");
 
-        Assert.Equal(Culprit.KernelModule, culprit.Kind);
-        Assert.Equal(Culprit.Bracketed, culprit.Confidence);
+        Assert.Equal(CulpritKind.KernelModule, culprit.Kind);
+        Assert.Equal(CulpritConfidence.Bracketed, culprit.Confidence);
         Assert.Equal("edr_hook", culprit.Function);
         Assert.Equal("edr_agent", culprit.Module);
         Assert.True(culprit.OutOfTree);
@@ -84,8 +84,8 @@ public sealed class AttributorTests
 
         var culprit = Create().Name(seen, flow, "NETFILTER_DROP");
 
-        Assert.Equal(Culprit.KernelModule, culprit.Kind);
-        Assert.Equal(Culprit.Exact, culprit.Confidence);
+        Assert.Equal(CulpritKind.KernelModule, culprit.Kind);
+        Assert.Equal(CulpritConfidence.Exact, culprit.Confidence);
         Assert.Equal("edr_hook", culprit.Function);
         Assert.Equal("OUTPUT", culprit.Hook);
         Assert.Equal(-75, culprit.Priority);
@@ -101,14 +101,14 @@ public sealed class AttributorTests
         var first = attributor.Attribute(Interval(unexplained), _ => false);
 
         var record = Assert.Single(first.Records);
-        Assert.Equal(("NETFILTER_DROP", 3ul, Culprit.Inferred), (record.Reason, record.Count, record.Culprit!.Confidence));
+        Assert.Equal(("NETFILTER_DROP", 3ul, CulpritConfidence.Inferred), (record.Reason, record.Count, record.Culprit!.Confidence));
         Assert.Equal(LocalOut, Assert.Single(first.Requests).Point);
 
         // The sentinels bracket the next drop of the flow (another client port): named, and remembered for the flow.
         attributor.Attribute(Interval(NetfilterDrop(sentinelsPassed: 2) with { SourcePort = 40001 }), _ => false);
         var later = attributor.Attribute(Interval(unexplained with { SourcePort = 40002 }), _ => false);
 
-        Assert.Equal(("edr_agent", Culprit.Bracketed), (Assert.Single(later.Records).Culprit!.Module, later.Records[0].Culprit!.Confidence));
+        Assert.Equal(("edr_agent", CulpritConfidence.Bracketed), (Assert.Single(later.Records).Culprit!.Module, later.Records[0].Culprit!.Confidence));
         Assert.Empty(later.Requests);
     }
 
@@ -117,8 +117,8 @@ public sealed class AttributorTests
     {
         var culprit = Create().Name(Seen(), NetfilterDrop(sentinelsPassed: 1), "NETFILTER_DROP");
 
-        Assert.Equal(Culprit.Lsm, culprit.Kind);
-        Assert.Equal("selinux", culprit.LsmName);
+        Assert.Equal(CulpritKind.Lsm, culprit.Kind);
+        Assert.Equal(CulpritLsm.Selinux, culprit.LsmName);
         Assert.Equal(-200, culprit.Priority);
     }
 
@@ -135,9 +135,9 @@ public sealed class AttributorTests
 
         var culprit = Create().Name(seen, SocketDrop, "SOCKET_FILTER");
 
-        Assert.Equal(Culprit.Lsm, culprit.Kind);
-        Assert.Equal("selinux", culprit.LsmName);
-        Assert.Equal(Culprit.Exact, culprit.Confidence);
+        Assert.Equal(CulpritKind.Lsm, culprit.Kind);
+        Assert.Equal(CulpritLsm.Selinux, culprit.LsmName);
+        Assert.Equal(CulpritConfidence.Exact, culprit.Confidence);
         Assert.Null(culprit.ProgramId);
         Assert.Equal(("system_u:object_r:blocked_t:s0", "packet", "recv"), (culprit.Tcontext, culprit.Tclass, culprit.Permissions));
         Assert.Contains("does not let node_t recv a packet labeled blocked_t", culprit.Summary);
@@ -153,7 +153,7 @@ public sealed class AttributorTests
 
         var culprit = Create().Name(seen, flow, "NETFILTER_DROP");
 
-        Assert.Equal(("selinux", Culprit.Exact, "OUTPUT", -200), (culprit.LsmName, culprit.Confidence, culprit.Hook, culprit.Priority));
+        Assert.Equal(((CulpritLsm?)CulpritLsm.Selinux, CulpritConfidence.Exact, "OUTPUT", -200), (culprit.LsmName, culprit.Confidence, culprit.Hook, culprit.Priority));
         Assert.StartsWith("denied by SELinux at OUTPUT priority -200 (selinux_ip_output): ", culprit.Summary);
     }
 
@@ -167,9 +167,9 @@ public sealed class AttributorTests
 
         var culprit = attributor.Name(seen, flow, "NETFILTER_DROP");
 
-        Assert.Equal(Culprit.KernelModule, culprit.Kind);
+        Assert.Equal(CulpritKind.KernelModule, culprit.Kind);
         Assert.Null(culprit.Tcontext);
-        Assert.Equal("kernel-stack", attributor.Name(seen, noSocket, "NO_SOCKET").Kind);
+        Assert.Equal(CulpritKind.KernelStack, attributor.Name(seen, noSocket, "NO_SOCKET").Kind);
     }
 
     [Fact]
@@ -197,8 +197,8 @@ public sealed class AttributorTests
     {
         var culprit = Create().Name(Seen(), NetfilterDrop(sentinelsPassed: 0), "NETFILTER_DROP");
 
-        Assert.Equal(Culprit.NetfilterHook, culprit.Kind);
-        Assert.Equal(Culprit.Inferred, culprit.Confidence);
+        Assert.Equal(CulpritKind.NetfilterHook, culprit.Kind);
+        Assert.Equal(CulpritConfidence.Inferred, culprit.Confidence);
     }
 
     [Fact]
@@ -208,7 +208,7 @@ public sealed class AttributorTests
 
         var culprit = Create().Name(Seen(taint: ""), flow, "NOT_SPECIFIED");
 
-        Assert.Equal(Culprit.KernelModule, culprit.Kind);
+        Assert.Equal(CulpritKind.KernelModule, culprit.Kind);
         Assert.False(culprit.OutOfTree);
     }
 
@@ -220,8 +220,8 @@ public sealed class AttributorTests
 
         var culprit = Create().Name(Seen(lsmPrograms: [(42u, "deny_probes")]), flow, "SECURITY_HOOK");
 
-        Assert.Equal(Culprit.Lsm, culprit.Kind);
-        Assert.Equal("bpf", culprit.LsmName);
+        Assert.Equal(CulpritKind.Lsm, culprit.Kind);
+        Assert.Equal(CulpritLsm.Bpf, culprit.LsmName);
         Assert.Equal(42u, culprit.ProgramId);
         Assert.Contains("deny_probes", culprit.Summary);
     }

@@ -1,4 +1,5 @@
 using Tracer.Attribution;
+using Tracer.Records;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution;
@@ -21,7 +22,7 @@ public sealed class DeviceProgramsTests
 
         var program = Assert.Single(DevicePrograms.ParseTc(filters, "calitest1", "egress"));
 
-        Assert.Equal(new DeviceProgram(6774, "tc_drop", "calitest1", "tc"), program);
+        Assert.Equal(new DeviceProgram(6774, "tc_drop", "calitest1", CulpritAttach.Tc), program);
     }
 
     [Theory]
@@ -38,7 +39,7 @@ public sealed class DeviceProgramsTests
 
         var program = Assert.Single(DevicePrograms.ParseXdp(link, "calitest1"));
 
-        Assert.Equal(new DeviceProgram(6779, "xdp_drop", "calitest1", "xdp"), program);
+        Assert.Equal(new DeviceProgram(6779, "xdp_drop", "calitest1", CulpritAttach.Xdp), program);
     }
 
     [Fact]

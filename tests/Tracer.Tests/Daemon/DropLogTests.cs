@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Tracer.Daemon;
+using Tracer.Native;
 using Tracer.Probes;
 using Tracer.Records;
 using Tracer.Tests.Infrastructure;
@@ -12,11 +13,11 @@ namespace Tracer.Tests.Daemon;
 public sealed class DropLogTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 27, 3, 0, 0, TimeSpan.Zero);
-    private static readonly Culprit Edr = new() { Kind = Culprit.KernelModule, Summary = "dropped by edr_hook", Confidence = Culprit.Exact };
-    private static readonly Culprit Rule = new() { Kind = Culprit.NftablesRule, Summary = "dropped by a rule", Confidence = Culprit.Exact };
+    private static readonly Culprit Edr = new() { Kind = CulpritKind.KernelModule, Summary = "dropped by edr_hook", Confidence = CulpritConfidence.Exact };
+    private static readonly Culprit Rule = new() { Kind = CulpritKind.NftablesRule, Summary = "dropped by a rule", Confidence = CulpritConfidence.Exact };
 
     private static DropRecord Record(Culprit culprit, ulong count) => new(T0, T0,
-        new DropFlow(1, 2, IPAddress.Parse("192.0.2.1"), IPAddress.Parse("10.244.0.5"), 0x0800, 6, 40000, 8885, 7, 0),
+        new DropFlow(1, 2, IPAddress.Parse("192.0.2.1"), IPAddress.Parse("10.244.0.5"), (ushort)EtherType.ETH_P_IP, (byte)IpProto.IPPROTO_TCP, 40000, 8885, 7, 0),
         "NETFILTER_DROP", "nf_hook_slow", count, count * 60, null, culprit);
 
     [Fact]

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Tracer.Kernel;
+using Tracer.Native;
 using Tracer.Tests.Daemon;
 using Tracer.Tests.Infrastructure;
 
@@ -16,8 +17,8 @@ namespace Tracer.Tests.Diagnosis;
 public sealed class DiagnoseTests : IDisposable
 {
     private const int HealthPort = 8885;
-    private const byte NfprotoIpv4 = 2;
-    private const byte NfInetLocalOut = 3;
+    private const byte NfprotoIpv4 = (byte)NfProto.NFPROTO_IPV4;
+    private const byte NfInetLocalOut = (byte)nf_inet_hooks.NF_INET_LOCAL_OUT;
     private readonly CalicoNetwork _network = new();
     private readonly List<IDisposable> _owned = [];
 

@@ -1,4 +1,5 @@
 using System.Net;
+using Tracer.Native;
 using Tracer.Probes;
 using Tracer.Tests.Infrastructure;
 
@@ -8,17 +9,17 @@ namespace Tracer.Tests.Probes;
 [UnitTest]
 public sealed class NftablesTraceTests
 {
-    private const byte Prerouting = 0;
-    private const byte Output = 3;
+    private const byte Prerouting = (byte)nf_inet_hooks.NF_INET_PRE_ROUTING;
+    private const byte Output = (byte)nf_inet_hooks.NF_INET_LOCAL_OUT;
 
     private static readonly string Table = NftablesTrace.TableName;
 
     internal static readonly TraceMark[] Marks =
     [
         new(Output, IPNetwork.Parse("10.244.0.5/32")),
-        new(Output, IPNetwork.Parse("10.244.0.5/32"), Protocol: 17, Port: 8887),
+        new(Output, IPNetwork.Parse("10.244.0.5/32"), Protocol: (byte)IpProto.IPPROTO_UDP, Port: 8887),
         new(Output, IPNetwork.Parse("10.244.1.0/24"), Source: true),
-        new(Prerouting, IPNetwork.Parse("fd00::5/128"), Protocol: 6),
+        new(Prerouting, IPNetwork.Parse("fd00::5/128"), Protocol: (byte)IpProto.IPPROTO_TCP),
         new(Output, IPNetwork.Parse("10.244.0.6/32")),
     ];
 

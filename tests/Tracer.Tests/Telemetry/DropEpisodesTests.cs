@@ -1,5 +1,6 @@
 using System.Net;
 using Tracer.Discovery;
+using Tracer.Native;
 using Tracer.Probes;
 using Tracer.Records;
 using Tracer.Telemetry;
@@ -12,13 +13,13 @@ namespace Tracer.Tests.Telemetry;
 public sealed class DropEpisodesTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 27, 3, 0, 0, TimeSpan.Zero);
-    private static readonly Culprit Rule = new() { Kind = Culprit.NftablesRule, Summary = "rule", Confidence = Culprit.Exact, Table = "edr", Chain = "out", Handle = 2 };
-    private static readonly Culprit Module = new() { Kind = Culprit.KernelModule, Summary = "module", Confidence = Culprit.Exact, Function = "edr_hook", Module = "edr" };
+    private static readonly Culprit Rule = new() { Kind = CulpritKind.NftablesRule, Summary = "rule", Confidence = CulpritConfidence.Exact, Table = "edr", Chain = "out", Handle = 2 };
+    private static readonly Culprit Module = new() { Kind = CulpritKind.KernelModule, Summary = "module", Confidence = CulpritConfidence.Exact, Function = "edr_hook", Module = "edr" };
 
     private static DropRecord Record(DateTimeOffset at, ushort sourcePort, ushort port = 8080, Culprit? culprit = null, ulong count = 3,
                                      string pod = "10.244.0.5", string client = "192.0.2.1") =>
         new(at, at.AddMilliseconds(10),
-            new DropFlow(1, 2, IPAddress.Parse(client), IPAddress.Parse(pod), 0x0800, 17, sourcePort, port, 7, 0),
+            new DropFlow(1, 2, IPAddress.Parse(client), IPAddress.Parse(pod), (ushort)EtherType.ETH_P_IP, (byte)IpProto.IPPROTO_UDP, sourcePort, port, 7, 0),
             "NETFILTER_DROP", "nft_do_chain", count, count * 40, null, culprit ?? Rule);
 
     [Fact]

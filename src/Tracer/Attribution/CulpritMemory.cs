@@ -33,7 +33,7 @@ internal sealed class CulpritMemory
             _byFlow[Identity(flow)] = (culprit, now);
         foreach (var aggregate in Aggregates(flow))
         {
-            if (!_byAggregate.TryGetValue(aggregate, out var known) || known.Culprit is { } earlier && SameCulprit(earlier, culprit))
+            if (!_byAggregate.TryGetValue(aggregate, out var known) || known.Culprit is { } earlier && earlier.Identity == culprit.Identity)
                 _byAggregate[aggregate] = (culprit, now);
             else if (known.Culprit is not null)
                 _byAggregate[aggregate] = (null, now); // ambiguous from now until it expires: then relearned
@@ -69,9 +69,4 @@ internal sealed class CulpritMemory
         foreach (var (aggregate, entry) in _byAggregate.Where(e => now - e.Value.At > RememberFor).ToList())
             _byAggregate.Remove(aggregate);
     }
-
-    /// <summary>Two culprits name the same rule, hook function, module or program at the same place.</summary>
-    public static bool SameCulprit(Culprit a, Culprit b) =>
-        a.Kind == b.Kind && a.Table == b.Table && a.Chain == b.Chain && a.Handle == b.Handle && a.Function == b.Function &&
-        a.Module == b.Module && a.ProgramId == b.ProgramId && a.Hook == b.Hook && a.Priority == b.Priority && a.LsmName == b.LsmName;
 }

@@ -44,4 +44,12 @@ internal sealed record Culprit
     /// <summary>For the plain stack: what the reason means and what to check (an SELinux denial: what to check).</summary>
     public string? Explanation { get; init; }
     public string? Check { get; init; }
+
+    /// <summary>What makes two culprits the same one, whatever confidence, summary or evidence named them.</summary>
+    [JsonIgnore]
+    public CulpritIdentity Identity => new(Kind, Table, Chain, Handle, Function, Module, ProgramId, Hook, Priority, LsmName);
 }
+
+/// <summary>The fields that tell one culprit from another (<see cref="Culprit.Identity"/>).</summary>
+internal readonly record struct CulpritIdentity(CulpritKind Kind, string? Table, string? Chain, ulong? Handle, string? Function, string? Module,
+                                                uint? ProgramId, string? Hook, int? Priority, CulpritLsm? Lsm);

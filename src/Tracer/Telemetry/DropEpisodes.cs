@@ -95,7 +95,7 @@ internal sealed class DropEpisodes
     public static readonly TimeSpan MaxLength = TimeSpan.FromMinutes(1);
     public const int MaxOpen = 4096;
 
-    private readonly Dictionary<(uint, IPAddress?, bool, byte, string), DropEpisode> _open = [];
+    private readonly Dictionary<(uint, IPAddress?, bool, byte, string?, CulpritIdentity?), DropEpisode> _open = [];
 
     /// <summary>Adds an interval's records; returns the episodes that ended by <paramref name="now"/>.</summary>
     public List<DropEpisode> Add(IReadOnlyList<DropRecord> records, DateTimeOffset now, PodSnapshot pods)
@@ -105,7 +105,7 @@ internal sealed class DropEpisodes
             var flow = record.Flow!;
             var podIsSource = PodIsSource(flow, pods);
             var key = (flow.Netns, podIsSource ? flow.Source : flow.Destination, podIsSource, flow.L4Protocol,
-                       record.Culprit is null ? record.Reason ?? "" : CulpritKey(record.Culprit));
+                       record.Culprit is null ? record.Reason ?? "" : null, record.Culprit?.Identity);
             if (!_open.TryGetValue(key, out var episode))
                 _open[key] = episode = new DropEpisode(record, podIsSource, pods);
             episode.Add(record);
@@ -137,8 +137,4 @@ internal sealed class DropEpisodes
             _open.Remove(key);
         return [.. closed.Select(e => e.Value)];
     }
-
-    /// <summary>What makes two culprits the same one: kind and the fields that name it.</summary>
-    private static string CulpritKey(Culprit? c) => c is null ? "" :
-        $"{c.Kind}|{c.Table}|{c.Chain}|{c.Handle}|{c.Function}|{c.Module}|{c.ProgramId}|{c.Hook}|{c.Priority}|{c.LsmName}";
 }

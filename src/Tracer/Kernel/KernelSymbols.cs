@@ -1,4 +1,6 @@
+using System.Buffers.Text;
 using System.Globalization;
+using System.Text;
 using Tracer.Errors;
 
 namespace Tracer.Kernel;
@@ -20,27 +22,38 @@ internal readonly record struct KernelSymbol(string Name, ulong Offset, string? 
 /// Symbolizer over /proc/kallsyms, including module and <c>[bpf]</c> symbols.
 /// Only text symbols are kept: drop locations and hook functions are code.
 /// </summary>
+/// <remarks>
+/// A kernel has 100,000 and more of them. Their names are kept as one ASCII block, parsed from bytes without a string
+/// per line, and become strings only when a symbol is asked for: as strings they took about 9 MB of a process that
+/// runs on every node, and parsing them line by line another 40 MB of garbage at start, which the GC kept committed.
+/// </remarks>
 internal sealed class KernelSymbols
 {
     public const string DefaultPath = "/proc/kallsyms";
 
-    private readonly ulong[] _addresses;
-    private readonly string[] _names;
-    private readonly string?[] _modules;
+    private readonly ulong[] _addresses;   // sorted
+    private readonly int[] _nameStarts;    // per symbol, into _names
+    private readonly ushort[] _nameLengths;
+    private readonly short[] _modules;     // per symbol, into _moduleNames; -1: the kernel image
+    private readonly byte[] _names;
+    private readonly string[] _moduleNames;
 
-    private KernelSymbols(ulong[] addresses, string[] names, string?[] modules)
+    private KernelSymbols(ulong[] addresses, int[] nameStarts, ushort[] nameLengths, short[] modules, byte[] names, string[] moduleNames)
     {
         _addresses = addresses;
-        _names = names;
+        _nameStarts = nameStarts;
+        _nameLengths = nameLengths;
         _modules = modules;
+        _names = names;
+        _moduleNames = moduleNames;
     }
 
     public int Count => _addresses.Length;
 
     public static KernelSymbols Load(string path = DefaultPath)
     {
-        using var reader = new StreamReader(path);
-        var symbols = Parse(reader);
+        using var stream = File.OpenRead(path);
+        var symbols = Parse(stream);
         if (symbols.Count == 0)
             throw new UserError(
                 $"{path} shows this process no addresses (kernel.kptr_restrict hides them without CAP_SYSLOG): Tracer could not name drop locations.",
@@ -48,31 +61,34 @@ internal sealed class KernelSymbols
         return symbols;
     }
 
-    public static KernelSymbols Parse(TextReader reader)
+    /// <summary>Reads kallsyms' lines: <c>ffffffffc0a01000 t edr_hook\t[edr_agent]</c>.</summary>
+    public static KernelSymbols Parse(Stream kallsyms)
     {
-        var entries = new List<(ulong Address, string Name, string? Module)>(capacity: 1 << 17);
-        var modules = new Dictionary<string, string>(StringComparer.Ordinal);
-        while (reader.ReadLine() is { } line)
+        var table = new TableBuilder();
+        var buffer = new byte[64 * 1024];
+        var filled = 0;
+        int read;
+        while ((read = kallsyms.Read(buffer, filled, buffer.Length - filled)) > 0 || filled > 0)
         {
-            // "ffffffffc0a01000 t edr_hook\t[edr_agent]"
-            var parts = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length < 3 || parts[1].Length != 1 || "tTwW".IndexOf(parts[1][0], StringComparison.Ordinal) < 0)
-                continue;
-            if (!ulong.TryParse(parts[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var address) || address == 0)
-                continue;
-            string? module = null;
-            if (parts.Length > 3 && parts[3].StartsWith('[') && parts[3].EndsWith(']'))
+            filled += read;
+            var pending = buffer.AsSpan(0, filled);
+            int newline;
+            while ((newline = pending.IndexOf((byte)'\n')) >= 0)
             {
-                var name = parts[3][1..^1];
-                module = modules.TryGetValue(name, out var interned) ? interned : modules[name] = name;
+                table.AddLine(pending[..newline]);
+                pending = pending[(newline + 1)..];
             }
-            entries.Add((address, parts[2], module));
+            if (read == 0)
+            {
+                table.AddLine(pending); // the last line, without a newline
+                break;
+            }
+            if (pending.Length == buffer.Length)
+                throw new InvalidDataException($"a line of kallsyms is longer than {buffer.Length} bytes");
+            pending.CopyTo(buffer);
+            filled = pending.Length;
         }
-        entries.Sort((a, b) => a.Address.CompareTo(b.Address));
-        return new KernelSymbols(
-            entries.Select(e => e.Address).ToArray(),
-            entries.Select(e => e.Name).ToArray(),
-            entries.Select(e => e.Module).ToArray());
+        return table.Build();
     }
 
     /// <summary>The symbol containing <paramref name="address"/>, or null below the first symbol.</summary>
@@ -83,7 +99,8 @@ internal sealed class KernelSymbols
             index = ~index - 1;
         if (index < 0)
             return null;
-        return new KernelSymbol(_names[index], address - _addresses[index], _modules[index]);
+        return new KernelSymbol(Encoding.ASCII.GetString(Name(index)), address - _addresses[index],
+                                _modules[index] < 0 ? null : _moduleNames[_modules[index]]);
     }
 
     /// <summary>
@@ -92,16 +109,78 @@ internal sealed class KernelSymbols
     /// </summary>
     public ulong AddressOf(string name)
     {
+        var wanted = Encoding.ASCII.GetBytes(name);
         var fromModule = 0UL;
-        for (var i = 0; i < _names.Length; i++)
+        for (var i = 0; i < _addresses.Length; i++)
         {
-            if (_names[i] != name)
+            if (!Name(i).SequenceEqual(wanted))
                 continue;
-            if (_modules[i] is null)
+            if (_modules[i] < 0)
                 return _addresses[i];
             fromModule = fromModule == 0 ? _addresses[i] : fromModule;
         }
         return fromModule;
+    }
+
+    private ReadOnlySpan<byte> Name(int index) => _names.AsSpan(_nameStarts[index], _nameLengths[index]);
+
+    /// <summary>The symbols in kallsyms' order while it is read; sorted by address once it has been.</summary>
+    private sealed class TableBuilder
+    {
+        private readonly List<ulong> _addresses = new(1 << 17);
+        private readonly List<int> _nameStarts = new(1 << 17);
+        private readonly List<ushort> _nameLengths = new(1 << 17);
+        private readonly List<short> _modules = new(1 << 17);
+        private readonly MemoryStream _names = new(1 << 21);
+        private readonly List<string> _moduleNames = [];
+        private readonly Dictionary<string, short> _moduleIndex = new(StringComparer.Ordinal);
+
+        public void AddLine(ReadOnlySpan<byte> line)
+        {
+            var address = NextField(ref line);
+            var type = NextField(ref line);
+            var name = NextField(ref line);
+            var module = NextField(ref line);
+            if (name.IsEmpty || name.Length > ushort.MaxValue || type.Length != 1 || "tTwW"u8.IndexOf(type[0]) < 0 ||
+                !Utf8Parser.TryParse(address, out ulong value, out var used, 'x') || used != address.Length || value == 0)
+                return;
+            _addresses.Add(value);
+            _nameStarts.Add((int)_names.Length);
+            _nameLengths.Add((ushort)name.Length);
+            _names.Write(name);
+            _modules.Add(module.Length > 2 && module[0] == '[' && module[^1] == ']' ? ModuleIndex(module[1..^1]) : (short)-1);
+        }
+
+        private short ModuleIndex(ReadOnlySpan<byte> module)
+        {
+            var name = Encoding.ASCII.GetString(module); // a few hundred modules: one string each, looked up per symbol
+            if (!_moduleIndex.TryGetValue(name, out var index))
+            {
+                _moduleIndex[name] = index = checked((short)_moduleNames.Count);
+                _moduleNames.Add(name);
+            }
+            return index;
+        }
+
+        private static ReadOnlySpan<byte> NextField(ref ReadOnlySpan<byte> line)
+        {
+            line = line.TrimStart(" \t"u8);
+            var end = line.IndexOfAny(" \t"u8);
+            var field = end < 0 ? line : line[..end];
+            line = end < 0 ? [] : line[end..];
+            return field;
+        }
+
+        public KernelSymbols Build()
+        {
+            var addresses = _addresses.ToArray();
+            var order = new int[addresses.Length];
+            for (var i = 0; i < order.Length; i++)
+                order[i] = i;
+            Array.Sort(addresses, order);
+            return new KernelSymbols(addresses, [.. order.Select(i => _nameStarts[i])], [.. order.Select(i => _nameLengths[i])],
+                                     [.. order.Select(i => _modules[i])], _names.ToArray(), [.. _moduleNames]);
+        }
     }
 
     /// <summary>

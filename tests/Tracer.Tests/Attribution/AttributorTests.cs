@@ -17,12 +17,12 @@ public sealed class AttributorTests
 {
     private const uint Netns = 4026531840;
     private static readonly HookPoint LocalOut = new(Netns, HookPoint.IPv4, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT);
-    private static readonly KernelSymbols Symbols = KernelSymbols.Parse(new StringReader("""
+    private static readonly KernelSymbols Symbols = KernelSymbols.Parse(new MemoryStream(System.Text.Encoding.ASCII.GetBytes("""
         ffffffff81000000 T nf_hook_slow
         ffffffff81100000 T nft_do_chain
         ffffffff81200000 T selinux_ip_output
         ffffffffc0a00000 t edr_hook	[edr_agent]
-        """));
+        """)));
 
     private static HookEntry Sentinel(int priority) => new(priority, 0, hook_entry_kind.HOOK_ENTRY_BPF, 7, "sentinel", "", true, true);
 

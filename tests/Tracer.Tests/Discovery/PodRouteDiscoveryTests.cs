@@ -1,6 +1,5 @@
 using System.Net;
 using Tracer.Discovery;
-using Tracer.Kernel;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Discovery;

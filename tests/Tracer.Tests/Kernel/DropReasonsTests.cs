@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Tracer.Kernel;
-using Tracer.Native;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Kernel;

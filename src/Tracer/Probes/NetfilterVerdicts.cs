@@ -73,6 +73,21 @@ internal sealed class NetfilterVerdicts : IProbe
         observed.Object.Dispose();
     }
 
+    /// <summary>The entry and return probes; the entry's link is released when the return probe is refused.</summary>
+    private static BpfLink[] AttachKprobes(BpfObject obj, string function)
+    {
+        var entry = obj.Program(Programs.hook_entry).AttachKprobe(function, returnProbe: false);
+        try
+        {
+            return [entry, obj.Program(Programs.hook_return).AttachKprobe(function, returnProbe: true)];
+        }
+        catch
+        {
+            entry.Dispose();
+            throw;
+        }
+    }
+
     private (BpfObject, BpfLink[], string)? TryAttach(ulong address, string function, bool fexit)
     {
         try
@@ -85,10 +100,7 @@ internal sealed class NetfilterVerdicts : IProbe
                     obj.Program(Programs.hook_exit).SetAttachTarget(function);
                 obj.SetReadOnlyData(NetfilterVerdictsObject.Maps.rodata_config, new hook_verdict_config { function = address });
                 obj.ShareMap(NetfilterVerdictsObject.Maps.hook_verdict, _sharedVerdict);
-            }, obj => (obj, fexit
-                ? new[] { obj.Program(Programs.hook_exit).Attach() }
-                : [obj.Program(Programs.hook_entry).AttachKprobe(function, returnProbe: false),
-                   obj.Program(Programs.hook_return).AttachKprobe(function, returnProbe: true)]));
+            }, obj => (obj, fexit ? [obj.Program(Programs.hook_exit).Attach()] : AttachKprobes(obj, function)));
             _logger.LogInformation("observing the verdicts of {Function} with {Method}", function, fexit ? "fexit" : "kprobes");
             return (loaded, links, fexit ? "fexit" : "kprobes");
         }

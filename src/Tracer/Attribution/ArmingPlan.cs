@@ -56,6 +56,9 @@ internal sealed class ArmingPlan
     /// <summary>Hook points where sentinels and verdict observers are wanted.</summary>
     public IEnumerable<HookPoint> ObservedPoints => _points.Where(p => p.Value.Observers).Select(p => p.Key);
 
+    /// <summary>How many hook points are armed.</summary>
+    public int Count => _points.Count;
+
     /// <summary>The namespaces where anything is armed.</summary>
     public IEnumerable<uint> Namespaces => _points.Keys.Select(p => p.Netns).Distinct();
 

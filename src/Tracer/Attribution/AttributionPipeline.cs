@@ -77,6 +77,9 @@ internal sealed class AttributionPipeline : IDisposable
         return pipeline;
     }
 
+    /// <summary>The hook points armed on demand now (not those armed for good with <see cref="Arming.Always"/>).</summary>
+    public int ArmedHookPoints => _plan.Count;
+
     /// <summary>What netfilter attribution rests on here, for the status line.</summary>
     public string Tier => DescribeTier(_hookTables is not null, _sentinels is not null, _arming, _verdicts.Methods) +
                           (_selinux is null ? "" : "; SELinux denials observed (avc:selinux_audited)");

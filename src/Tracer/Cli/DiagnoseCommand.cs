@@ -22,7 +22,7 @@ internal sealed class DiagnoseCommand(ILogger logger)
             Console.Write(Text(report));
         if (otlp is not null)
         {
-            using var export = new OtlpExport(otlp, logger);
+            using var export = new TelemetryExport(otlp, metricsPort: null, logger);
             Export(export, report, started);
         }
         return report.Verdict.ExitCode;
@@ -74,7 +74,7 @@ internal sealed class DiagnoseCommand(ILogger logger)
     }
 
     /// <summary>The verdict as one span, for the team that never logs into nodes.</summary>
-    private static void Export(OtlpExport export, DiagnosisReport report, DateTimeOffset started)
+    private static void Export(TelemetryExport export, DiagnosisReport report, DateTimeOffset started)
     {
         var v = report.Verdict;
         List<KeyValuePair<string, object?>> tags =

@@ -21,7 +21,7 @@ internal sealed class TraceCommand(ILogger logger)
                 ? new PlainTextOutput(Console.Out)
                 : new LiveTableOutput();
         var pods = new RoutePodSource(TimeSpan.FromSeconds(5));
-        using var export = otlp is null ? null : new OtlpExport(otlp, logger);
+        using var export = otlp is null ? null : new TelemetryExport(otlp, metricsPort: null, logger);
         using var telemetry = export is null ? null : new TelemetryOutput(export, SessionAttributes(options), countMetrics: true, pods);
         var output = telemetry is null ? console : new TeeOutput(console, telemetry);
         var session = new TraceSession(options, pods, output, logger);

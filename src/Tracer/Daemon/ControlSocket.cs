@@ -158,8 +158,8 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
         }
         var id = sessions.NextId();
         var ends = request.DurationSeconds is { } seconds ? DateTimeOffset.UtcNow.AddSeconds(seconds) : (DateTimeOffset?)null;
-        var telemetry = services.Export is { } export
-            ? new TelemetryOutput(export, [new("tracer.session.id", id), new("tracer.session.target", target),
+        var telemetry = services.Export.ExportsSpans
+            ? new TelemetryOutput(services.Export, [new("tracer.session.id", id), new("tracer.session.target", target),
                                            new("tracer.session.watched", networks.Select(n => n.ToString()).ToArray()),
                                            new("tracer.session.on_demand", true)], countMetrics: false, services.Pods)
             : null;

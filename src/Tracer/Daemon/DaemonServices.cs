@@ -6,8 +6,8 @@ using Tracer.Telemetry;
 namespace Tracer.Daemon;
 
 /// <summary>
-/// What the daemon's parts share: where pods come from (the Kubernetes API, else routes), the OTLP
-/// export (null when no endpoint is configured), and the status line of the running trace.
+/// What the daemon's parts share: where pods come from (the Kubernetes API, else routes), the telemetry
+/// export, and the status line of the running trace.
 /// </summary>
 internal sealed class DaemonServices : IDisposable
 {
@@ -23,25 +23,23 @@ internal sealed class DaemonServices : IDisposable
                                                         loggers.CreateLogger<KubernetesPodSource>());
         else
             logger.LogWarning("pods are found from the node's routes, without names: {Why}", why);
-        if (settings.Otlp() is { } target)
-        {
-            Export = new OtlpExport(target, logger);
-            logger.LogInformation("exporting drop episodes and metrics over OTLP ({Protocol}) to {Endpoint}", target.Protocol, target.Endpoint);
-        }
+        var otlp = settings.Otlp();
+        Export = new TelemetryExport(otlp, settings.HealthPort == 0 ? null : settings.HealthPort, logger);
+        if (otlp is not null)
+            logger.LogInformation("exporting drop episodes and metrics over OTLP ({Protocol}) to {Endpoint}", otlp.Protocol, otlp.Endpoint);
         else
-        {
-            logger.LogWarning("no OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or OtlpEndpoint): drops are only logged");
-        }
+            logger.LogWarning("no OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or OtlpEndpoint): drops are logged and counted in the metrics, no spans are sent");
     }
 
     public IPodSource Pods { get; }
     public KubernetesPodSource? Kubernetes { get; }
-    public OtlpExport? Export { get; }
+    /// <summary>Spans when an OTLP endpoint is set; the metrics always (OTLP, and /metrics on the health port).</summary>
+    public TelemetryExport Export { get; }
     public string? Status { get; set; }
 
     public void Dispose()
     {
         Kubernetes?.Dispose();
-        Export?.Dispose();
+        Export.Dispose();
     }
 }

@@ -27,7 +27,7 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
         if (services.Kubernetes is { } kubernetes)
             await kubernetes.WaitListedAsync(TimeSpan.FromSeconds(10), stoppingToken).ConfigureAwait(false);
         var settings = options.Value;
-        using var telemetry = services.Export is { } export ? new TelemetryOutput(export, sessionAttributes: null, countMetrics: true, services.Pods) : null;
+        using var telemetry = new TelemetryOutput(services.Export, sessionAttributes: null, countMetrics: true, services.Pods);
         var output = new DaemonOutput(telemetry, sessions, health, logger);
         var trace = new TraceSession(new TraceOptions(settings.Watch, WatchAll: false, Duration: null, Stacks: false) { Interval = settings.Interval },
                                      services.Pods, output, logger)
@@ -41,12 +41,14 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
             {
                 services.Status = status;
                 health.Attached(status);
+                telemetry.Started(status);
                 logger.LogInformation("{Status}", status);
             }, stoppingToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NativeException or DllNotFoundException or UserError or IOException)
         {
             health.Failed(e.Message);
+            services.Export.Metrics.Attached(false);
             logger.LogCritical("tracing failed: {Error}", e.Message);
             if (e is NativeException native)
                 foreach (var line in native.LibbpfLog.TakeLast(5))
@@ -56,27 +58,28 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
         }
         finally
         {
+            services.Export.Metrics.Attached(false);
             sessions.StopAll("the daemon is stopping");
         }
         await watcher.ConfigureAwait(false);
     }
 
     /// <summary>Each interval: the continuous export, the sessions' streams, the health heartbeat, and the drop log.</summary>
-    private sealed class DaemonOutput(TelemetryOutput? telemetry, OnDemandSessions sessions, DaemonHealth health, ILogger logger) : IDropOutput
+    private sealed class DaemonOutput(TelemetryOutput telemetry, OnDemandSessions sessions, DaemonHealth health, ILogger logger) : IDropOutput
     {
         private readonly DropLog _log = new(logger);
 
         public void Write(IReadOnlyList<DropRecord> records)
         {
             health.Drained();
-            telemetry?.Write(records);
+            telemetry.Write(records);
             sessions.Write(records);
             _log.Write(records, DateTimeOffset.UtcNow);
         }
 
-        public void Observe(ProbeCounters totals) => telemetry?.Observe(totals);
+        public void Observe(TraceProgress progress) => telemetry.Observe(progress);
 
-        public void Complete(TraceSummary summary) => telemetry?.Complete(summary);
+        public void Complete(TraceSummary summary) => telemetry.Complete(summary);
 
         public void Dispose()
         {

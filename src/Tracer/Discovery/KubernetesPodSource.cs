@@ -231,7 +231,7 @@ internal sealed class KubernetesPodSource : IPodSource, IDisposable
         }
     }
 
-    /// <summary>Namespace, name, uid, labels, and the workload: a ReplicaSet's Deployment is named from its pod-template-hash (no access to ReplicaSets needed).</summary>
+    /// <summary>Namespace, name, uid, labels, probes, and the workload: a ReplicaSet's Deployment is named from its pod-template-hash (no access to ReplicaSets needed).</summary>
     internal static PodIdentity Identity(V1Pod pod)
     {
         var metadata = pod.Metadata;
@@ -244,7 +244,10 @@ internal sealed class KubernetesPodSource : IPodSource, IDisposable
                 => ("Deployment", owner.Name[..^(hash.Length + 1)]),
             _ => (owner.Kind, owner.Name),
         };
-        return new PodIdentity(metadata.NamespaceProperty ?? "default", metadata.Name, metadata.Uid, labels, workload.kind, workload.name);
+        return new PodIdentity(metadata.NamespaceProperty ?? "default", metadata.Name, metadata.Uid, labels, workload.kind, workload.name)
+        {
+            Probes = PodProbe.Of(pod.Spec),
+        };
     }
 
     public void Dispose() => _client.Dispose();

@@ -2,7 +2,10 @@ using System.Net;
 
 namespace Tracer.Discovery;
 
-/// <summary>Who a pod is, as Kubernetes knows it; the workload is the owner a person would name (a Deployment, not its ReplicaSet).</summary>
+/// <summary>
+/// Who a pod is, as Kubernetes knows it; the workload is the owner a person would name (a Deployment, not its
+/// ReplicaSet); its containers' probes, which the kubelet sends from the node.
+/// </summary>
 internal sealed record PodIdentity(
     string Namespace,
     string Name,
@@ -11,6 +14,8 @@ internal sealed record PodIdentity(
     string? WorkloadKind = null,
     string? WorkloadName = null)
 {
+    public IReadOnlyList<PodProbe> Probes { get; init; } = [];
+
     public override string ToString() => $"{Namespace}/{Name}";
 }
 

@@ -9,8 +9,8 @@ internal interface IDropOutput : IDisposable
     /// <summary>The records of one interval; called once per interval, also when there are none.</summary>
     void Write(IReadOnlyList<DropRecord> records);
 
-    /// <summary>The probe's loss counters since the session started, after each interval.</summary>
-    void Observe(ProbeCounters totals)
+    /// <summary>How the session stands, after each interval.</summary>
+    void Observe(TraceProgress progress)
     {
     }
 

@@ -12,10 +12,10 @@ internal sealed class TeeOutput(params IDropOutput[] outputs) : IDropOutput
             output.Write(records);
     }
 
-    public void Observe(ProbeCounters totals)
+    public void Observe(TraceProgress progress)
     {
         foreach (var output in outputs)
-            output.Observe(totals);
+            output.Observe(progress);
     }
 
     public void Complete(TraceSummary summary)

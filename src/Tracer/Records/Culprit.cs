@@ -45,6 +45,27 @@ internal sealed record Culprit
     public string? Explanation { get; init; }
     public string? Check { get; init; }
 
+    /// <summary>
+    /// A short, stable name of the culprit for metric labels, alerts and dashboards: what kind and which object, never
+    /// an address, a port or a program id (a reloaded program gets a new one). Bounded by the node's rules, hooks,
+    /// programs and modules: <c>nftables:inet/filter/input#12</c>, <c>iptables:filter/INPUT#3</c>,
+    /// <c>module:edr_agent:edr_local_out</c>, <c>bpf:edr_portscan</c>, <c>lsm:selinux</c>, <c>stack:tcp_v4_rcv</c>.
+    /// </summary>
+    [JsonIgnore]
+    public string Id => Kind switch
+    {
+        CulpritKind.NftablesRule => $"nftables:{Family}/{Table}/{Chain}{(Handle is { } handle ? $"#{handle}" : "")}",
+        CulpritKind.NftablesPolicy => $"nftables:{Family}/{Table}/{Chain}:policy",
+        CulpritKind.IptablesRule => $"iptables:{Table}/{Chain}{(RuleNumber is { } number ? $"#{number}" : Handle is { } handle ? $"#h{handle}" : "")}",
+        CulpritKind.NetfilterHook or CulpritKind.KernelModule when Module is { } module => $"module:{module}{(Function is { } f ? $":{f}" : "")}",
+        CulpritKind.NetfilterHook => Function is { } function ? $"hook:{function}" : $"hook:{Family}/{Hook}@{Priority}",
+        CulpritKind.KernelModule => "module",
+        CulpritKind.BpfProgram => $"bpf:{ProgramName ?? "unnamed"}",
+        CulpritKind.Lsm => $"lsm:{LsmName?.WireName() ?? "unknown"}",
+        CulpritKind.KernelStack => Function is { } function ? $"stack:{function}" : "stack",
+        _ => "unknown",
+    };
+
     /// <summary>What makes two culprits the same one, whatever confidence, summary or evidence named them.</summary>
     [JsonIgnore]
     public CulpritIdentity Identity => new(Kind, Table, Chain, Handle, Function, Module, ProgramId, Hook, Priority, LsmName);

@@ -133,7 +133,7 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
         var attributed = attributor.Attribute(attribution.Gather(interval, probe.Stack), withStack);
         summary.Add(interval, attributed.Records);
         output.Write(attributed.Records);
-        output.Observe(summary.Counters);
+        output.Observe(new TraceProgress(summary.Counters, probe.Watched.Entries.Count, attribution.ArmedHookPoints));
         if (armNext)
             attribution.Arm(attributed.Requests, DateTimeOffset.UtcNow);
     }

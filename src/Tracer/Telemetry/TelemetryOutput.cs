@@ -1,215 +1,10 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Logging;
-using OpenTelemetry;
-using OpenTelemetry.Exporter;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
-using OpenTelemetry.Trace;
 using Tracer.Discovery;
-using Tracer.Errors;
-using Tracer.Input;
 using Tracer.Output;
 using Tracer.Probes;
 using Tracer.Records;
 
 namespace Tracer.Telemetry;
-
-/// <summary>Where to send OTLP: the endpoint and protocol (grpc or http/protobuf).</summary>
-internal sealed record OtlpTarget(Uri Endpoint, OtlpExportProtocol Protocol)
-{
-    /// <summary>The endpoint that turns export off, whatever OTEL_EXPORTER_OTLP_ENDPOINT says.</summary>
-    public const string None = "none";
-
-    public static readonly IReadOnlyList<string> Protocols = ["grpc", "http/protobuf"];
-
-    /// <summary>
-    /// From <c>--otlp-endpoint</c>/<c>--otlp-protocol</c> (already checked), else the standard
-    /// OTEL_EXPORTER_OTLP_* variables; null when none names an endpoint, or it is <c>none</c> (then nothing is exported).
-    /// </summary>
-    public static OtlpTarget? From(string? endpoint, string? protocol)
-    {
-        if (endpoint == None)
-            return null;
-        var variable = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } v ? v : null;
-        var uri = endpoint is not null ? ParseEndpoint(endpoint)
-            : variable is null ? null
-            : ParseEndpoint(variable) ?? throw new UserError(
-                $"OTEL_EXPORTER_OTLP_ENDPOINT {ArgumentParsers.Quote(variable)} is not an http:// or https:// URL.",
-                "Set it to the collector's OTLP address, e.g. http://jaeger:4317, or unset it.", ExitCodes.Usage);
-        if (uri is null)
-            return protocol is null ? null : throw new UserError(
-                "--otlp-protocol needs an endpoint to export to.",
-                "Add --otlp-endpoint URL (or set OTEL_EXPORTER_OTLP_ENDPOINT).", ExitCodes.Usage);
-        var variableProtocol = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL") is { Length: > 0 } p ? p : null;
-        return (protocol ?? variableProtocol ?? "grpc") switch
-        {
-            "grpc" => new OtlpTarget(uri, OtlpExportProtocol.Grpc),
-            "http/protobuf" => new OtlpTarget(uri, OtlpExportProtocol.HttpProtobuf),
-            var other => throw new UserError($"OTEL_EXPORTER_OTLP_PROTOCOL {ArgumentParsers.Quote(other)} is not grpc or http/protobuf.",
-                                             "Set it to grpc or http/protobuf, or unset it (grpc).", ExitCodes.Usage),
-        };
-    }
-
-    /// <summary>An absolute http(s) URL, or null.</summary>
-    public static Uri? ParseEndpoint(string text) =>
-        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Host.Length > 0 ? uri : null;
-
-    /// <summary>The --otlp-endpoint option and OtlpEndpoint setting: an http(s) URL, or none.</summary>
-    public static string? ParseEndpointSetting(string text, out string? error)
-    {
-        error = text == None || ParseEndpoint(text) is not null ? null
-            : $"{ArgumentParsers.Quote(text)} is not an http:// or https:// URL, or none (e.g. http://jaeger:4317)";
-        return error is null ? text : null;
-    }
-}
-
-/// <summary>
-/// OTLP export for the whole process: the resource, one tracer and one meter provider, and the drop
-/// metrics. Spans come from the <see cref="TelemetryOutput"/>s that use <see cref="Source"/>.
-/// Attribute names: docs/opentelemetry.md.
-/// </summary>
-internal sealed class OtlpExport : IDisposable
-{
-    public const string SourceName = "Tracer";
-
-    private static readonly string Version = typeof(OtlpExport).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
-
-    /// <summary>
-    /// Spans that may wait for the collector. While it is down, or hangs (a black hole that accepts and never
-    /// answers holds every export for its whole timeout), ended episodes queue here; past this many the SDK drops
-    /// new spans instead of growing, so memory stays bounded whatever the collector does. An episode span carries
-    /// its culprit's evidence and the most dropped peers and ports (a few kB with the Activity): the SDK's default
-    /// of 2048 could hold several MB on a node where many pods drop at once; 512 is still minutes of episodes of
-    /// a node's pods (one per pod and culprit, a minute long at most).
-    /// </summary>
-    internal const int SpanQueue = 512;
-
-    private readonly Meter _meter = new(SourceName, Version);
-    private readonly Counter<long> _drops;
-    private readonly Counter<long> _bytes;
-    private readonly Counter<long> _overflow;
-    private readonly TracerProvider _tracing;
-    private readonly MeterProvider _metrics;
-    private readonly Lock _totalsGate = new(); // written by the session, read by the metric reader's thread
-    private ProbeCounters _totals;
-
-    public OtlpExport(OtlpTarget target, ILogger logger)
-    {
-        var resource = ResourceBuilder.CreateEmpty()
-            .AddService(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") ?? "tracer", serviceVersion: Version)
-            .AddAttributes(NodeAttributes())
-            .AddEnvironmentVariableDetector();
-        // Over HTTP each signal has its own path under the base endpoint (the SDK appends it only for the variable).
-        OtlpExporterOptions Options(string signalPath) => new()
-        {
-            Protocol = target.Protocol,
-            Endpoint = target.Protocol == OtlpExportProtocol.HttpProtobuf
-                ? new Uri(target.Endpoint.ToString().TrimEnd('/') + "/" + signalPath)
-                : target.Endpoint,
-        };
-        var failures = _meter.CreateCounter<long>("tracer.export_failures", "{batch}", "OTLP export batches that failed");
-        var endpoint = target.Endpoint.ToString();
-        _tracing = Sdk.CreateTracerProviderBuilder().SetResourceBuilder(resource).AddSource(SourceName)
-            .AddProcessor(new BatchActivityExportProcessor(
-                new WatchedTraceExporter(Options("v1/traces"), new ExportWatch("spans", endpoint, logger, failures)),
-                maxQueueSize: SpanQueue, maxExportBatchSize: SpanQueue / 2))
-            .Build();
-        _metrics = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(SourceName)
-            .AddReader(new PeriodicExportingMetricReader(
-                new WatchedMetricExporter(Options("v1/metrics"), new ExportWatch("metrics", endpoint, logger, failures)),
-                exportIntervalMilliseconds: 10_000))
-            .Build();
-        _drops = _meter.CreateCounter<long>("tracer.drops", "{packet}", "Packets the kernel dropped, by reason and culprit");
-        _bytes = _meter.CreateCounter<long>("tracer.dropped_bytes", "By", "Bytes of the dropped packets");
-        _overflow = _meter.CreateCounter<long>("tracer.aggregate_overflow", "{packet}", "Drops counted without their flow: the kernel's aggregate map was full or refused the update");
-        _meter.CreateObservableCounter("tracer.samples_lost", () => (long)Totals.SamplesLost, "{sample}",
-                                       "Drop samples the ring buffer had no room for (counts stay exact)");
-        _meter.CreateObservableCounter("tracer.stacks_lost", () => (long)Totals.StacksLost, "{stack}", "Kernel stacks that could not be kept");
-        _meter.CreateObservableCounter("tracer.missed_runs", () => (long)Totals.MissedRuns, "{run}",
-                                       "Drops the kernel did not show the probe (it was already running on that CPU)");
-    }
-
-    public ActivitySource Source { get; } = new(SourceName, Version);
-
-    /// <summary>Counts an interval's drops, labelled with the local pod they concern where it is known.</summary>
-    public void Count(IReadOnlyList<DropRecord> records, PodSnapshot pods)
-    {
-        foreach (var record in records)
-        {
-            if (record.Overflow)
-            {
-                _overflow.Add((long)record.Count);
-                continue;
-            }
-            var tags = new TagList
-            {
-                { "tracer.drop.reason", record.Reason },
-                { "tracer.culprit.kind", (record.Culprit?.Kind ?? CulpritKind.Unknown).WireName() },
-                { "tracer.culprit.name", CulpritName(record.Culprit) },
-            };
-            if (LocalPodOf(record.Flow!, pods) is { } pod)
-            {
-                tags.Add("k8s.namespace.name", pod.Identity.Namespace);
-                tags.Add("k8s.pod.name", pod.Identity.Name);
-                tags.Add("tracer.pod.side", pod.Side);
-            }
-            _drops.Add((long)record.Count, tags);
-            _bytes.Add((long)record.Bytes, tags);
-        }
-    }
-
-    /// <summary>The pod a drop concerns: its destination when that is a known pod, else its source.</summary>
-    internal static (PodIdentity Identity, string Side)? LocalPodOf(DropFlow flow, PodSnapshot pods) =>
-        pods.Identify(flow.Destination) is { } destination ? (destination, "destination")
-        : pods.Identify(flow.Source) is { } source ? (source, "source")
-        : null;
-
-    private ProbeCounters Totals
-    {
-        get
-        {
-            lock (_totalsGate)
-                return _totals;
-        }
-        set
-        {
-            lock (_totalsGate)
-                _totals = value;
-        }
-    }
-
-    /// <summary>The probe's loss counters since tracing started.</summary>
-    public void Observe(ProbeCounters totals) => Totals = totals;
-
-    /// <summary>A bounded name for the metric: the rule's chain, the function, the program, the module — never an address or port.</summary>
-    private static string CulpritName(Records.Culprit? c) => c switch
-    {
-        null => "unknown",
-        { Table: { } table, Chain: { } chain } => $"{table}/{chain}",
-        { ProgramName: { } program } => program,
-        { Function: { } function } => c.Module is { } module ? $"{function} [{module}]" : function,
-        { Module: { } module } => module,
-        { LsmName: { } lsm } => lsm.WireName(),
-        _ => c.Kind.WireName(),
-    };
-
-    private static IEnumerable<KeyValuePair<string, object>> NodeAttributes()
-    {
-        yield return new("host.name", Environment.MachineName);
-        if (Environment.GetEnvironmentVariable("NODE_NAME") is { Length: > 0 } node)
-            yield return new("k8s.node.name", node);
-    }
-
-    /// <summary>Exports what is still queued, then stops.</summary>
-    public void Dispose()
-    {
-        _tracing.Dispose();
-        _metrics.Dispose();
-        Source.Dispose();
-        _meter.Dispose();
-    }
-}
 
 /// <summary>
 /// Drop episodes as spans. With session attributes, a trace session is a root span and each
@@ -219,7 +14,7 @@ internal sealed class OtlpExport : IDisposable
 /// </summary>
 internal sealed class TelemetryOutput : IDropOutput
 {
-    private readonly OtlpExport _export;
+    private readonly TelemetryExport _export;
     private readonly IPodSource _pods;
     private readonly bool _countMetrics;
     private readonly DropEpisodes _episodes = new();
@@ -227,7 +22,7 @@ internal sealed class TelemetryOutput : IDropOutput
 
     /// <param name="sessionAttributes">The session span's attributes; null: episodes are root spans.</param>
     /// <param name="countMetrics">Whether this output's drops count in the metrics (not for a session the daemon also counts).</param>
-    public TelemetryOutput(OtlpExport export, IEnumerable<KeyValuePair<string, object?>>? sessionAttributes, bool countMetrics, IPodSource pods)
+    public TelemetryOutput(TelemetryExport export, IEnumerable<KeyValuePair<string, object?>>? sessionAttributes, bool countMetrics, IPodSource pods)
     {
         _export = export;
         _pods = pods;
@@ -240,26 +35,32 @@ internal sealed class TelemetryOutput : IDropOutput
     public string? TraceId => _session?.TraceId.ToHexString();
 
     /// <summary>The status line once every probe is attached: the session span carries the tier it names.</summary>
-    public void Started(string status) => _session?.SetTag("tracer.session.status", status);
+    public void Started(string status)
+    {
+        if (_countMetrics)
+            _export.Metrics.Attached(true);
+        _session?.SetTag("tracer.session.status", status);
+    }
 
     public void Write(IReadOnlyList<DropRecord> records)
     {
         var pods = _pods.Current;
         if (_countMetrics)
-            _export.Count(records, pods);
+            _export.Metrics.Count(records, pods, DateTimeOffset.UtcNow);
+        if (!_export.ExportsSpans)
+            return;
         foreach (var episode in _episodes.Add(records, DateTimeOffset.UtcNow, pods))
             Emit(episode);
     }
 
-    public void Observe(ProbeCounters totals)
+    public void Observe(TraceProgress progress)
     {
         if (_countMetrics)
-            _export.Observe(totals);
+            _export.Metrics.Observe(progress);
     }
 
     public void Complete(TraceSummary summary)
     {
-        Observe(summary.Counters);
         _session?.SetTag("tracer.session.drops", (long)summary.Drops);
         _session?.SetTag("tracer.session.samples_lost", (long)summary.Counters.SamplesLost);
         End(failure: null);
@@ -346,6 +147,7 @@ internal sealed class TelemetryOutput : IDropOutput
     internal static KeyValuePair<string, object?>[] CulpritAttributes(Records.Culprit c) =>
     [
         new("tracer.culprit.kind", c.Kind.WireName()),
+        new("tracer.culprit.id", c.Id),
         new("tracer.culprit.summary", c.Summary),
         new("tracer.culprit.confidence", c.Confidence.WireName()),
         new("tracer.culprit.evidence", c.Evidence.ToArray()),
@@ -375,7 +177,7 @@ internal sealed class TelemetryOutput : IDropOutput
     /// </summary>
     private static void AddPodAttributes(List<KeyValuePair<string, object?>> attributes, DropFlow flow, PodSnapshot pods)
     {
-        if (OtlpExport.LocalPodOf(flow, pods) is not { } local)
+        if (pods.Concerned(flow) is not { } local)
             return;
         var pod = local.Identity;
         attributes.Add(new("k8s.namespace.name", pod.Namespace));
@@ -390,6 +192,24 @@ internal sealed class TelemetryOutput : IDropOutput
             attributes.Add(new("tracer.source.pod", source.ToString()));
         if (pods.Identify(flow.Destination) is { } destination)
             attributes.Add(new("tracer.destination.pod", destination.ToString()));
+        AddProbeAttributes(attributes, PodProbe.Matching(flow, pods));
+    }
+
+    /// <summary>
+    /// The kubelet's probes whose traffic this is: <c>tracer.probe.*</c> of the one whose failure costs most, and every
+    /// kind when the probes share the port (liveness and readiness often do).
+    /// </summary>
+    internal static void AddProbeAttributes(List<KeyValuePair<string, object?>> attributes, IReadOnlyList<PodProbe> probes)
+    {
+        if (PodProbe.MostSevere(probes) is not { } probe)
+            return;
+        attributes.Add(new("tracer.probe.kind", probe.KindName));
+        attributes.Add(new("tracer.probe.kinds", probes.Select(p => p.KindName).Distinct().ToArray()));
+        attributes.Add(new("tracer.probe.container", probe.Container));
+        attributes.Add(new("tracer.probe.endpoint", probe.Endpoint));
+        attributes.Add(new("tracer.probe.period_s", (long)probe.PeriodSeconds));
+        attributes.Add(new("tracer.probe.failure_threshold", (long)probe.FailureThreshold));
+        attributes.Add(new("tracer.probe.consequence", probe.Consequence));
     }
 
     public void Dispose() => End(failure: "the trace session ended with an error");

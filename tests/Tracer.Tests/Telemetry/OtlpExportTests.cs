@@ -69,8 +69,11 @@ public sealed class OtlpExportTests : IDisposable
         Assert.InRange(ToTime(episode.EndTimeUnixNano), ToTime(episode.StartTimeUnixNano), after);
         Assert.InRange(episode.StartTimeUnixNano, session.StartTimeUnixNano, session.EndTimeUnixNano);
 
+        // The metric names the culprit by its bounded identity, the same as the span's.
+        var culpritId = $"nftables:inet/edr/out#{OtlpReceiver.Attribute(episode.Attributes, "tracer.culprit.handle")}";
+        Assert.Equal(culpritId, OtlpReceiver.Attribute(episode.Attributes, "tracer.culprit.id"));
         var drops = receiver.SumPoints("tracer.drops")
-            .Where(p => OtlpReceiver.Attribute(p.Attributes, "tracer.culprit.name") == "edr/out")
+            .Where(p => OtlpReceiver.Attribute(p.Attributes, "tracer.culprit.id") == culpritId)
             .ToList();
         Assert.NotEmpty(drops);
         Assert.Equal(Packets, drops.Max(p => p.AsInt)); // cumulative: the last point holds the total

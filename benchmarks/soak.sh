@@ -103,10 +103,14 @@ soak_cleanup() {
         ip netns del "$ns"
     done
     rm -rf "$CONTROL_DIR"
+    [[ -n ${DAEMON_LOG:-} && -f ${WORK:-}/daemon.err ]] && cp "$WORK/daemon.err" "$DAEMON_LOG"
     (exit "$rc")
     bench_cleanup
 }
 trap soak_cleanup EXIT
+# A command that fails stops the run: say which (in functions too; not the expected failures inside $(…)).
+set -E
+trap 'rc=$?; ((BASH_SUBSHELL == 0)) && log "exit $rc at line $LINENO: $BASH_COMMAND"' ERR
 
 # --- namespaces -------------------------------------------------------------------------------
 # pod_add NAME VETH IP: a pod namespace behind a veth of the node (Calico style, as bench_add_pod,
@@ -193,7 +197,7 @@ distinct_ids() { grep -h "^$1:" "/proc/$2"/fdinfo/* 2>/dev/null | awk '{print $2
 sink_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], 0))' "$SINK_STATE" "$1" 2>/dev/null || echo 0; }
 
 sample() {
-    local t rss fds threads maps progs tables tracer_tables ours all watched counted
+    local t rss fds threads maps progs tables tracer_tables ours all watched counted series
     t=$(now_s)
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON/status")
     threads=$(awk '/^Threads:/ {print $2}' "/proc/$DAEMON/status")
@@ -207,9 +211,12 @@ sample() {
     watched=$(ip netns exec "$NODE_NS" curl -s --max-time 2 "http://127.0.0.1:$HEALTH_PORT/readyz" |
         sed -n 's/.*watching \([0-9]*\) prefixes.*/\1/p' | head -n1)
     counted=$(( $(sink_field drops) + $(sink_field overflow) ))
+    # Scraped as Prometheus would: the series the daemon serves.
+    series=$(ip netns exec "$NODE_NS" curl -s --max-time 5 "http://127.0.0.1:$HEALTH_PORT/metrics" |
+        awk '/^tracer_drop_series[ {]/ {print $NF}' | head -n1)
     echo "t=$t mode=$MODE rss_kb=$rss fds=$fds threads=$threads maps=$maps progs=$progs nft_tables=$tables" \
         "tracer_tables=$tracer_tables netns=$ours netns_all=$all watched=${watched:-?} live_pods=$((CREATED - OLDEST))" \
-        "created=$CREATED sent=$SENT counted=$counted trickles=$TRICKLES scans=$SCANS" >>"$SAMPLES"
+        "created=$CREATED sent=$SENT counted=$counted series=${series:-?} trickles=$TRICKLES scans=$SCANS" >>"$SAMPLES"
     log "$(tail -n1 "$SAMPLES")"
 }
 
@@ -507,6 +514,9 @@ table += [
      "exited; 0; 0; removed", verdict(end["exited"] == "1" and end["left_tables"] == "0" and end["left_progs"] == "0" and end["left_socket"] == "0")),
     ("network namespaces of this run left after the cleanup", end["left_netns"], "0", verdict(end["left_netns"] == "0")),
     ("`trace` black-hole phase: drops counted / sent", f"{trace_counted:,} / {trace_sent:,}", "counted == sent", verdict(trace_counted == trace_sent)),
+    ("tracer.drops series served at /metrics (scraped every 30 s): after the warm-up – highest",
+     f"{min(int(s['series']) for s in after if s['series'] != '?')}–{max(int(s['series']) for s in samples if s['series'] != '?')}",
+     "bounded (pods that left are forgotten)", "-"),
     ("pods created (and deleted)", f"{int(end['created']):,}", "-", "-"),
     ("drop trickles; scan bursts (drops in them)", f"{end['trickles']}; {end['scans']} ({int(end['scan_sent']):,})", "-", "-"),
     ("collector: metric exports; span exports (spans); connections held by the black hole",
@@ -525,16 +535,16 @@ about = [
     "  (nftables output rule of the node), two `tracer session start --ip … --duration 20s` a minute (each sent 10 drops)",
     f"- Collector (`benchmarks/otlp_sink.py`, OTLP/HTTP): segments of {segment} s, up, up, down (refused), black hole (accepts, never",
     "  answers), …, up for the last two; during black-hole segments a scan burst every 8 s (100,000 drops over 6,000–13,000 ports)",
-    "- Samples every 30 s: VmRSS, fds, threads, distinct map_id / prog_id in /proc/PID/fdinfo, nft tables of the node namespace,",
+    "- Samples every 30 s (each with a scrape of /metrics, as Prometheus would): VmRSS, fds, threads, distinct map_id / prog_id in /proc/PID/fdinfo, nft tables of the node namespace,",
     f"  this run's namespaces; warm-up: the first {warmup} s. Drops counted: the daemon's cumulative OTLP counters as last received",
     f"- Then `tracer trace --otlp-endpoint` (gRPC) at the black hole for {bh_seconds} s with a scan burst every 8 s",
 ]
 runs_header = ["t s", "collector", "RSS MB", "fds", "threads", "maps", "progs", "nft tables (tracer_*)",
-               "namespaces (machine)", "watched", "pods created", "drops sent", "counted (as received)"]
+               "namespaces (machine)", "watched", "pods created", "drops sent", "counted (as received)", "/metrics series"]
 runs_rows = [[s["t"], s["mode"], f"{mb(s['rss_kb']):.1f}", s["fds"], s["threads"], s["maps"], s["progs"],
               f"{s['nft_tables']} ({s['tracer_tables']})", f"{s['netns']} ({s['netns_all']})", s["watched"],
-              s["created"], s["sent"], s["counted"]] for s in samples]
+              s["created"], s["sent"], s["counted"], s["series"]] for s in samples]
 runs_rows.append(["trace phase", "black hole", ", ".join(f"{mb(s['rss_kb']):.0f}" for s in trace_samples),
-                  "", "", "", "", "", "", "", "", f"{trace_sent:,}", f"{trace_counted:,}"])
+                  "", "", "", "", "", "", "", "", f"{trace_sent:,}", f"{trace_counted:,}", ""])
 report("soak", f"{seconds} s, {churn} pods a minute", about, table, notes, runs_header, runs_rows)
 PY

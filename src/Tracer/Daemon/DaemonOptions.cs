@@ -26,6 +26,9 @@ internal sealed class DaemonOptions
     /// <summary>auto: the in-cluster API or a kubeconfig when there is one, else routes; off: routes only.</summary>
     public string Kubernetes { get; set; } = "auto";
 
+    /// <summary>on: a Warning Event on each pod whose packets are dropped (with the Kubernetes API); off: none.</summary>
+    public string Events { get; set; } = "on";
+
     /// <summary>Kubeconfig file for running outside a cluster. Default: KUBECONFIG, else ~/.kube/config when it exists.</summary>
     public string? Kubeconfig { get; set; }
 
@@ -35,7 +38,7 @@ internal sealed class DaemonOptions
     /// <summary>The Unix socket on-demand sessions are requested on (root only).</summary>
     public string ControlSocket { get; set; } = "/run/tracer/tracer.sock";
 
-    /// <summary>HTTP port of /healthz and /readyz on all addresses; 0: none.</summary>
+    /// <summary>HTTP port of /healthz, /readyz and /metrics on all addresses; 0: none.</summary>
     public int HealthPort { get; set; } = 9487;
 
     /// <summary>How often the kernel's counts are drained and exported.</summary>
@@ -60,11 +63,13 @@ internal sealed class DaemonOptions
             (o, text) => { o.NodeName = ArgumentParsers.ParseNodeName(text, out var error); return error; }),
         new(nameof(Kubernetes), "--kubernetes", "auto|off", "auto: pod names from the Kubernetes API when configured (in-cluster or a kubeconfig), else routes; off: routes only.",
             (o, text) => { o.Kubernetes = ArgumentParsers.ParseChoice(text, ["auto", "off"], out var error) ?? o.Kubernetes; return error; }),
+        new(nameof(Events), "--events", "on|off", "on: a Warning Event (reason PacketsDropped) on each pod whose packets are dropped, with the Kubernetes API; off: none.",
+            (o, text) => { o.Events = ArgumentParsers.ParseChoice(text, ["on", "off"], out var error) ?? o.Events; return error; }),
         new(nameof(Kubeconfig), "--kubeconfig", "FILE", "Kubeconfig file, outside a cluster (default: KUBECONFIG, then ~/.kube/config).",
             (o, text) => { o.Kubeconfig = ArgumentParsers.ParseExistingFile(text, out var error); return error; }),
         new(nameof(ControlSocket), "--control-socket", "SOCKET", "Unix socket for 'tracer session' (default /run/tracer/tracer.sock; root only).",
             (o, text) => { o.ControlSocket = ArgumentParsers.ParseSocketPath(text, out var error) ?? o.ControlSocket; return error; }),
-        new(nameof(HealthPort), "--health-port", "PORT", "HTTP port of /healthz and /readyz (default 9487; 0: none).",
+        new(nameof(HealthPort), "--health-port", "PORT", "HTTP port of /healthz, /readyz and /metrics (default 9487; 0: none).",
             (o, text) => { o.HealthPort = ArgumentParsers.ParsePort(text, out var error, zeroMeans: "none") ?? o.HealthPort; return error; }),
         new(nameof(Interval), "--interval", "DURATION", "How often counts are drained and exported: 100ms to 1m (default 1s).",
             (o, text) => { o.Interval = ArgumentParsers.ParseDuration(text, out var error, ShortestInterval, LongestInterval) ?? o.Interval; return error; }),

@@ -19,8 +19,12 @@ internal sealed class DaemonServices : IDisposable
         Pods = routes;
         var why = "Kubernetes is off in the settings";
         if (settings.Kubernetes != "off" && KubernetesAccess.Config(settings.NodeName, settings.Kubeconfig, out why) is { } config)
-            Pods = Kubernetes = new KubernetesPodSource(config, KubernetesAccess.NodeName(settings.NodeName)!, routes,
-                                                        loggers.CreateLogger<KubernetesPodSource>());
+        {
+            var node = KubernetesAccess.NodeName(settings.NodeName)!;
+            Pods = Kubernetes = new KubernetesPodSource(config, node, routes, loggers.CreateLogger<KubernetesPodSource>());
+            if (settings.Events == "on")
+                Events = new PodEvents(new k8s.Kubernetes(config), node, loggers.CreateLogger<PodEvents>());
+        }
         else
             logger.LogWarning("pods are found from the node's routes, without names: {Why}", why);
         var otlp = settings.Otlp();
@@ -33,6 +37,9 @@ internal sealed class DaemonServices : IDisposable
 
     public IPodSource Pods { get; }
     public KubernetesPodSource? Kubernetes { get; }
+
+    /// <summary>Events on the pods whose packets are dropped; null without the Kubernetes API, or when turned off.</summary>
+    public PodEvents? Events { get; }
     /// <summary>Spans when an OTLP endpoint is set; the metrics always (OTLP, and /metrics on the health port).</summary>
     public TelemetryExport Export { get; }
     public string? Status { get; set; }
@@ -40,6 +47,7 @@ internal sealed class DaemonServices : IDisposable
     public void Dispose()
     {
         Kubernetes?.Dispose();
+        Events?.Dispose();
         Export.Dispose();
     }
 }

@@ -23,12 +23,13 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
     {
         await Task.Yield(); // loading the programs takes a while: the host goes on starting
         var watcher = services.Kubernetes?.RunAsync(stoppingToken) ?? Task.CompletedTask;
+        var events = services.Events?.RunAsync(stoppingToken) ?? Task.CompletedTask;
         // Pod names from the start when the API answers quickly; otherwise routes until it does.
         if (services.Kubernetes is { } kubernetes)
             await kubernetes.WaitListedAsync(TimeSpan.FromSeconds(10), stoppingToken).ConfigureAwait(false);
         var settings = options.Value;
         using var telemetry = new TelemetryOutput(services.Export, sessionAttributes: null, countMetrics: true, services.Pods);
-        var output = new DaemonOutput(telemetry, sessions, health, logger);
+        var output = new DaemonOutput(telemetry, sessions, health, services, logger);
         var trace = new TraceSession(new TraceOptions(settings.Watch, WatchAll: false, Duration: null, Stacks: false) { Interval = settings.Interval },
                                      services.Pods, output, logger)
         {
@@ -62,10 +63,11 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
             sessions.StopAll("the daemon is stopping");
         }
         await watcher.ConfigureAwait(false);
+        await events.ConfigureAwait(false);
     }
 
-    /// <summary>Each interval: the continuous export, the sessions' streams, the health heartbeat, and the drop log.</summary>
-    private sealed class DaemonOutput(TelemetryOutput telemetry, OnDemandSessions sessions, DaemonHealth health, ILogger logger) : IDropOutput
+    /// <summary>Each interval: the continuous export, the sessions' streams, the health heartbeat, the drop log and the pods' Events.</summary>
+    private sealed class DaemonOutput(TelemetryOutput telemetry, OnDemandSessions sessions, DaemonHealth health, DaemonServices services, ILogger logger) : IDropOutput
     {
         private readonly DropLog _log = new(logger);
 
@@ -74,7 +76,10 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
             health.Drained();
             telemetry.Write(records);
             sessions.Write(records);
-            _log.Write(records, DateTimeOffset.UtcNow);
+            var pods = services.Pods.Current;
+            var now = DateTimeOffset.UtcNow;
+            _log.Write(records, pods, now);
+            services.Events?.Write(records, pods, now);
         }
 
         public void Observe(TraceProgress progress) => telemetry.Observe(progress);

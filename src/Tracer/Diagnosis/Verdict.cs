@@ -83,24 +83,10 @@ internal sealed record Verdict(bool Reachable, string Summary, string? Direction
         return $"{direction} {state} ({answered} of {sent} probes answered: {string.Join(", ", mine.Select(p => $"{p.Kind} {p.Answered}/{p.Sent}"))})";
     }
 
-    private static string Advice(Culprit? c, IReadOnlyList<Finding> failing) => c switch
-    {
-        { Kind: CulpritKind.NftablesRule or CulpritKind.NftablesPolicy } =>
-            $"See the rule with 'nft -a list chain {c.Family} {c.Table} {c.Chain}'{(c.Handle is { } h ? $" (handle {h})" : "")}, and fix or remove it.",
-        { Kind: CulpritKind.IptablesRule } =>
-            $"See the rule with 'iptables-legacy -t {c.Table} -L {c.Chain} -v --line-numbers'{(c.RuleNumber is { } n ? $" (rule {n})" : "")}, and fix or remove it.",
-        { Kind: CulpritKind.BpfProgram } =>
-            $"Find who loaded BPF program {c.ProgramName} (id {c.ProgramId}): 'bpftool prog show id {c.ProgramId}' and 'bpftool link show' name its process; " +
-            "a security agent's port-scan or traffic policy is the usual owner: exempt the node's own traffic to its pods there.",
-        { Kind: CulpritKind.NetfilterHook or CulpritKind.KernelModule } =>
-            $"Kernel module {c.Module ?? "(built in)"} drops them in its netfilter hook {c.Function}, which iptables and nft do not show: " +
-            $"find the agent that loaded it ('modinfo {c.Module}', its service), and exempt the node's traffic to its pods in its policy, or stop it to confirm.",
-        { Kind: CulpritKind.Lsm, Check: { } check } => $"SELinux denies them ({c.Permissions} on {c.Tclass} {c.Tcontext}). Check: {check}",
-        { Kind: CulpritKind.Lsm } => $"The LSM {c.LsmName?.WireName() ?? c.ProgramName} denies them: check its policy for the pod's traffic.",
-        { Kind: CulpritKind.KernelStack } => (c.Check ?? c.Explanation ?? "Check the kernel's networking setup for this reason.") +
-            (failing.Count > 0 ? " Failing checks: " + string.Join("; ", failing.Select(f => $"{f.Check}: {f.Detail}")) + "." : ""),
-        _ => "Tracer saw the drops but could not name who dropped them: run 'tracer trace --ip ADDR --stack' and look at the stacks.",
-    };
+    private static string Advice(Culprit? c, IReadOnlyList<Finding> failing) =>
+        c.NextStep() + (c is { Kind: CulpritKind.KernelStack } && failing.Count > 0
+            ? " Failing checks: " + string.Join("; ", failing.Select(f => $"{f.Check}: {f.Detail}")) + "."
+            : "");
 }
 
 /// <summary>Records of the trace grouped by what the verdict needs; only the pod's packets.</summary>

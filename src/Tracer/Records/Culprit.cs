@@ -58,7 +58,8 @@ internal sealed record Culprit
         CulpritKind.NftablesPolicy => $"nftables:{Family}/{Table}/{Chain}:policy",
         CulpritKind.IptablesRule => $"iptables:{Table}/{Chain}{(RuleNumber is { } number ? $"#{number}" : Handle is { } handle ? $"#h{handle}" : "")}",
         CulpritKind.NetfilterHook or CulpritKind.KernelModule when Module is { } module => $"module:{module}{(Function is { } f ? $":{f}" : "")}",
-        CulpritKind.NetfilterHook => Function is { } function ? $"hook:{function}" : $"hook:{Family}/{Hook}@{Priority}",
+        CulpritKind.NetfilterHook => Function is { } function ? $"hook:{function}"
+            : Hook is null ? "hook:unknown" : $"hook:{Family}/{Hook}{(Priority is { } p ? $"@{p}" : "")}",
         CulpritKind.KernelModule => "module",
         CulpritKind.BpfProgram => $"bpf:{ProgramName ?? "unnamed"}",
         CulpritKind.Lsm => $"lsm:{LsmName?.WireName() ?? "unknown"}",

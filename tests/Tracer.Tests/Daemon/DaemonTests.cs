@@ -1,6 +1,9 @@
 using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
 using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Trace.V1;
+using Tracer.Native;
 using Tracer.Tests.Infrastructure;
 using Tracer.Tests.Telemetry;
 
@@ -42,10 +45,12 @@ public sealed class DaemonTests : IAsyncLifetime
         _dir.Delete(recursive: true);
     }
 
-    private TracerProcess StartDaemon(params string[] extra) => TracerProcess.StartTracing(_network.NodeNamespace,
+    private TracerProcess StartDaemon(params string[] extra) => StartDaemon(NamespaceSockets.FreePortIn(NodePath), extra);
+
+    private TracerProcess StartDaemon(int healthPort, params string[] extra) => TracerProcess.StartTracing(_network.NodeNamespace,
         ["daemon", "--kubeconfig", _api.WriteKubeconfig(_dir.FullName), "--node-name", "node-1",
          "--otlp-endpoint", $"http://127.0.0.1:{_receiver.GrpcPort}", "--control-socket", Socket,
-         "--health-port", NamespaceSockets.FreePortIn(NodePath).ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra]);
+         "--health-port", healthPort.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra]);
 
     private static JsonObject Web(Pod pod) => FakeKubernetesApi.Pod("shop", "web-5d8f7c9b4-x2x7q", "node-1", [pod.IPv4, pod.IPv6],
         ("ReplicaSet", "web-5d8f7c9b4"), new() { ["app"] = "web", ["pod-template-hash"] = "5d8f7c9b4" });
@@ -107,6 +112,76 @@ public sealed class DaemonTests : IAsyncLifetime
         Assert.Equal(Packets, webDrops.Max(p => p.AsInt));
     }
 
+    /// <summary>
+    /// The seed incident: an EDR's BPF netfilter program drops the kubelet's liveness probes of a pod. The daemon puts
+    /// that where an SRE looks: a /metrics series of the pod naming the culprit and the probe, one Warning Event on the
+    /// pod (updated, not duplicated, as drops go on), a span with the probe, and a log line saying what the kubelet will do.
+    /// </summary>
+    [Fact]
+    public async Task ALivenessProbeDroppedByAnEdrIsOnThePodsMetricsEventSpanAndLog()
+    {
+        const int HealthPortOfPod = 8885; // edr_drop's blocked port
+        var web = _network.AddPod();
+        var pod = FakeKubernetesApi.Pod("shop", "web-5d8f7c9b4-x2x7q", "node-1", [web.IPv4], ("ReplicaSet", "web-5d8f7c9b4"),
+            new() { ["app"] = "web", ["pod-template-hash"] = "5d8f7c9b4" }, container: new JsonObject
+            {
+                ["ports"] = new JsonArray(new JsonObject { ["name"] = "health", ["containerPort"] = HealthPortOfPod }),
+                ["livenessProbe"] = new JsonObject
+                {
+                    ["httpGet"] = new JsonObject { ["path"] = "/api/health", ["port"] = "health" },
+                    ["periodSeconds"] = 10,
+                    ["failureThreshold"] = 3,
+                },
+            });
+        _api.Add(pod);
+        using var edr = EdrNetfilterProgram.Attach(_network.NodeNamespace, (byte)NfProto.NFPROTO_IPV4, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT, -75);
+        var healthPort = NamespaceSockets.FreePortIn(NodePath);
+        using var daemon = StartDaemon(healthPort);
+
+        // The kubelet's probes, from the node: their SYNs never leave. Several: the first drops name the hook point,
+        // which has two hooks (the table of InitializeAsync and the EDR); arming narrows it to the EDR's program.
+        const string Edr = $"bpf:{EdrNetfilterProgram.ProgramName}";
+        List<PrometheusSample> Probed() => [.. PrometheusScrape.Parse(NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics").Body)
+            .Where(s => s.Name == "tracer_drops_total" && s["k8s_pod_name"] == "web-5d8f7c9b4-x2x7q" && s["tracer_probe_kind"] == "liveness")];
+        Poll.Until(() => !CalicoNetwork.ConnectTcp(_network.NodeNamespace, web.IPv4, HealthPortOfPod, TimeSpan.FromSeconds(1.5)) &&
+                         Probed().Any(s => s["tracer_culprit_id"] == Edr),
+                   TimeSpan.FromSeconds(40), () => NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics").Body);
+        var series = Assert.Single(Probed(), s => s["tracer_culprit_id"] == Edr);
+        Assert.Equal(("shop", "destination", "bpf-program"), (series["k8s_namespace_name"], series["tracer_pod_side"], series["tracer_culprit_kind"]));
+
+        // One Warning Event on the pod, naming the culprit and the probe, counting every dropped probe packet.
+        Corev1Event Event() => KubernetesJson.Deserialize<Corev1Event>(Assert.Single(_api.Events()));
+        var dropped = 0;
+        Poll.Until(() => _api.Events().Count > 0 && Event().Message.Contains(EdrNetfilterProgram.ProgramName, StringComparison.Ordinal) &&
+                         Event().Count == (dropped = (int)Probed().Sum(s => s.Value)),
+                   TimeSpan.FromSeconds(30), () => string.Join("; ", _api.Requests) + " " + string.Join(" | ", _api.Events()));
+        var first = Event();
+        Assert.Equal(("Warning", "PacketsDropped", "tracer"), (first.Type, first.Reason, first.Source.Component));
+        Assert.Equal(("Pod", "shop", "web-5d8f7c9b4-x2x7q", pod["metadata"]!["uid"]!.GetValue<string>()),
+                     (first.InvolvedObject.Kind, first.InvolvedObject.NamespaceProperty, first.InvolvedObject.Name, first.InvolvedObject.Uid));
+        Assert.Equal("shop", first.Metadata.NamespaceProperty);
+        Assert.Contains("liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped by", first.Message);
+        Assert.Contains("the kubelet will restart container app after 3 failed probes, 10 s apart", first.Message);
+        Assert.Contains("Next: ", first.Message);
+
+        // More probes: the same Event counts on (patched), no second one.
+        Assert.False(CalicoNetwork.ConnectTcp(_network.NodeNamespace, web.IPv4, HealthPortOfPod, TimeSpan.FromSeconds(1.5)));
+        Poll.Until(() => Event().Count > dropped && Event().Count == (int)Probed().Sum(s => s.Value), TimeSpan.FromSeconds(30),
+                   () => string.Join("; ", _api.Requests));
+        Assert.Single(_api.Requests, r => r.StartsWith("create event", StringComparison.Ordinal));
+        Assert.Contains(_api.Requests, r => r.StartsWith($"patch event shop/{first.Metadata.Name} application/merge-patch+json", StringComparison.Ordinal));
+
+        Assert.Equal(0, daemon.Stop("TERM"));
+        // Each episode of the pod's probe drops carries the probe; the last ones name the EDR's program.
+        var episodes = _receiver.AllSpans.Where(s => Attribute(s, "k8s.pod.name") == "web-5d8f7c9b4-x2x7q").ToList();
+        Assert.NotEmpty(episodes);
+        Assert.All(episodes, e => Assert.Equal(("liveness", "httpGet :8885/api/health", "3"),
+                                               (Attribute(e, "tracer.probe.kind"), Attribute(e, "tracer.probe.endpoint"), Attribute(e, "tracer.probe.failure_threshold"))));
+        Assert.Contains(episodes, e => Attribute(e, "tracer.culprit.id") == Edr);
+        Assert.Contains(daemon.Stderr.Split('\n'), l => l.Contains(
+            "shop/web-5d8f7c9b4-x2x7q: liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped by", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task HealthEndpointsSayTracing_AndTheDaemonFallsBackToRoutesWhenTheApiIsUnreachable()
     {
@@ -126,7 +201,10 @@ public sealed class DaemonTests : IAsyncLifetime
         Assert.Equal(200, ready.Status);
         Assert.StartsWith("tracing:", ready.Body);
         Assert.Equal(200, NamespaceSockets.HttpGetIn(NodePath, healthPort, "/healthz").Status);
-        Assert.Equal(404, NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics").Status);
+        var metrics = NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics");
+        Assert.Equal(200, metrics.Status);
+        Assert.Contains("\ntracer_attached{", "\n" + metrics.Body);
+        Assert.Equal(404, NamespaceSockets.HttpGetIn(NodePath, healthPort, "/nothing").Status);
         Assert.Equal(0, daemon.Stop("TERM"));
     }
 

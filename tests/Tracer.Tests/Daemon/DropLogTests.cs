@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Tracer.Daemon;
+using Tracer.Discovery;
 using Tracer.Native;
 using Tracer.Probes;
 using Tracer.Records;
@@ -26,10 +27,10 @@ public sealed class DropLogTests
         var lines = new Lines();
         var log = new DropLog(lines);
 
-        log.Write([Record(Edr, 5)], T0);
+        log.Write([Record(Edr, 5)], PodSnapshot.Empty, T0);
         for (var second = 1; second < 60; second++)
-            log.Write([Record(Edr, 10)], T0.AddSeconds(second));
-        log.Write([Record(Edr, 10), Record(Rule, 2)], T0.AddSeconds(60));
+            log.Write([Record(Edr, 10)], PodSnapshot.Empty, T0.AddSeconds(second));
+        log.Write([Record(Edr, 10), Record(Rule, 2)], PodSnapshot.Empty, T0.AddSeconds(60));
 
         Assert.Equal(3, lines.Count);
         Assert.StartsWith("5 drops (", lines[0]);
@@ -43,11 +44,23 @@ public sealed class DropLogTests
     {
         var lines = new Lines();
         var log = new DropLog(lines);
-        log.Write([Record(Edr, 1)], T0);
-        log.Write([], T0.AddMinutes(10));
-        log.Write([Record(Edr, 1)], T0.AddMinutes(11));
+        log.Write([Record(Edr, 1)], PodSnapshot.Empty, T0);
+        log.Write([], PodSnapshot.Empty, T0.AddMinutes(10));
+        log.Write([Record(Edr, 1)], PodSnapshot.Empty, T0.AddMinutes(11));
         Assert.Equal(2, lines.Count);
         Assert.All(lines, l => Assert.StartsWith("1 drops (", l));
+    }
+
+    [Fact]
+    public void DropsOfAPodsProbeTrafficSayWhichProbeAndWhatTheKubeletWillDo()
+    {
+        var lines = new Lines();
+        var probe = new PodProbe(ProbeKind.Liveness, "app", "httpGet", 8885, "/api/health", null, "HTTP", 10, 3, 1);
+        var pods = new PodSnapshot([new LocalPod(new IPNetwork(IPAddress.Parse("10.244.0.5"), 32), "cali1",
+                                                 new PodIdentity("shop", "web", "u1", new Dictionary<string, string>()) { Probes = [probe] })], "kubernetes");
+        new DropLog(lines).Write([Record(Edr, 2)], pods, T0);
+        Assert.EndsWith("): shop/web: liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped by dropped by edr_hook; " +
+                        "the kubelet will restart container app after 3 failed probes, 10 s apart", Assert.Single(lines));
     }
 
     /// <summary>A logger keeping the formatted messages (the real formatting of the message templates).</summary>

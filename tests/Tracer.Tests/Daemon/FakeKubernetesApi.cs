@@ -17,8 +17,9 @@ namespace Tracer.Tests.Daemon;
 /// A FAKE kube-apiserver (no real one can run on these machines): GET one pod, and GET /api/v1/pods with
 /// a spec.nodeName field selector, as a list or as a watch, in the API's wire format — a PodList with a
 /// resourceVersion; watch events as JSON lines, BOOKMARKs, an ERROR event with a 410 Status when the
-/// asked resourceVersion is too old. The test drives it: add or delete pods, send a bookmark, drop
-/// the open watches, expire history. It requires the bearer token of the kubeconfig it writes.
+/// asked resourceVersion is too old; core/v1 Events created, merge-patched or replaced in a namespace,
+/// kept as the API keeps them. The test drives it: add or delete pods, send a bookmark, drop the open
+/// watches, expire history. It requires the bearer token of the kubeconfig it writes.
 /// </summary>
 internal sealed class FakeKubernetesApi : IAsyncDisposable
 {
@@ -27,12 +28,15 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly Socket _listener;
     private readonly Dictionary<string, JsonObject> _pods = []; // by uid
+    private readonly Dictionary<string, JsonObject> _events = []; // by NAMESPACE/NAME
     private readonly List<Channel<string>> _watches = [];
     private readonly Lock _gate = new();
     private long _resourceVersion = 100;
     private long _oldestWatchable; // a watch from before this gets 410 Gone
 
-    /// <summary>Every request as "list", "watch rv=… bookmarks=…" or "get NAMESPACE/NAME", in order.</summary>
+    /// <summary>
+    /// Every request as "list", "watch rv=… bookmarks=…", "get NAMESPACE/NAME", or "create|patch|replace event NAMESPACE/NAME", in order.
+    /// </summary>
     public ConcurrentQueue<string> Requests { get; } = new();
 
     public int Port { get; }
@@ -54,6 +58,8 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
         var api = new FakeKubernetesApi(app, listener);
         app.MapGet("/api/v1/pods", api.Pods);
         app.MapGet("/api/v1/namespaces/{ns}/pods/{name}", api.OnePod);
+        app.MapPost("/api/v1/namespaces/{ns}/events", api.CreateEvent);
+        app.MapMethods("/api/v1/namespaces/{ns}/events/{name}", ["PATCH", "PUT"], api.ChangeEvent);
         await app.StartAsync();
         return api;
     }
@@ -83,9 +89,19 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
         return path;
     }
 
-    /// <summary>A pod as the API serves it; <paramref name="owner"/> is (kind, name) of its controller.</summary>
+    /// <summary>The Events as the API holds them now (JSON, as a client would read them back).</summary>
+    public IReadOnlyList<string> Events()
+    {
+        lock (_gate)
+            return [.. _events.Values.Select(e => e.ToJsonString())];
+    }
+
+    /// <summary>
+    /// A pod as the API serves it; <paramref name="owner"/> is (kind, name) of its controller; <paramref name="container"/>
+    /// adds fields to its one container (ports, probes).
+    /// </summary>
     public static JsonObject Pod(string ns, string name, string node, IEnumerable<IPAddress> addresses, (string Kind, string Name)? owner = null,
-                                 Dictionary<string, string>? labels = null, bool hostNetwork = false)
+                                 Dictionary<string, string>? labels = null, bool hostNetwork = false, JsonObject? container = null)
     {
         var ips = addresses.Select(a => a.ToString()).ToList();
         var metadata = new JsonObject
@@ -114,7 +130,7 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
             {
                 ["nodeName"] = node,
                 ["hostNetwork"] = hostNetwork,
-                ["containers"] = new JsonArray(new JsonObject { ["name"] = "app", ["image"] = "registry.example/app:1" }),
+                ["containers"] = new JsonArray(Container(container)),
             },
             ["status"] = new JsonObject
             {
@@ -123,6 +139,14 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
                 ["podIPs"] = new JsonArray([.. ips.Select(ip => (JsonNode)new JsonObject { ["ip"] = ip })]),
             },
         };
+    }
+
+    private static JsonObject Container(JsonObject? fields)
+    {
+        var container = new JsonObject { ["name"] = "app", ["image"] = "registry.example/app:1" };
+        foreach (var (key, value) in fields ?? [])
+            container[key] = value?.DeepClone();
+        return container;
     }
 
     public void Add(JsonObject pod) => Change("ADDED", pod, remove: false);
@@ -256,6 +280,60 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
             return;
         }
         await context.Response.WriteAsync(pod.ToJsonString());
+    }
+
+    /// <summary>POST an Event: 201 with it, or 409 when one of that name exists.</summary>
+    private async Task CreateEvent(HttpContext context, string ns)
+    {
+        if (!Authorized(context))
+            return;
+        var body = (JsonObject)(await JsonNode.ParseAsync(context.Request.Body))!;
+        var name = body["metadata"]?["name"]?.GetValue<string>() ?? "";
+        Requests.Enqueue($"create event {ns}/{name}");
+        lock (_gate)
+        {
+            if (_events.ContainsKey($"{ns}/{name}"))
+            {
+                context.Response.StatusCode = StatusCodes.Status409Conflict;
+                return;
+            }
+            body["metadata"]!["resourceVersion"] = (++_resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _events[$"{ns}/{name}"] = body;
+        }
+        context.Response.StatusCode = StatusCodes.Status201Created;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(body.ToJsonString());
+    }
+
+    /// <summary>PATCH (a JSON merge patch) or PUT an Event: 200 with it, or 404 when there is none of that name.</summary>
+    private async Task ChangeEvent(HttpContext context, string ns, string name)
+    {
+        if (!Authorized(context))
+            return;
+        var body = (JsonObject)(await JsonNode.ParseAsync(context.Request.Body))!;
+        var patch = context.Request.Method == "PATCH";
+        Requests.Enqueue($"{(patch ? "patch" : "replace")} event {ns}/{name} {context.Request.ContentType}");
+        JsonObject result;
+        lock (_gate)
+        {
+            if (!_events.TryGetValue($"{ns}/{name}", out var existing))
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+            if (patch)
+            {
+                foreach (var (key, value) in body)
+                    existing[key] = value?.DeepClone();
+            }
+            else
+            {
+                _events[$"{ns}/{name}"] = existing = body;
+            }
+            result = existing;
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(result.ToJsonString());
     }
 
     private async Task Watch(HttpContext context, string rv, Func<JsonObject, bool> onNode)

@@ -20,14 +20,16 @@ public partial class ManifestTests
     private static T One<T>() => Assert.Single(Objects.OfType<T>());
 
     [Fact]
-    public void ClusterRoleOnlyReadsPods()
+    public void ClusterRoleReadsPodsAndWritesEvents_Only()
     {
-        var rule = Assert.Single(One<V1ClusterRole>().Rules);
-        Assert.Equal([""], rule.ApiGroups);
-        Assert.Equal(["pods"], rule.Resources);
-        Assert.Equal(["get", "list", "watch"], rule.Verbs.Order());
-        Assert.Null(rule.ResourceNames);
-        Assert.Null(rule.NonResourceURLs);
+        var rules = One<V1ClusterRole>().Rules;
+        Assert.Equal(2, rules.Count);
+        Assert.All(rules, r => Assert.Equal([""], r.ApiGroups));
+        Assert.All(rules, r => Assert.Null(r.ResourceNames));
+        Assert.All(rules, r => Assert.Null(r.NonResourceURLs));
+        Assert.Equal(["get", "list", "watch"], Assert.Single(rules, r => r.Resources.SequenceEqual(["pods"])).Verbs.Order());
+        // The daemon creates an Event, patches its count, and replaces one an earlier run left (PodEvents).
+        Assert.Equal(["create", "patch", "update"], Assert.Single(rules, r => r.Resources.SequenceEqual(["events"])).Verbs.Order());
     }
 
     [Fact]

@@ -130,6 +130,24 @@ internal sealed class CalicoNetwork : IDisposable
             return sent;
         });
 
+    /// <summary>
+    /// A TCP connect from inside <paramref name="ns"/>, as the kubelet's tcpSocket or httpGet probe opens it, given up
+    /// after <paramref name="timeout"/>: true when it connected. A SYN dropped on the way retransmits within that time.
+    /// </summary>
+    public static bool ConnectTcp(string ns, IPAddress destination, int port, TimeSpan timeout) =>
+        NetworkNamespace.RunIn($"/run/netns/{ns}", () =>
+        {
+            using var socket = new Socket(destination.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                return socket.ConnectAsync(new IPEndPoint(destination, port)).Wait(timeout);
+            }
+            catch (AggregateException e) when (e.InnerException is SocketException)
+            {
+                return false;
+            }
+        });
+
     private string Add(string name)
     {
         Shell.Check("ip", "netns", "add", name);

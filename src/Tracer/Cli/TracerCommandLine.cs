@@ -276,7 +276,7 @@ internal static class TracerCommandLine
     {
         var pod = PodOption("The pod, as NAMESPACE/NAME (needs the Kubernetes API: KUBECONFIG or in-cluster, and NODE_NAME).");
         var ip = Value<IPAddress?>("--ip", "ADDR", "Or the pod's address.", ArgumentParsers.ParseAddress);
-        var port = Value<int?>("--port", "PORT", "Probe this TCP port too, as a kubelet tcpSocket or httpGet probe does.",
+        var port = Value<int?>("--port", "PORT", "Probe this TCP port too, as a kubelet tcpSocket or httpGet probe does (default with --pod: the pod's own liveness, readiness and startup probes).",
                                (string text, out string? error) => ArgumentParsers.ParsePort(text, out error));
         var path = Value<string?>("--path", "PATH", "And GET this path on it, as an httpGet probe does (e.g. /healthz).", ArgumentParsers.ParseHttpPath);
         var from = Choice("--from", "node: probe from the node; pod: also from inside the pod to the node (the reverse path).", "node", "pod");

@@ -13,7 +13,8 @@ namespace Tracer.Diagnosis;
 /// <summary>
 /// The pod being diagnosed: its address, its name when Kubernetes gave one, the host-side interface
 /// its route goes through, its network namespace (entered for the reverse probes and the checks
-/// inside the pod), every address it has there, and the node address it would answer to.
+/// inside the pod), every address it has there, the node address it would answer to, and — named
+/// through the Kubernetes API — its containers' liveness, readiness and startup probes.
 /// </summary>
 internal sealed record DiagnoseTarget(
     IPAddress Address,
@@ -23,6 +24,8 @@ internal sealed record DiagnoseTarget(
     IReadOnlyList<IPAddress> PodAddresses,
     IPAddress? NodeAddress)
 {
+    public IReadOnlyList<PodProbe> Probes { get; init; } = [];
+
     /// <summary>What the trace watches in detail: every address of the pod.</summary>
     public IReadOnlyList<IPNetwork> Networks => [.. PodAddresses.DefaultIfEmpty(Address).Distinct().Select(a => new IPNetwork(a, a.AddressFamily == AddressFamily.InterNetwork ? 32 : 128))];
 
@@ -30,8 +33,9 @@ internal sealed record DiagnoseTarget(
     public static async Task<DiagnoseTarget> ResolveAsync(string? pod, IPAddress? address, CancellationToken cancellationToken)
     {
         var name = address?.ToString();
+        IReadOnlyList<PodProbe> probes = [];
         if (pod is not null)
-            (address, name) = await FromKubernetesAsync(pod, cancellationToken).ConfigureAwait(false);
+            (address, name, probes) = await FromKubernetesAsync(pod, cancellationToken).ConfigureAwait(false);
         // The API already placed a --pod on this node; a CNI without per-pod routes (OVS-based ones) leaves only the address.
         var route = PodRouteDiscovery.Discover().FirstOrDefault(r => r.Network.Contains(address!));
         if (route is null && pod is null)
@@ -40,10 +44,10 @@ internal sealed record DiagnoseTarget(
         var hostInterface = route?.Network.PrefixLength is 32 or 128 ? route.Interface : null;
         var ns = FindNamespace(address!);
         var podAddresses = ns is null ? [address!] : NetworkNamespace.RunIn(ns, LocalAddresses);
-        return new DiagnoseTarget(address!, name!, hostInterface, ns, podAddresses, NodeAddressToward(address!));
+        return new DiagnoseTarget(address!, name!, hostInterface, ns, podAddresses, NodeAddressToward(address!)) { Probes = probes };
     }
 
-    private static async Task<(IPAddress, string)> FromKubernetesAsync(string pod, CancellationToken cancellationToken)
+    private static async Task<(IPAddress, string, IReadOnlyList<PodProbe>)> FromKubernetesAsync(string pod, CancellationToken cancellationToken)
     {
         var (podNamespace, podName) = ArgumentParsers.ParsePod(pod, out var error)
             ?? throw new UserError($"--pod {error}.", "Name the pod as NAMESPACE/NAME, or use --ip.", ExitCodes.Usage);
@@ -58,7 +62,7 @@ internal sealed record DiagnoseTarget(
         if (found.Spec?.HostNetwork == true)
             throw new UserError($"Pod {pod} uses the node's network (hostNetwork): there is no pod path to diagnose.", "Diagnose a pod with its own network.", ExitCodes.Usage);
         return IPAddress.TryParse(found.Status?.PodIP, out var ip)
-            ? (ip, pod)
+            ? (ip, pod, PodProbe.Of(found.Spec))
             : throw new UserError($"Pod {pod} has no address yet (phase {found.Status?.Phase}).", "Wait until it is scheduled and its sandbox is up.", ExitCodes.Usage);
     }
 

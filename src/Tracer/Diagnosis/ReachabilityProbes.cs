@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text;
+using Tracer.Discovery;
 using Tracer.Kernel;
 
 namespace Tracer.Diagnosis;
@@ -22,8 +23,10 @@ internal sealed record ProbeResult(string Direction, string Kind, string Target,
 
 /// <summary>
 /// Probes the pod the way kubelet does — ICMP echo, TCP connect, HTTP GET — from the node's network
-/// namespace, and with --from pod ICMP echo from inside the pod to the node. Few and bounded: three
-/// of each, one second each. Sockets are made in the namespace they probe from.
+/// namespace, and with --from pod ICMP echo from inside the pod to the node. Without --port, a pod named
+/// through the API gets its own liveness, readiness and startup probes, judged as the kubelet judges them
+/// (httpGet: a status from 200 to 399; tcpSocket and grpc: the connection; the spec's timeout). Few and
+/// bounded: three of each. Sockets are made in the namespace they probe from.
 /// </summary>
 internal static class ReachabilityProbes
 {
@@ -35,9 +38,11 @@ internal static class ReachabilityProbes
     {
         var results = new List<ProbeResult> { Echo(ProbeResult.NodeToPod, null, target.Address) };
         if (port is { } p)
-            results.Add(Tcp(target.Address, p));
+            results.Add(Tcp(target.Address, p, Timeout));
         if (port is { } httpPort && path is not null)
-            results.Add(Http(target.Address, httpPort, path));
+            results.Add(Http(target.Address, httpPort, path, Timeout));
+        if (port is null)
+            results.AddRange(OwnProbes(target));
         if (fromPod && target.NamespacePath is { } ns && target.NodeAddress is { } node)
             results.Add(Echo(ProbeResult.PodToNode, ns, node));
         return results;
@@ -60,12 +65,30 @@ internal static class ReachabilityProbes
         return new ProbeResult(direction, "icmp echo", destination.ToString(), Attempts, answered, answered, $"{answered} of {Attempts} echoes answered");
     }
 
-    private static ProbeResult Tcp(IPAddress pod, int port)
+    /// <summary>
+    /// The pod's probes as its spec has them, each endpoint once (the probe whose failure costs most names it). gRPC
+    /// and HTTPS probes are judged by their connection: Tracer speaks neither protocol, and the network's part is the connection.
+    /// </summary>
+    private static IEnumerable<ProbeResult> OwnProbes(DiagnoseTarget target)
+    {
+        foreach (var endpoint in target.Probes.GroupBy(p => (p.Handler, p.Port, p.Path, p.Scheme)))
+        {
+            var probe = PodProbe.MostSevere([.. endpoint])!;
+            var kinds = string.Join("/", endpoint.Select(p => p.KindName).Distinct());
+            var timeout = TimeSpan.FromSeconds(Math.Max(1, probe.TimeoutSeconds));
+            var result = probe.Handler == "httpGet" && probe.Scheme == "HTTP"
+                ? Http(target.Address, probe.Port, probe.Path ?? "/", timeout)
+                : Tcp(target.Address, probe.Port, timeout);
+            yield return result with { Kind = $"{kinds} probe {probe.Endpoint}" };
+        }
+    }
+
+    private static ProbeResult Tcp(IPAddress pod, int port, TimeSpan timeout)
     {
         var refused = 0;
         var connected = Repeat(() =>
         {
-            using var socket = Connect(new IPEndPoint(pod, port), out var error);
+            using var socket = Connect(new IPEndPoint(pod, port), timeout, out var error);
             if (error == SocketError.ConnectionRefused)
                 Interlocked.Increment(ref refused);
             return socket is not null;
@@ -74,12 +97,12 @@ internal static class ReachabilityProbes
         return new ProbeResult(ProbeResult.NodeToPod, "tcp connect", $"{pod}:{port}", Attempts, connected + refused, connected, detail);
     }
 
-    private static ProbeResult Http(IPAddress pod, int port, string path)
+    private static ProbeResult Http(IPAddress pod, int port, string path, TimeSpan timeout)
     {
         var statuses = new List<int>();
         var ok = Repeat(() =>
         {
-            var status = Get(new IPEndPoint(pod, port), path);
+            var status = Get(new IPEndPoint(pod, port), path, timeout);
             if (status is { } s)
                 statuses.Add(s);
             return status is >= 200 and < 400; // kubelet's success
@@ -104,13 +127,13 @@ internal static class ReachabilityProbes
 
     private static T Within<T>(string? ns, Func<T> action) => ns is null ? action() : NetworkNamespace.RunIn(ns, action);
 
-    private static Socket? Connect(IPEndPoint endpoint, out SocketError error)
+    private static Socket? Connect(IPEndPoint endpoint, TimeSpan timeout, out SocketError error)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
             var connect = socket.ConnectAsync(endpoint);
-            if (!connect.Wait(Timeout))
+            if (!connect.Wait(timeout))
             {
                 error = SocketError.TimedOut;
                 socket.Dispose();
@@ -128,12 +151,12 @@ internal static class ReachabilityProbes
     }
 
     /// <summary>GET as kubelet sends it; the status code, or null without an answer in time.</summary>
-    private static int? Get(IPEndPoint endpoint, string path)
+    private static int? Get(IPEndPoint endpoint, string path, TimeSpan timeout)
     {
-        using var socket = Connect(endpoint, out _);
+        using var socket = Connect(endpoint, timeout, out _);
         if (socket is null)
             return null;
-        socket.ReceiveTimeout = (int)Timeout.TotalMilliseconds;
+        socket.ReceiveTimeout = (int)timeout.TotalMilliseconds;
         socket.Send(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {Format(endpoint.Address, endpoint.Port)}\r\nUser-Agent: tracer-diagnose\r\nConnection: close\r\n\r\n"));
         var buffer = new byte[4096];
         try

@@ -139,6 +139,39 @@ public sealed class DiagnoseTests : IDisposable
         Assert.Equal(verdict.GetProperty("summary").GetString(), span.Status.Message);
     }
 
+    /// <summary>
+    /// Without --port, a pod named through the (FAKE) API is probed the way its spec tells the kubelet: its liveness
+    /// endpoint, whose port a rule drops, fails; its readiness endpoint on another port succeeds.
+    /// </summary>
+    [Fact]
+    public async Task WithoutAPortThePodsOwnProbesAreProbedAsTheKubeletWould()
+    {
+        const int ReadyPort = HealthPort + 1;
+        var pod = PodWithLiveness();
+        _owned.Add(PodHttpServer.Start(pod, ReadyPort));
+        _network.Nft($"add table inet edr; add chain inet edr out {{ type filter hook output priority 10; }}; " +
+                     $"add rule inet edr out ip daddr {pod.IPv4} tcp dport {HealthPort} counter drop");
+        var nodePath = $"/run/netns/{_network.NodeNamespace}";
+        await using var api = await FakeKubernetesApi.StartIn(nodePath); // a FAKE API server: none can run here
+        api.Add(FakeKubernetesApi.Pod("shop", "web-0", "node-1", [pod.IPv4], container: new System.Text.Json.Nodes.JsonObject
+        {
+            ["livenessProbe"] = System.Text.Json.Nodes.JsonNode.Parse($$$"""{"httpGet":{"path":"/healthz","port":{{{HealthPort}}}},"timeoutSeconds":2}"""),
+            ["readinessProbe"] = System.Text.Json.Nodes.JsonNode.Parse($$$"""{"httpGet":{"path":"/ready","port":{{{ReadyPort}}}}}"""),
+        }));
+        var dir = Directory.CreateTempSubdirectory("tracer-diagnose-");
+        var (exit, report, _) = DiagnoseWith([$"KUBECONFIG={api.WriteKubeconfig(dir.FullName)}", "NODE_NAME=node-1"], "--pod", "shop/web-0");
+        dir.Delete(recursive: true);
+
+        Assert.Equal(4, exit);
+        var probes = report.GetProperty("probes").EnumerateArray().ToList();
+        var liveness = probes.Single(p => p.GetProperty("kind").GetString() == $"liveness probe httpGet :{HealthPort}/healthz");
+        Assert.Equal((3, 0), (liveness.GetProperty("sent").GetInt32(), liveness.GetProperty("succeeded").GetInt32()));
+        Assert.Equal($"http://{pod.IPv4}:{HealthPort}/healthz", liveness.GetProperty("target").GetString());
+        var readiness = probes.Single(p => p.GetProperty("kind").GetString() == $"readiness probe httpGet :{ReadyPort}/ready");
+        Assert.Equal(3, readiness.GetProperty("succeeded").GetInt32());
+        Assert.Equal("nftables-rule", report.GetProperty("verdict").GetProperty("culprit").GetProperty("kind").GetString());
+    }
+
     /// <summary>An SRE reaches for diagnose while the daemon runs, its own marking armed by the same drops: both name the rule.</summary>
     [Fact]
     public void BesideARunningDaemonThatIsArmedForTheSameDrops_DiagnoseNamesTheNftablesRuleExactly()

@@ -220,7 +220,7 @@ internal sealed class PodEvents(Kubernetes client, string nodeName, ILogger logg
         };
     }
 
-    /// <summary>"liveness probe traffic (…) from the kubelet is being dropped by …; the kubelet will …. Next: …", or the plain drops.</summary>
+    /// <summary>"liveness probe traffic (…) from the kubelet is being dropped: …. The kubelet will …. Next: …", or the plain drops.</summary>
     internal static string Message(Culprit? culprit, PodProbe? probe, string side, ulong packets)
     {
         var who = culprit?.Summary ?? "the kernel (culprit not named yet)";

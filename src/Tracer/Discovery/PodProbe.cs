@@ -49,8 +49,8 @@ internal sealed record PodProbe(
         $"the kubelet will {(Kind == ProbeKind.Readiness ? "take this pod out of its Services' endpoints" : $"restart container {Container}")} " +
         $"after {FailureThreshold} failed probes, {PeriodSeconds} s apart");
 
-    /// <summary>The sentence for the log and the pod's Event: "liveness probe traffic (…) from the kubelet is being dropped by …; the kubelet will …".</summary>
-    public string Sentence(string culprit) => $"{Traffic} from the kubelet is being dropped by {culprit}; {Consequence}";
+    /// <summary>The sentence for the log and the pod's Event: "liveness probe traffic (…) from the kubelet is being dropped: CULPRIT. The kubelet will …".</summary>
+    public string Sentence(string culprit) => $"{Traffic} from the kubelet is being dropped: {culprit}. {char.ToUpperInvariant(Consequence[0])}{Consequence[1..]}";
 
     /// <summary>
     /// The probes of a pod spec with the kubelet's defaults (period 10 s, threshold 3, timeout 1 s); a named port is

@@ -160,8 +160,8 @@ public sealed class DaemonTests : IAsyncLifetime
         Assert.Equal(("Pod", "shop", "web-5d8f7c9b4-x2x7q", pod["metadata"]!["uid"]!.GetValue<string>()),
                      (first.InvolvedObject.Kind, first.InvolvedObject.NamespaceProperty, first.InvolvedObject.Name, first.InvolvedObject.Uid));
         Assert.Equal("shop", first.Metadata.NamespaceProperty);
-        Assert.Contains("liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped by", first.Message);
-        Assert.Contains("the kubelet will restart container app after 3 failed probes, 10 s apart", first.Message);
+        Assert.Contains("liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped: ", first.Message);
+        Assert.Contains("The kubelet will restart container app after 3 failed probes, 10 s apart", first.Message);
         Assert.Contains("Next: ", first.Message);
 
         // More probes: the same Event counts on (patched), no second one.
@@ -179,7 +179,7 @@ public sealed class DaemonTests : IAsyncLifetime
                                                (Attribute(e, "tracer.probe.kind"), Attribute(e, "tracer.probe.endpoint"), Attribute(e, "tracer.probe.failure_threshold"))));
         Assert.Contains(episodes, e => Attribute(e, "tracer.culprit.id") == Edr);
         Assert.Contains(daemon.Stderr.Split('\n'), l => l.Contains(
-            "shop/web-5d8f7c9b4-x2x7q: liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped by", StringComparison.Ordinal));
+            "shop/web-5d8f7c9b4-x2x7q: liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped: ", StringComparison.Ordinal));
     }
 
     [Fact]

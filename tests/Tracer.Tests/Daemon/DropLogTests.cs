@@ -59,8 +59,8 @@ public sealed class DropLogTests
         var pods = new PodSnapshot([new LocalPod(new IPNetwork(IPAddress.Parse("10.244.0.5"), 32), "cali1",
                                                  new PodIdentity("shop", "web", "u1", new Dictionary<string, string>()) { Probes = [probe] })], "kubernetes");
         new DropLog(lines).Write([Record(Edr, 2)], pods, T0);
-        Assert.EndsWith("): shop/web: liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped by dropped by edr_hook; " +
-                        "the kubelet will restart container app after 3 failed probes, 10 s apart", Assert.Single(lines));
+        Assert.EndsWith("): shop/web: liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped: dropped by edr_hook. " +
+                        "The kubelet will restart container app after 3 failed probes, 10 s apart", Assert.Single(lines));
     }
 
     /// <summary>A logger keeping the formatted messages (the real formatting of the message templates).</summary>

@@ -48,8 +48,8 @@ public sealed class PodProbeTests
     public void TheSentenceNamesTheProbeTheCulpritAndWhatTheKubeletWillDo()
     {
         var liveness = PodProbe.Of(Spec(Web)).First(p => p.Kind == ProbeKind.Liveness && p.Container == "app");
-        Assert.Equal("liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped by BPF program edr; " +
-                     "the kubelet will restart container app after 4 failed probes, 5 s apart", liveness.Sentence("BPF program edr"));
+        Assert.Equal("liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped: BPF program edr. " +
+                     "The kubelet will restart container app after 4 failed probes, 5 s apart", liveness.Sentence("BPF program edr"));
         var readiness = PodProbe.Of(Spec(Web)).First(p => p.Kind == ProbeKind.Readiness);
         Assert.Contains("take this pod out of its Services' endpoints after 3 failed probes, 10 s apart", readiness.Consequence);
     }

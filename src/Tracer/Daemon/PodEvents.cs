@@ -37,11 +37,11 @@ internal sealed class PodEvents(Kubernetes client, string nodeName, ILogger logg
     private readonly Lock _gate = new();
     private readonly Dictionary<(string PodUid, string CulpritId), PodEvent> _events = [];
     private double _tokens = Burst;
-    private DateTimeOffset _refilled = DateTimeOffset.UtcNow;
+    private DateTimeOffset? _refilled;
     private bool _failing;
 
     /// <summary>One Event: the pod, the culprit, what has been dropped, and what the API has of it.</summary>
-    private sealed class PodEvent(PodIdentity pod, string name)
+    internal sealed class PodEvent(PodIdentity pod, string name)
     {
         public readonly PodIdentity Pod = pod;
         public readonly string Name = name;
@@ -123,14 +123,15 @@ internal sealed class PodEvents(Kubernetes client, string nodeName, ILogger logg
     }
 
     /// <summary>The Events to write now, each with its state as of now, as far as the node's bucket allows.</summary>
-    private List<(PodEvent Pending, Corev1Event Body)> Due(DateTimeOffset now)
+    internal List<(PodEvent Pending, Corev1Event Body)> Due(DateTimeOffset now)
     {
         lock (_gate)
         {
-            _tokens = Math.Min(Burst, _tokens + (now - _refilled) / Refill);
+            if (_refilled is { } last && now > last)
+                _tokens = Math.Min(Burst, _tokens + (now - last) / Refill);
             _refilled = now;
             var due = new List<(PodEvent, Corev1Event)>();
-            foreach (var pending in _events.Values.Distinct().Where(e => e.Dirty && (!e.Created || now - e.Sent >= UpdateEvery)).OrderBy(e => e.First))
+            foreach (var pending in _events.Values.Distinct().Where(e => e.Dirty && (e.Sent == default || now - e.Sent >= UpdateEvery)).OrderBy(e => e.First))
             {
                 if (_tokens < 1)
                     break;

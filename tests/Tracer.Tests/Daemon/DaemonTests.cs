@@ -3,7 +3,6 @@ using k8s;
 using k8s.Models;
 using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Trace.V1;
-using Tracer.Native;
 using Tracer.Tests.Infrastructure;
 using Tracer.Tests.Telemetry;
 
@@ -26,7 +25,7 @@ public sealed class DaemonTests : IAsyncLifetime
     private OtlpReceiver _receiver = null!;
 
     private string NodePath => $"/run/netns/{_network.NodeNamespace}";
-    private string Socket => Path.Combine(_dir.FullName, "tracer.sock");
+    private string Socket => TestDaemon.Socket(_dir);
 
     public async Task InitializeAsync()
     {
@@ -47,10 +46,8 @@ public sealed class DaemonTests : IAsyncLifetime
 
     private TracerProcess StartDaemon(params string[] extra) => StartDaemon(NamespaceSockets.FreePortIn(NodePath), extra);
 
-    private TracerProcess StartDaemon(int healthPort, params string[] extra) => TracerProcess.StartTracing(_network.NodeNamespace,
-        ["daemon", "--kubeconfig", _api.WriteKubeconfig(_dir.FullName), "--node-name", "node-1",
-         "--otlp-endpoint", $"http://127.0.0.1:{_receiver.GrpcPort}", "--control-socket", Socket,
-         "--health-port", healthPort.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra]);
+    private TracerProcess StartDaemon(int healthPort, params string[] extra) =>
+        TestDaemon.Start(_network.NodeNamespace, _api, _dir, $"http://127.0.0.1:{_receiver.GrpcPort}", healthPort, extra);
 
     private static JsonObject Web(Pod pod) => FakeKubernetesApi.Pod("shop", "web-5d8f7c9b4-x2x7q", "node-1", [pod.IPv4, pod.IPv6],
         ("ReplicaSet", "web-5d8f7c9b4"), new() { ["app"] = "web", ["pod-template-hash"] = "5d8f7c9b4" });
@@ -120,31 +117,16 @@ public sealed class DaemonTests : IAsyncLifetime
     [Fact]
     public async Task ALivenessProbeDroppedByAnEdrIsOnThePodsMetricsEventSpanAndLog()
     {
-        const int HealthPortOfPod = 8885; // edr_drop's blocked port
-        var web = _network.AddPod();
-        var pod = FakeKubernetesApi.Pod("shop", "web-5d8f7c9b4-x2x7q", "node-1", [web.IPv4], ("ReplicaSet", "web-5d8f7c9b4"),
-            new() { ["app"] = "web", ["pod-template-hash"] = "5d8f7c9b4" }, container: new JsonObject
-            {
-                ["ports"] = new JsonArray(new JsonObject { ["name"] = "health", ["containerPort"] = HealthPortOfPod }),
-                ["livenessProbe"] = new JsonObject
-                {
-                    ["httpGet"] = new JsonObject { ["path"] = "/api/health", ["port"] = "health" },
-                    ["periodSeconds"] = 10,
-                    ["failureThreshold"] = 3,
-                },
-            });
-        _api.Add(pod);
-        using var edr = EdrNetfilterProgram.Attach(_network.NodeNamespace, (byte)NfProto.NFPROTO_IPV4, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT, -75);
+        using var incident = ProbeIncident.Stage(_network, _api);
+        var pod = incident.Pod;
         var healthPort = NamespaceSockets.FreePortIn(NodePath);
         using var daemon = StartDaemon(healthPort);
 
         // The kubelet's probes, from the node: their SYNs never leave. Several: the first drops name the hook point,
         // which has two hooks (the table of InitializeAsync and the EDR); arming narrows it to the EDR's program.
-        const string Edr = $"bpf:{EdrNetfilterProgram.ProgramName}";
-        List<PrometheusSample> Probed() => [.. PrometheusScrape.Parse(NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics").Body)
-            .Where(s => s.Name == "tracer_drops_total" && s["k8s_pod_name"] == "web-5d8f7c9b4-x2x7q" && s["tracer_probe_kind"] == "liveness")];
-        Poll.Until(() => !CalicoNetwork.ConnectTcp(_network.NodeNamespace, web.IPv4, HealthPortOfPod, TimeSpan.FromSeconds(1.5)) &&
-                         Probed().Any(s => s["tracer_culprit_id"] == Edr),
+        const string Edr = ProbeIncident.Culprit;
+        List<PrometheusSample> Probed() => ProbeIncident.LivenessDrops(PrometheusScrape.Parse(NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics").Body));
+        Poll.Until(() => incident.ProbeFails() && Probed().Any(s => s["tracer_culprit_id"] == Edr),
                    TimeSpan.FromSeconds(40), () => NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics").Body);
         var series = Assert.Single(Probed(), s => s["tracer_culprit_id"] == Edr);
         Assert.Equal(("shop", "destination", "bpf-program"), (series["k8s_namespace_name"], series["tracer_pod_side"], series["tracer_culprit_kind"]));
@@ -165,7 +147,7 @@ public sealed class DaemonTests : IAsyncLifetime
         Assert.Contains("Next: ", first.Message);
 
         // More probes: the same Event counts on (patched), no second one.
-        Assert.False(CalicoNetwork.ConnectTcp(_network.NodeNamespace, web.IPv4, HealthPortOfPod, TimeSpan.FromSeconds(1.5)));
+        Assert.True(incident.ProbeFails());
         Poll.Until(() => Event().Count > dropped && Event().Count == (int)Probed().Sum(s => s.Value), TimeSpan.FromSeconds(30),
                    () => string.Join("; ", _api.Requests));
         Assert.Single(_api.Requests, r => r.StartsWith("create event", StringComparison.Ordinal));

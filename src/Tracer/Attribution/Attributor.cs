@@ -1,3 +1,4 @@
+using Tracer.Attribution.Owners;
 using Tracer.Kernel;
 using Tracer.Probes;
 using Tracer.Records;
@@ -48,9 +49,9 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
         var culprit = FromEvidence(seen, flow, reason, location, evidence);
         if (reason == DropReasons.NetfilterDrop)
             culprit = Settle(seen, flow, culprit, location, requests);
-        return seen.SelinuxDenials.TryGetValue(flow, out var denial) && LsmCulprits.DeniedBySelinux(culprit, reason, denial) is { } selinux
-            ? selinux
-            : culprit;
+        if (seen.SelinuxDenials.TryGetValue(flow, out var denial) && LsmCulprits.DeniedBySelinux(culprit, reason, denial) is { } selinux)
+            culprit = selinux;
+        return CulpritOwners.Own(culprit, flow, seen.Node);
     }
 
     private Culprit FromEvidence(IntervalEvidence seen, DropFlow flow, string reason, KernelSymbol? location, List<string> evidence)

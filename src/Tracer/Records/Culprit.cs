@@ -45,6 +45,9 @@ internal sealed record Culprit
     public string? Explanation { get; init; }
     public string? Check { get; init; }
 
+    /// <summary>Whose it is: the Service, policy, process, module or package behind the kernel object; null where none is known.</summary>
+    public CulpritOwner? Owner { get; init; }
+
     /// <summary>
     /// A short, stable name of the culprit for metric labels, alerts and dashboards: what kind and which object, never
     /// an address, a port or a program id (a reloaded program gets a new one). Bounded by the node's rules, hooks,

@@ -48,6 +48,29 @@ internal enum CulpritLsm
     Bpf,
 }
 
+/// <summary>What owns a culprit (<see cref="CulpritOwner"/>).</summary>
+[JsonConverter(typeof(OwnerKindJson))]
+internal enum OwnerKind
+{
+    /// <summary>A Kubernetes Service, by the kube-proxy rules written for it.</summary>
+    Service,
+    /// <summary>kube-proxy itself: its rules that serve no one Service.</summary>
+    KubeProxy,
+    /// <summary>A Kubernetes NetworkPolicy, enforced by Calico or an nftables-based controller.</summary>
+    NetworkPolicy,
+    /// <summary>A Calico NetworkPolicy (namespaced) or GlobalNetworkPolicy.</summary>
+    CalicoPolicy,
+    CalicoGlobalPolicy,
+    /// <summary>A Calico profile: a namespace's or service account's default rules.</summary>
+    CalicoProfile,
+    /// <summary>The processes that hold a BPF program.</summary>
+    Process,
+    /// <summary>A BPF program pinned in bpffs that no process holds.</summary>
+    PinnedProgram,
+    KernelModule,
+    ApparmorProfile,
+}
+
 /// <summary>
 /// The names of culprit kinds, confidences, attach types and LSMs in every output — JSON lines, diagnose's document, text,
 /// OpenTelemetry, the daemon's log. A stable interface (docs/json-output.md): the one place they are spelled.
@@ -87,6 +110,21 @@ internal static class WireNames
         _ => throw new ArgumentOutOfRangeException(nameof(attach), attach, null),
     };
 
+    public static string WireName(this OwnerKind kind) => kind switch
+    {
+        OwnerKind.Service => "service",
+        OwnerKind.KubeProxy => "kube-proxy",
+        OwnerKind.NetworkPolicy => "network-policy",
+        OwnerKind.CalicoPolicy => "calico-policy",
+        OwnerKind.CalicoGlobalPolicy => "calico-global-policy",
+        OwnerKind.CalicoProfile => "calico-profile",
+        OwnerKind.Process => "process",
+        OwnerKind.PinnedProgram => "pinned-program",
+        OwnerKind.KernelModule => "kernel-module",
+        OwnerKind.ApparmorProfile => "apparmor-profile",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
     /// <summary>As the kernel names the LSM (/sys/kernel/security/lsm).</summary>
     public static string WireName(this CulpritLsm lsm) => lsm switch
     {
@@ -119,3 +157,5 @@ internal sealed class CulpritConfidenceJson() : WireNameJson<CulpritConfidence>(
 internal sealed class CulpritAttachJson() : WireNameJson<CulpritAttach>(WireNames.WireName);
 
 internal sealed class CulpritLsmJson() : WireNameJson<CulpritLsm>(WireNames.WireName);
+
+internal sealed class OwnerKindJson() : WireNameJson<OwnerKind>(WireNames.WireName);

@@ -107,6 +107,11 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
         foreach (var fact in culprit.Evidence)
             _writer.WriteStringValue(fact);
         _writer.WriteEndArray();
+        if (culprit.Owner is { } owner)
+        {
+            _writer.WritePropertyName("owner");
+            JsonSerializer.Serialize(_writer, owner, CulpritOwnerJson.Default.CulpritOwner);
+        }
         _writer.WriteEndObject();
     }
 

@@ -26,7 +26,7 @@ internal sealed record CulpritOwner
     public string? PodSelector { get; init; }
 
     /// <summary>The processes that hold a BPF program or its link open.</summary>
-    public IReadOnlyList<OwnerProcess> Processes { get; init; } = [];
+    public IReadOnlyList<OwnerProcess>? Processes { get; init; }
 
     /// <summary>Where in bpffs a program no process holds is pinned.</summary>
     public string? PinPath { get; init; }
@@ -67,3 +67,8 @@ internal sealed record ModuleFacts
     public string? SrcVersion { get; init; }
     public IReadOnlyList<string> Taints { get; init; } = [];
 }
+
+/// <summary>The owner as JSON, in the JSON lines (diagnose's document serializes it with the culprit).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(CulpritOwner))]
+internal sealed partial class CulpritOwnerJson : JsonSerializerContext;

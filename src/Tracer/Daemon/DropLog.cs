@@ -43,7 +43,7 @@ internal sealed class DropLog(ILogger logger)
     /// <summary>The culprit in words; for a pod's probe traffic, the probe's sentence around it.</summary>
     private static string What(DropRecord record, PodSnapshot pods)
     {
-        var culprit = record.Culprit?.Summary ?? $"dropped: {record.Reason} at {record.Location}";
+        var culprit = record.Culprit?.Sentence ?? $"dropped: {record.Reason} at {record.Location}";
         return PodProbe.MostSevere(PodProbe.Matching(record.Flow!, pods)) is { } probe && pods.Concerned(record.Flow!) is { } pod
             ? $"{pod.Identity}: {probe.Sentence(culprit)}"
             : culprit;

@@ -224,7 +224,7 @@ internal sealed class PodEvents(Kubernetes client, string nodeName, ILogger logg
     /// <summary>"liveness probe traffic (…) from the kubelet is being dropped: …. The kubelet will …. Next: …", or the plain drops.</summary>
     internal static string Message(Culprit? culprit, PodProbe? probe, string side, ulong packets)
     {
-        var who = culprit?.Summary ?? "the kernel (culprit not named yet)";
+        var who = culprit?.Sentence ?? "the kernel (culprit not named yet)";
         var what = probe is not null
             ? $"{probe.Sentence(who)}. {packets} packets dropped so far."
             : $"{packets} packets {(side == "destination" ? "to" : "from")} this pod dropped by {who}.";

@@ -55,7 +55,7 @@ internal sealed record Verdict(bool Reachable, string Summary, string? Direction
         var dropped = drops.Where(d => d.Direction == culprit.Direction && Same(d.Culprit, c)).Aggregate(0UL, (sum, d) => sum + d.Drops);
         var from = culprit.Direction == ProbeResult.NodeToPod ? $"node {target.NodeAddress?.ToString() ?? "(this node)"} to pod {Named(target)}"
                                                               : $"pod {Named(target)} to node {target.NodeAddress?.ToString() ?? "(this node)"}";
-        var who = c?.Summary.TrimEnd('.') ?? $"dropped by the kernel at {culprit.Location}";
+        var who = c?.Sentence.TrimEnd('.') ?? $"dropped by the kernel at {culprit.Location}";
         var summary = $"Packets from {from} are being dropped: {dropped.ToString("N0", CultureInfo.InvariantCulture)} drops in {Seconds(traced)} s, " +
                       $"reason {culprit.Reason ?? "unknown"}, {who}. {paths}.";
         var where = c?.Hook is { } hook ? $"{c.Family} {hook}" + (c.Priority is { } p ? $" priority {p}" : "") : culprit.Location;

@@ -27,7 +27,7 @@ internal static class DropText
     public static string Line(DropRecord record)
     {
         var where = record.Flow is { } f ? $"  netns {f.Netns} ifindex {f.Ifindex}" : "";
-        var culprit = record.Culprit is { } c ? $"  — {c.Summary} [{c.Confidence.WireName()}]" : "";
+        var culprit = record.Culprit is { } c ? $"  — {c.Sentence} [{c.Confidence.WireName()}]" : "";
         return FormattableString.Invariant(
             $"{record.Time:O} {record.Count} dropped  {Flow(record)}  reason {record.Reason ?? "-"}  at {record.Location ?? "-"}{where}{culprit}");
     }
@@ -106,7 +106,7 @@ internal sealed class LiveTableOutput : IDropOutput
                 row.Count.ToString("N0", CultureInfo.InvariantCulture),
                 Markup.Escape(DropText.Flow(r, showSourcePort: false)),
                 Markup.Escape(r.Reason ?? "-"),
-                Markup.Escape(r.Culprit is { } c ? $"{c.Summary} [{c.Confidence.WireName()}]" : "-"),
+                Markup.Escape(r.Culprit is { } c ? $"{c.Sentence} [{c.Confidence.WireName()}]" : "-"),
                 Markup.Escape(r.Location ?? "-"),
                 r.Last.ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture));
         }

@@ -70,6 +70,14 @@ internal sealed record Culprit
         _ => "unknown",
     };
 
+    /// <summary>The owner's bounded name for metric labels: <c>service:shop/web:8080</c>, <c>process:/usr/sbin/edr-agent</c>, <c>kernel-module:edr_agent</c>.</summary>
+    [JsonIgnore]
+    public string? OwnerId => Owner is { } owner ? $"{owner.Kind.WireName()}:{owner.Name}" : null;
+
+    /// <summary>The culprit in words, and whose it is: what logs, Events, tables and diagnose say.</summary>
+    [JsonIgnore]
+    public string Sentence => Owner is { } owner ? $"{Summary.TrimEnd('.')}; owner: {owner.Summary}" : Summary;
+
     /// <summary>What makes two culprits the same one, whatever confidence, summary or evidence named them.</summary>
     [JsonIgnore]
     public CulpritIdentity Identity => new(Kind, Table, Chain, Handle, Function, Module, ProgramId, Hook, Priority, LsmName);

@@ -4,7 +4,7 @@ namespace Tracer.Records;
 internal static class CulpritAdvice
 {
     /// <summary>Where to see the rule, whom to ask about a program or module, what to check for the stack.</summary>
-    public static string NextStep(this Culprit? c) => c switch
+    public static string NextStep(this Culprit? c) => c?.Owner is { } owner ? owner.NextStep(c) : c switch
     {
         { Kind: CulpritKind.NftablesRule or CulpritKind.NftablesPolicy } =>
             $"See the rule with 'nft -a list chain {c.Family} {c.Table} {c.Chain}'{(c.Handle is { } h ? $" (handle {h})" : "")}, and fix or remove it.",
@@ -24,4 +24,39 @@ internal static class CulpritAdvice
         { Kind: CulpritKind.KernelStack } => c.Check ?? c.Explanation ?? "Check the kernel's networking setup for this reason.",
         _ => "Tracer saw the drops but could not name who dropped them: run 'tracer trace --ip ADDR --stack' and look at the stacks.",
     };
+
+    /// <summary>Whom to act on: the Service to give endpoints, the policy to edit, the agent whose exclusions to change, the vendor to contact.</summary>
+    private static string NextStep(this CulpritOwner o, Culprit c) => o.Kind switch
+    {
+        OwnerKind.Service when o.Summary.Contains("no ready endpoints", StringComparison.Ordinal) =>
+            $"Give Service {o.Name} ready endpoints: 'kubectl -n {o.Namespace} get endpointslices -l kubernetes.io/service-name={ServiceName(o)}' " +
+            "lists them; check the selector matches running pods and that their readiness probes pass.",
+        OwnerKind.Service =>
+            $"kube-proxy drops this for Service {o.Name}: check its loadBalancerSourceRanges, externalTrafficPolicy and ports " +
+            $"('kubectl -n {o.Namespace} get service {ServiceName(o)} -o yaml').",
+        OwnerKind.KubeProxy => $"A kube-proxy rule drops it ({c.Chain}): check kube-proxy's configuration and logs on this node.",
+        OwnerKind.NetworkPolicy =>
+            $"NetworkPolicy {o.Name} does not allow this traffic: 'kubectl -n {o.Namespace} describe networkpolicy {LastPart(o.Name)}'; " +
+            "add an ingress rule for it (the kubelet's probes come from the node's address).",
+        OwnerKind.CalicoPolicy or OwnerKind.CalicoGlobalPolicy =>
+            $"Calico {(o.Kind == OwnerKind.CalicoGlobalPolicy ? "GlobalNetworkPolicy" : "NetworkPolicy")} {o.Name} denies it " +
+            $"('calicoctl get {(o.Kind == OwnerKind.CalicoGlobalPolicy ? "globalnetworkpolicy" : $"networkpolicy -n {o.Namespace}")} -o yaml'): allow this traffic there.",
+        OwnerKind.CalicoProfile => $"Calico profile {o.Name} (the default rules of a namespace or service account) denies it: check its rules with 'calicoctl get profile {o.Name} -o yaml'.",
+        OwnerKind.Process =>
+            $"{o.Summary}. That agent's policy drops it: exempt the node's traffic to its pods in its configuration" +
+            (o.Package is { } p ? $" (package {p.Name}{(p.Version is null ? "" : $" {p.Version}")}: its vendor)" : "") + ", or stop it to confirm.",
+        OwnerKind.PinnedProgram =>
+            $"BPF program {c.ProgramName} is pinned at {o.PinPath} and no process holds it: the path usually names the tool that pinned it; " +
+            "detaching it and removing the pin releases it.",
+        OwnerKind.KernelModule =>
+            $"{o.Summary}. It drops them in {(c.Function is null ? "its code" : $"its netfilter hook {c.Function}")}, which iptables and nft do not show: " +
+            "exempt the node's traffic to its pods in the agent's policy, or contact " +
+            (o.Package is { } p ? $"the vendor of package {p.Name}" : o.Module?.Author is { } author ? author : "its vendor") + "; unloading it confirms.",
+        OwnerKind.ApparmorProfile => $"AppArmor profile {o.Name} denies it: 'aa-status' shows it; allow the network access in its profile.",
+        _ => o.Summary,
+    };
+
+    private static string ServiceName(CulpritOwner service) => LastPart(service.Name).Split(':')[0];
+
+    private static string LastPart(string name) => name[(name.LastIndexOf('/') + 1)..];
 }

@@ -129,12 +129,12 @@ internal sealed class DropMetrics : IDisposable
 }
 
 /// <summary>The labels of one <c>tracer.drops</c> series: all bounded (no address, port or program id).</summary>
-internal readonly record struct DropSeries(string Reason, CulpritKind Kind, string CulpritId, string? Namespace, string? Pod, string? Side, string? Probe)
+internal readonly record struct DropSeries(string Reason, CulpritKind Kind, string CulpritId, string? Owner, string? Namespace, string? Pod, string? Side, string? Probe)
 {
     public static DropSeries Of(DropRecord record, PodSnapshot pods)
     {
         var pod = pods.Concerned(record.Flow!);
-        return new DropSeries(record.Reason ?? "unknown", record.Culprit?.Kind ?? CulpritKind.Unknown, record.Culprit?.Id ?? "unknown",
+        return new DropSeries(record.Reason ?? "unknown", record.Culprit?.Kind ?? CulpritKind.Unknown, record.Culprit?.Id ?? "unknown", record.Culprit?.OwnerId,
                               pod?.Identity.Namespace, pod?.Identity.Name, pod?.Side,
                               PodProbe.MostSevere(PodProbe.Matching(record.Flow!, pods))?.KindName);
     }
@@ -143,12 +143,14 @@ internal readonly record struct DropSeries(string Reason, CulpritKind Kind, stri
 
     public KeyValuePair<string, object?>[] Tags()
     {
-        var tags = new List<KeyValuePair<string, object?>>(7)
+        var tags = new List<KeyValuePair<string, object?>>(8)
         {
             new("tracer.drop.reason", Reason),
             new("tracer.culprit.kind", Kind.WireName()),
             new("tracer.culprit.id", CulpritId),
         };
+        if (Owner is not null)
+            tags.Add(new("tracer.culprit.owner", Owner));
         if (Pod is not null)
         {
             tags.Add(new("k8s.namespace.name", Namespace));

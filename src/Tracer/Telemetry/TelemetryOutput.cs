@@ -98,7 +98,7 @@ internal sealed class TelemetryOutput : IDropOutput
                 ["source.port"] = (long)sample.Flow.SourcePort,
                 ["destination.port"] = (long)sample.Flow.DestinationPort,
             }));
-        span.SetStatus(ActivityStatusCode.Error, episode.Culprit?.Summary ?? $"dropped: {episode.First.Reason}");
+        span.SetStatus(ActivityStatusCode.Error, episode.Culprit?.Sentence ?? $"dropped: {episode.First.Reason}");
         span.SetEndTime(end.UtcDateTime);
     }
 
@@ -169,7 +169,45 @@ internal sealed class TelemetryOutput : IDropOutput
         new("tracer.culprit.selinux.tcontext", c.Tcontext),
         new("tracer.culprit.selinux.tclass", c.Tclass),
         new("tracer.culprit.selinux.permissions", c.Permissions),
+        .. c.Owner is { } owner ? OwnerAttributes(owner) : [],
     ];
+
+    /// <summary>
+    /// The culprit's <c>owner</c> as <c>tracer.culprit.owner.*</c>; a process holding the program by the <c>process.*</c>
+    /// and <c>container.id</c> semantic conventions under that prefix (the first holder: the pid, executable and container one acts on).
+    /// </summary>
+    private static KeyValuePair<string, object?>[] OwnerAttributes(CulpritOwner o)
+    {
+        var process = o.Processes is [var first, ..] ? first : null;
+        return
+        [
+            new("tracer.culprit.owner.kind", o.Kind.WireName()),
+            new("tracer.culprit.owner.name", o.Name),
+            new("tracer.culprit.owner.namespace", o.Namespace),
+            new("tracer.culprit.owner.summary", o.Summary),
+            new("tracer.culprit.owner.confidence", o.Confidence.WireName()),
+            new("tracer.culprit.owner.evidence", o.Evidence.ToArray()),
+            new("tracer.culprit.owner.pod_selector", o.PodSelector),
+            new("tracer.culprit.owner.process.pid", process is null ? null : (long)process.Pid),
+            new("tracer.culprit.owner.process.executable.name", process?.Comm),
+            new("tracer.culprit.owner.process.executable.path", process?.Exe),
+            new("tracer.culprit.owner.process.command_line", process?.Cmdline),
+            new("tracer.culprit.owner.process.cgroup", process?.Cgroup),
+            new("tracer.culprit.owner.container.id", process?.ContainerId),
+            new("tracer.culprit.owner.processes", o.Processes is { Count: > 1 } all ? (long)all.Count : null),
+            new("tracer.culprit.owner.pin_path", o.PinPath),
+            new("tracer.culprit.owner.pod", o.Pod),
+            new("tracer.culprit.owner.container", o.Container),
+            new("tracer.culprit.owner.workload", o.Workload),
+            new("tracer.culprit.owner.package", o.Package is { } p ? $"{p.Name} {p.Version}".TrimEnd() : null),
+            new("tracer.culprit.owner.package.manager", o.Package?.Manager),
+            new("tracer.culprit.owner.module.path", o.Module?.Path),
+            new("tracer.culprit.owner.module.version", o.Module?.Version),
+            new("tracer.culprit.owner.module.author", o.Module?.Author),
+            new("tracer.culprit.owner.module.signer", o.Module?.Signer),
+            new("tracer.culprit.owner.module.taints", o.Module?.Taints.ToArray()),
+        ];
+    }
 
     /// <summary>
     /// The local pod the drop concerns as <c>k8s.*</c> (semantic conventions), and each side that is a pod of

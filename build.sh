@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 # Debian packages the build and the tests need.
 scripts/install-packages.sh clang-19 llvm-19 libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev make gcc \
     libnftables-dev libnftables1 libmnl-dev libmnl0 libnftnl-dev libnftnl11 \
-    iproute2 nftables iptables iputils-ping bpftrace
+    iproute2 nftables iptables iputils-ping bpftrace openssl python3-grpcio
 command -v dotnet >/dev/null || { echo "build.sh: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

@@ -19,6 +19,9 @@ internal sealed class NodeQueries
     /// <summary>The active LSMs as securityfs lists them ("lockdown,capability,selinux,bpf"), null without securityfs.</summary>
     public Func<string?> ActiveLsms { get; init; } = ReadActiveLsms;
 
+    /// <summary>AppArmor's network denials of the last seconds, oldest first, from the kernel's audit records.</summary>
+    public Func<IReadOnlyList<Owners.ApparmorDenial>> ApparmorDenials { get; init; } = RecentApparmorDenials;
+
     /// <summary>iptables-legacy rules whose drop counters grew since the last look (family, table, chain).</summary>
     public Func<string, string, string, IReadOnlyList<LegacyRule>> IptablesLegacyDropping { get; init; }
 
@@ -33,6 +36,9 @@ internal sealed class NodeQueries
         var path = $"/sys/module/{module}/taint";
         return File.Exists(path) ? File.ReadAllText(path).Trim() : null;
     }
+
+    private static IReadOnlyList<Owners.ApparmorDenial> RecentApparmorDenials() =>
+        [.. Kernel.KernelLog.Recent(TimeSpan.FromSeconds(10)).Select(Owners.ApparmorDenial.Parse).OfType<Owners.ApparmorDenial>()];
 
     private static string? ReadActiveLsms() =>
         File.Exists("/sys/kernel/security/lsm") ? File.ReadAllText("/sys/kernel/security/lsm").Trim() : null;
@@ -77,6 +83,8 @@ internal sealed class NodeAnswers(NodeQueries queries)
     public IReadOnlyList<(uint Id, string Name)> LsmPrograms() => Once("lsm", queries.LsmPrograms);
 
     public string? ActiveLsms() => Once("active-lsms", queries.ActiveLsms);
+
+    public IReadOnlyList<Owners.ApparmorDenial> ApparmorDenials() => Once("apparmor-denials", queries.ApparmorDenials);
 
     public IReadOnlyList<LegacyRule> IptablesLegacyDropping(string family, string table, string chain) =>
         Once(("iptables-legacy", family, table, chain), () => queries.IptablesLegacyDropping(family, table, chain));

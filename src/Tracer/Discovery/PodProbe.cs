@@ -35,11 +35,19 @@ internal sealed record PodProbe(
     int FailureThreshold,
     int TimeoutSeconds)
 {
+    /// <summary>A grpc probe's health service name ("" or null: the server's overall health).</summary>
+    public string? GrpcService { get; init; }
+
     /// <summary>The kind as it is written in the pod spec and in every output: liveness, readiness, startup.</summary>
     public string KindName => Kind.ToString().ToLowerInvariant();
 
-    /// <summary>"httpGet :8885/api/health", "tcpSocket :5432", "grpc :9090".</summary>
-    public string Endpoint => Handler == "httpGet" ? $"{Handler} :{Port}{Path ?? "/"}" : $"{Handler} :{Port}";
+    /// <summary>"httpGet :8885/api/health", "httpGet https :8443/healthz", "tcpSocket :5432", "grpc :9090", "grpc :9090 payments".</summary>
+    public string Endpoint => Handler switch
+    {
+        "httpGet" => $"{Handler}{(Scheme == "HTTPS" ? " https" : "")} :{Port}{Path ?? "/"}",
+        "grpc" when !string.IsNullOrEmpty(GrpcService) => $"{Handler} :{Port} {GrpcService}",
+        _ => $"{Handler} :{Port}",
+    };
 
     /// <summary>"liveness probe traffic (httpGet :8885/api/health)".</summary>
     public string Traffic => $"{KindName} probe traffic ({Endpoint})";
@@ -82,7 +90,7 @@ internal sealed record PodProbe(
         if (handler is null || ResolvePort(port, container) is not { } number)
             return;
         probes.Add(new PodProbe(kind, container.Name, handler, number, path, host, scheme,
-                                probe.PeriodSeconds ?? 10, probe.FailureThreshold ?? 3, probe.TimeoutSeconds ?? 1));
+                                probe.PeriodSeconds ?? 10, probe.FailureThreshold ?? 3, probe.TimeoutSeconds ?? 1) { GrpcService = probe.Grpc?.Service });
     }
 
     private static int? ResolvePort(string? text, V1Container container)

@@ -7,6 +7,9 @@ internal static class BootClock
 {
     public static ulong NowNs => Nanoseconds(Libc.CLOCK_BOOTTIME);
 
+    /// <summary>CLOCK_MONOTONIC: the clock the kernel log's records are stamped by (they stop during suspend, as it does).</summary>
+    public static ulong MonotonicNowNs => Nanoseconds(Libc.CLOCK_MONOTONIC);
+
     /// <summary>Reads both clocks now, so NTP steps since start are honoured.</summary>
     public static DateTimeOffset ToWallClock(ulong bootNs)
     {

@@ -15,6 +15,25 @@ internal static unsafe partial class Proxy
         }
     }
 
+    /// <summary>
+    /// read(2) on a non-blocking descriptor: the bytes read, 0 when nothing more is there now (EAGAIN). EPIPE — the
+    /// kernel log overwrote the next record before it was read — is skipped: reading goes on with the oldest record left.
+    /// </summary>
+    public static int read(SafeFileHandle fd, Span<byte> buffer)
+    {
+        fixed (byte* data = buffer)
+        {
+            while (true)
+            {
+                var read = Libc.read((int)fd.DangerousGetHandle(), data, (nuint)buffer.Length);
+                if (Ensure.SyscallOr(read, "read", Errno.EAGAIN, Errno.EPIPE))
+                    return (int)read;
+                if ((Errno)System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Errno.EAGAIN)
+                    return 0;
+            }
+        }
+    }
+
     public static void setns(SafeFileHandle namespaceFd, int type) =>
         Ensure.Syscall(Libc.setns((int)namespaceFd.DangerousGetHandle(), type), "setns");
 

@@ -186,6 +186,13 @@ public sealed class DaemonTests : IAsyncLifetime
         var metrics = NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics");
         Assert.Equal(200, metrics.Status);
         Assert.Contains("\ntracer_attached{", "\n" + metrics.Body);
+        Assert.StartsWith("text/plain", metrics.ContentType);
+        // A scraper that asks for OpenMetrics (Prometheus does, first) gets it: its own media type, the same series, "# EOF" last.
+        var openMetrics = NamespaceSockets.HttpGetIn(NodePath, healthPort, "/metrics", "application/openmetrics-text; version=1.0.0");
+        Assert.Equal(200, openMetrics.Status);
+        Assert.StartsWith("application/openmetrics-text", openMetrics.ContentType);
+        Assert.EndsWith("# EOF\n", openMetrics.Body);
+        Assert.Contains("\ntracer_attached{", "\n" + openMetrics.Body);
         Assert.Equal(404, NamespaceSockets.HttpGetIn(NodePath, healthPort, "/nothing").Status);
         Assert.Equal(0, daemon.Stop("TERM"));
     }

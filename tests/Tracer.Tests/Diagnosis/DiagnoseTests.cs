@@ -172,6 +172,42 @@ public sealed class DiagnoseTests : IDisposable
         Assert.Equal("nftables-rule", report.GetProperty("verdict").GetProperty("culprit").GetProperty("kind").GetString());
     }
 
+    /// <summary>
+    /// gRPC and HTTPS probes are judged by their protocol, as the kubelet judges them, not by their connection: a
+    /// health service that answers NOT_SERVING fails although it connects (servers: real grpcio and openssl; the API is FAKE).
+    /// </summary>
+    [Fact]
+    public async Task GrpcAndHttpsProbesAreJudgedByWhatTheServerAnswers()
+    {
+        const int GrpcPort = 9090, HttpsPort = 8443;
+        var pod = _network.AddPod();
+        _owned.Add(PodServerProcess.GrpcHealth(pod, GrpcPort));
+        _owned.Add(PodServerProcess.Https(pod, HttpsPort));
+        var nodePath = $"/run/netns/{_network.NodeNamespace}";
+        await using var api = await FakeKubernetesApi.StartIn(nodePath); // a FAKE API server: none can run here
+        api.Add(FakeKubernetesApi.Pod("shop", "pay-0", "node-1", [pod.IPv4], container: new System.Text.Json.Nodes.JsonObject
+        {
+            ["livenessProbe"] = System.Text.Json.Nodes.JsonNode.Parse($$$"""{"grpc":{"port":{{{GrpcPort}}}}}"""),
+            ["startupProbe"] = System.Text.Json.Nodes.JsonNode.Parse($$$"""{"grpc":{"port":{{{GrpcPort}}},"service":"payments"}}"""),
+            ["readinessProbe"] = System.Text.Json.Nodes.JsonNode.Parse($$$"""{"httpGet":{"path":"/","port":{{{HttpsPort}}},"scheme":"HTTPS"}}"""),
+        }));
+        var dir = Directory.CreateTempSubdirectory("tracer-diagnose-");
+        var (_, report, stderr) = DiagnoseWith([$"KUBECONFIG={api.WriteKubeconfig(dir.FullName)}", "NODE_NAME=node-1"], "--pod", "shop/pay-0");
+        dir.Delete(recursive: true);
+
+        var probes = report.GetProperty("probes").EnumerateArray().ToDictionary(p => p.GetProperty("kind").GetString()!);
+        var overall = probes[$"liveness probe grpc :{GrpcPort}"];
+        Assert.Equal(3, overall.GetProperty("succeeded").GetInt32());
+        Assert.Contains("SERVING", overall.GetProperty("detail").GetString());
+        var payments = probes[$"startup probe grpc :{GrpcPort} payments"];
+        Assert.Equal((3, 0), (payments.GetProperty("answered").GetInt32(), payments.GetProperty("succeeded").GetInt32()));
+        Assert.Contains("NOT_SERVING", payments.GetProperty("detail").GetString());
+        var https = probes[$"readiness probe httpGet https :{HttpsPort}/"];
+        Assert.Equal(3, https.GetProperty("succeeded").GetInt32());
+        Assert.Equal($"https://{pod.IPv4}:{HttpsPort}/", https.GetProperty("target").GetString());
+        Assert.DoesNotContain("Exception", stderr);
+    }
+
     /// <summary>An SRE reaches for diagnose while the daemon runs, its own marking armed by the same drops: both name the rule.</summary>
     [Fact]
     public void BesideARunningDaemonThatIsArmedForTheSameDrops_DiagnoseNamesTheNftablesRuleExactly()

@@ -24,7 +24,7 @@ internal static class NamespaceSockets
     }
 
     /// <summary>GET http://127.0.0.1:PORT/PATH from inside the namespace: the status code and body.</summary>
-    public static (int Status, string Body) HttpGetIn(string namespacePath, int port, string path)
+    public static (int Status, string Body, string? ContentType) HttpGetIn(string namespacePath, int port, string path, string? accept = null)
     {
         // The connection is made on whatever thread HttpClient likes: its socket is connected in the namespace first.
         using var handler = new SocketsHttpHandler
@@ -37,7 +37,10 @@ internal static class NamespaceSockets
             }), ownsSocket: true)),
         };
         using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(5) };
-        using var response = client.GetAsync(new Uri($"http://127.0.0.1:{port}{path}")).GetAwaiter().GetResult();
-        return ((int)response.StatusCode, response.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://127.0.0.1:{port}{path}"));
+        if (accept is not null)
+            request.Headers.Accept.ParseAdd(accept);
+        using var response = client.Send(request);
+        return ((int)response.StatusCode, response.Content.ReadAsStringAsync().GetAwaiter().GetResult(), response.Content.Headers.ContentType?.ToString());
     }
 }

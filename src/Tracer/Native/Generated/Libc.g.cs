@@ -19,6 +19,7 @@ internal enum Errno : int
     EINVAL = 22,
     EOPNOTSUPP = 95,
     ENOBUFS = 105,
+    EPIPE = 32,
 }
 
 [NativeTypeName("struct timespec")]
@@ -52,6 +53,7 @@ internal static unsafe partial class Libc
 
     public const int CLONE_NEWNET = 1073741824;
     public const int CLOCK_BOOTTIME = 7;
+    public const int CLOCK_MONOTONIC = 1;
     public const int CLOCK_REALTIME = 0;
     public const int SYS_bpf = 321;
     public const int SOL_SOCKET = 1;
@@ -61,6 +63,7 @@ internal static unsafe partial class Libc
     public const int O_RDONLY = 0;
     public const int O_DIRECTORY = 65536;
     public const int O_CLOEXEC = 524288;
+    public const int O_NONBLOCK = 2048;
 
     [LibraryImport(LibraryName, EntryPoint = "setns", SetLastError = true)]
     public static partial int setns(int __fd, int __nstype);
@@ -76,4 +79,7 @@ internal static unsafe partial class Libc
 
     [LibraryImport(LibraryName, EntryPoint = "setsockopt", SetLastError = true)]
     public static partial int setsockopt(int __fd, int __level, int __optname, void* __optval, uint __optlen);
+
+    [LibraryImport(LibraryName, EntryPoint = "read", SetLastError = true)]
+    public static partial nint read(int __fd, void* __buf, nuint __nbytes);
 }

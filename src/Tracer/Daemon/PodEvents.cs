@@ -82,6 +82,9 @@ internal sealed class PodEvents(Kubernetes client, string nodeName, ILogger logg
                 pending.Last = now;
                 pending.Dirty = true;
             }
+            // Departed pods' Events are forgotten; a quiet node (no Events) builds no set of its pods each interval.
+            if (_events.Count == 0)
+                return;
             var present = pods.Pods.Select(p => p.Identity?.Uid).ToHashSet();
             foreach (var gone in _events.Where(e => !present.Contains(e.Key.PodUid) && now - e.Value.Last >= Forget).Select(e => e.Key).ToList())
                 _events.Remove(gone);

@@ -17,7 +17,8 @@ internal static class KernelLog
     public static IReadOnlyList<string> Recent(TimeSpan window)
     {
         var messages = new List<string>();
-        var since = BootClock.MonotonicNowNs / 1000 - (ulong)(window.Ticks / 10);
+        var (nowUs, windowUs) = (BootClock.MonotonicNowNs / 1000, (ulong)(window.Ticks / 10));
+        var since = nowUs > windowUs ? nowUs - windowUs : 0;
         try
         {
             using var kmsg = Proxy.open("/dev/kmsg", Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC);

@@ -42,7 +42,7 @@ internal sealed class ModuleInfo(IReadOnlyList<KeyValuePair<string, string>> fie
     /// </summary>
     private static byte[]? ElfSection(byte[] elf, string name)
     {
-        if (elf.Length < 52 || !elf.AsSpan(0, 4).SequenceEqual("\x7fELF"u8))
+        if (elf.Length < 52 || !elf.AsSpan(0, 4).SequenceEqual((ReadOnlySpan<byte>)[0x7f, (byte)'E', (byte)'L', (byte)'F']))
             return null;
         var wide = elf[4] switch { 1 => false, 2 => true, _ => (bool?)null };
         var little = elf[5] switch { 1 => true, 2 => false, _ => (bool?)null };

@@ -93,8 +93,8 @@ internal static class ModuleOwners
         return what + where + owning;
     }
 
-    /// <summary>A module file and what it says of itself.</summary>
-    private sealed record ModuleFile(string Path, ModuleInfo? Info, ModuleSignature? Signature, bool SignatureAppended);
+    /// <summary>A module file and what it says of itself; <paramref name="WasRead"/> false when Tracer could not read it (path only).</summary>
+    private sealed record ModuleFile(string Path, ModuleInfo? Info, ModuleSignature? Signature, bool SignatureAppended, bool WasRead = true);
 
     /// <summary>
     /// The installed file of the loaded module: the first candidate whose srcversion is the loaded one's (confirmed),
@@ -105,10 +105,15 @@ internal static class ModuleOwners
     {
         ModuleFile? unconfirmed = null;
         var rejected = false;
-        foreach (var (path, how) in Candidates(module, sources))
+        foreach (var (path, how) in Candidates(module, sources, evidence))
         {
             var shown = sources.Shown(path);
             var file = Read(path, shown, evidence);
+            if (file is { WasRead: true, Info: null })
+            {
+                rejected = true; // not a kernel module (said when read)
+                continue;
+            }
             if (file.Info is not { } info || !loaded.IsLoaded)
             {
                 evidence.Add($"{shown} ({how}): not confirmed as the loaded module ({(file.Info is null ? "its fields unread" : "it is not loaded")})");
@@ -138,7 +143,7 @@ internal static class ModuleOwners
         : $"{field} {file ?? "(none)"}, the loaded module's {loaded ?? "(none)"}";
 
     /// <summary>The module's entry in modules.dep (as depmod wrote it: extra/, updates/, DKMS' paths), then every file of its name in the module tree.</summary>
-    private static IEnumerable<(string Path, string How)> Candidates(string module, ModuleSources sources)
+    private static IEnumerable<(string Path, string How)> Candidates(string module, ModuleSources sources, List<string> evidence)
     {
         var directory = sources.ModulesDirectory;
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -150,7 +155,9 @@ internal static class ModuleOwners
                 if (colon <= 0 || !NamesModule(line[..colon], module))
                     continue;
                 var path = line[..colon].StartsWith('/') ? Path.Join(sources.Root, line[..colon].TrimStart('/')) : Path.Join(directory, line[..colon]);
-                if (seen.Add(path))
+                if (!File.Exists(path))
+                    evidence.Add($"{sources.Shown(path)}: in modules.dep, but not installed");
+                else if (seen.Add(path))
                     yield return (path, "modules.dep");
             }
         foreach (var path in FilesUnder(directory).Where(p => NamesModule(p, module)))
@@ -200,13 +207,13 @@ internal static class ModuleOwners
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
         {
             evidence.Add($"{shown}: unreadable ({e.Message})");
-            return new ModuleFile(path, null, null, false);
+            return new ModuleFile(path, null, null, false, WasRead: false);
         }
         var info = ModuleInfo.Read(bytes);
         var signature = ModuleSignature.Read(bytes);
         var appended = ModuleSignature.IsAppended(bytes);
         if (info is null)
-            evidence.Add($"{shown}: no .modinfo section (not a kernel module)");
+            evidence.Add($"{shown}: no .modinfo section: not a kernel module");
         if (appended && signature is null)
             evidence.Add($"{shown}: a signature marker, but no PKCS#7 signature this reads");
         else if (signature is not null)
@@ -228,7 +235,7 @@ internal static class ModuleOwners
         if (NodeTools.Run("modinfo", path) is not { } output)
         {
             evidence.Add($"{shown}: compressed ({Path.GetExtension(path)}), and no modinfo tool to read it: path only");
-            return new ModuleFile(path, null, null, false);
+            return new ModuleFile(path, null, null, false, WasRead: false);
         }
         var fields = new List<KeyValuePair<string, string>>();
         foreach (var line in output.Split('\n'))

@@ -11,7 +11,7 @@ namespace Tracer.Attribution.Owners;
 internal sealed class ModuleOwnerCache(Func<ModuleSources> sources, TimeSpan lifetime)
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, (ModuleOwners.LoadedModule Loaded, DateTimeOffset FoundAt, CulpritOwner Owner)> _owners = [];
+    private readonly Dictionary<string, (ModuleOwners.LoadedModule Loaded, DateTimeOffset FoundAt, CulpritOwner? Owner)> _owners = [];
     private ModuleSources? _sources;
 
     public ModuleOwnerCache(Func<ModuleSources> sources) : this(sources, TimeSpan.FromMinutes(10))

@@ -23,8 +23,8 @@ internal static class ModuleOwners
         }
     }
 
-    /// <summary>The owner of a module, looked up afresh (<see cref="ModuleOwnerCache"/> keeps it).</summary>
-    internal static CulpritOwner Find(string module, ModuleSources sources)
+    /// <summary>The owner of a module, looked up afresh (<see cref="ModuleOwnerCache"/> keeps it); null when neither the kernel nor the module tree knows it.</summary>
+    internal static CulpritOwner? Find(string module, ModuleSources sources)
     {
         var loaded = LoadedModule.Read(module, sources);
         var sysfs = Path.Join(sources.SysModule, module);
@@ -39,9 +39,15 @@ internal static class ModuleOwners
             evidence.Add($"{sysfs}/version: {version}");
 
         var (file, confirmed, rejected) = FindFile(module, loaded, sources, evidence);
+        if (!loaded.IsLoaded && file is null)
+            return null;
         var info = file?.Info;
         var signature = file?.Signature;
         var shownPath = file is null ? null : sources.Shown(file.Path);
+        if (signature is not null)
+            evidence.Add($"{shownPath}: signed (PKCS#7) by {signature.Signer ?? "(no issuer named)"}, key {signature.Key}, {signature.HashAlgorithm}");
+        else if (file is { SignatureAppended: true })
+            evidence.Add($"{shownPath}: a signature marker, but no PKCS#7 signature this reads");
         var package = shownPath is null ? null : HostPackages.Owning(shownPath, sources.Root);
         if (package is not null)
             evidence.Add($"{shownPath} belongs to package {package.Name} ({package.Manager})");
@@ -214,10 +220,6 @@ internal static class ModuleOwners
         var appended = ModuleSignature.IsAppended(bytes);
         if (info is null)
             evidence.Add($"{shown}: no .modinfo section: not a kernel module");
-        if (appended && signature is null)
-            evidence.Add($"{shown}: a signature marker, but no PKCS#7 signature this reads");
-        else if (signature is not null)
-            evidence.Add($"{shown}: signature (PKCS#7) by {signature.Signer ?? "(no issuer named)"}, key {signature.Key}, {signature.HashAlgorithm}");
         return new ModuleFile(path, info, signature, appended);
     }
 

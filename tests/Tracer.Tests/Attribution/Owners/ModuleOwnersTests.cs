@@ -36,7 +36,7 @@ public sealed class ModuleOwnersTests : IDisposable
         Loaded("edr_agent", SrcVersion, "7.1.3", "OE");
         DpkgOwns("edr-agent", "7.1.3", $"/lib/modules/{Release}/extra/edr_agent.ko");
 
-        var owner = ModuleOwners.Find("edr_agent", Sources);
+        var owner = ModuleOwners.Find("edr_agent", Sources)!;
 
         var path = $"/lib/modules/{Release}/extra/edr_agent.ko";
         Assert.Equal(OwnerKind.KernelModule, owner.Kind);
@@ -69,7 +69,7 @@ public sealed class ModuleOwnersTests : IDisposable
         DependsLine("extra/edr_agent.ko:");
         Loaded("edr_agent", SrcVersion, "7.1.3", "O");
 
-        var owner = ModuleOwners.Find("edr_agent", Sources);
+        var owner = ModuleOwners.Find("edr_agent", Sources)!;
 
         Assert.Null(owner.Module!.Path);
         Assert.Null(owner.Module.Author);
@@ -91,7 +91,7 @@ public sealed class ModuleOwnersTests : IDisposable
         DependsLine("kernel/net/netfilter/nf_tables.ko: kernel/lib/libcrc32c.ko");
         Loaded("edr_agent", SrcVersion, "7.1.3", "OE");
 
-        var owner = ModuleOwners.Find("edr_agent", Sources);
+        var owner = ModuleOwners.Find("edr_agent", Sources)!;
 
         Assert.Equal($"/lib/modules/{Release}/updates/dkms/edr-agent.ko.gz", owner.Module!.Path);
         Assert.Equal("Example EDR Inc.", owner.Module.Author);
@@ -107,7 +107,7 @@ public sealed class ModuleOwnersTests : IDisposable
         Loaded("nf_tables", srcVersion: null, version: null, taint: "");
         DpkgOwns($"linux-image-{Release}", "6.1.158-1", $"/lib/modules/{Release}/kernel/net/netfilter/nf_tables.ko");
 
-        var owner = ModuleOwners.Find("nf_tables", Sources);
+        var owner = ModuleOwners.Find("nf_tables", Sources)!;
 
         Assert.Equal($"kernel module nf_tables, part of the kernel {Release}: /lib/modules/{Release}/kernel/net/netfilter/nf_tables.ko, " +
                      $"package linux-image-{Release} 6.1.158-1 (dpkg)", owner.Summary);
@@ -124,7 +124,7 @@ public sealed class ModuleOwnersTests : IDisposable
         DependsLine("extra/edr_agent.ko:");
         Loaded("edr_agent", SrcVersion, "7.1.3", "O");
 
-        var owner = ModuleOwners.Find("edr_agent", Sources);
+        var owner = ModuleOwners.Find("edr_agent", Sources)!;
 
         Assert.Null(owner.Module!.Path);
         Assert.Contains(owner.Evidence, e => e.EndsWith("no .modinfo section: not a kernel module", StringComparison.Ordinal));
@@ -140,7 +140,7 @@ public sealed class ModuleOwnersTests : IDisposable
         DependsLine("extra/edr_agent.ko:");
         Loaded("edr_agent", SrcVersion, "7.1.3", "OE");
 
-        var owner = ModuleOwners.Find("edr_agent", Sources);
+        var owner = ModuleOwners.Find("edr_agent", Sources)!;
 
         Assert.NotNull(owner.Module!.Path);
         Assert.Null(owner.Module.Signer);
@@ -155,12 +155,20 @@ public sealed class ModuleOwnersTests : IDisposable
         Directory.CreateDirectory(ModulesDirectory);
         Loaded("edr_agent", SrcVersion, "7.1.3", "POE");
 
-        var owner = ModuleOwners.Find("edr_agent", Sources);
+        var owner = ModuleOwners.Find("edr_agent", Sources)!;
 
         Assert.Equal(CulpritConfidence.Exact, owner.Confidence);
         Assert.Equal(["proprietary license", "out-of-tree", "unsigned"], owner.Module!.Taints);
         Assert.Equal($"a third-party kernel module (edr_agent 7.1.3, unsigned), not part of the kernel; no installed file of it found under /lib/modules/{Release}",
                      owner.Summary);
+    }
+
+    [Fact]
+    public void AModuleNeitherLoadedNorInstalledHasNoOwner()
+    {
+        DependsLine("kernel/net/netfilter/nf_tables.ko:");
+
+        Assert.Null(ModuleOwners.Find("edr_agent", Sources));
     }
 
     [Theory]

@@ -99,6 +99,32 @@ public sealed class ModuleOwnersTests : IDisposable
         Assert.StartsWith("a third-party kernel module (edr_agent 7.1.3, unsigned), not part of the kernel: ", owner.Summary);
     }
 
+    /// <summary>xz (as Debian 13 installs modules): read through the node's modinfo where it has one (kmod), else the path alone, said so.</summary>
+    [Fact]
+    public void AnXzModuleIsReadThroughModinfoOrNamedByPathAlone()
+    {
+        var module = Install("extra/edr_agent.ko", EdrFields(SrcVersion));
+        KernelModuleFiles.Sign(module, KernelModuleFiles.SigningKey(_root, Signer));
+        Shell.Check("xz", "--check=crc32", module);
+        DependsLine("extra/edr_agent.ko.xz:");
+        Loaded("edr_agent", SrcVersion, "7.1.3", "OE");
+
+        var owner = ModuleOwners.Find("edr_agent", Sources)!;
+
+        Assert.Equal($"/lib/modules/{Release}/extra/edr_agent.ko.xz", owner.Module!.Path);
+        if (Shell.Run("sh", "-c", "command -v modinfo").ExitCode == 0)
+        {
+            Assert.Equal(CulpritConfidence.Exact, owner.Confidence);
+            Assert.Equal("Example EDR Inc.", owner.Module.Author);
+            Assert.Equal(Signer, owner.Module.Signer);
+        }
+        else
+        {
+            Assert.Equal(CulpritConfidence.Inferred, owner.Confidence);
+            Assert.Contains(owner.Evidence, e => e.EndsWith("and no modinfo tool to read it: path only", StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public void AnInTreeModuleIsPartOfTheKernel()
     {

@@ -3,7 +3,8 @@
 #   tests/kernel-matrix/matrix.sh [SUITE...]      (default: bullseye bookworm trixie; needs root, out/tracer)
 # Environment: TRACER_KERNEL_CACHE, TRACER_MATRIX_OUTPUT (default out/kernel-matrix), TRACER_GUEST_TIMEOUT.
 # For each suite: fetch the kernel and its headers (cached in $TRACER_KERNEL_CACHE, default
-# ~/.cache/tracer/kernels), build the EDR stand-in module against those headers, pack an initramfs
+# ~/.cache/tracer/kernels), build the EDR stand-in module against those headers, sign it and install it under
+# /lib/modules/ABI/extra as a vendor's package would (with its modules.dep line), pack an initramfs
 # (busybox, out/tracer, ip/tc/nft, the test programs, the libraries ldd names, the kernel modules
 # the scenarios need), boot it (KVM when a guest really runs with it, software emulation otherwise) and collect:
 #   out/kernel-matrix/SUITE/results.jsonl   the guest's JSON lines (second serial port)
@@ -32,6 +33,9 @@ gcc -O2 -Wall -o "$work/udp_send" tests/kernel-matrix/guest/udp_send.c
 gcc -O2 -Wall -o "$work/udp_sink" tests/kernel-matrix/guest/udp_sink.c
 gcc -O2 -Wall -o "$work/bpf_load" tests/tools/bpf_load.c -lbpf
 secilc --policyvers=31 -o "$work/selinux_policy.bin" -f /dev/null tests/kernel-matrix/guest/selinux_policy.cil
+# The EDR vendor's module signing key: a throwaway one, which the guests' kernels do not trust (taint E).
+openssl req -new -x509 -nodes -newkey rsa:2048 -days 1 -subj "/O=Example EDR Inc./CN=Example EDR Inc. signing key" \
+    -keyout "$work/signing_key.pem" -out "$work/signing_key.x509" 2>/dev/null
 for program in tests/kernel-matrix/guest/lsm_deny.bpf.c tests/Tracer.Tests/Infrastructure/Programs/edr_drop.bpf.c; do
     clang-19 -target bpf -g -O2 -D__TARGET_ARCH_x86 -Ibpf/include -idirafter /usr/include/x86_64-linux-gnu \
         -c "$program" -o "$work/$(basename "${program%.c}").o"
@@ -142,7 +146,8 @@ for suite in "${suites[@]}"; do
     [[ -f $modules/modules.dep ]] || { echo "matrix.sh: no modules.dep for $abi in $root" >&2; exit 1; }
 
     # The EDR stand-in, built twice with this machine's gcc against the suite's headers: without BTF,
-    # as out-of-tree modules usually come (only kprobes can observe it), and with BTF (fexit can).
+    # as out-of-tree modules usually come (only kprobes can observe it), and with BTF (fexit can; another
+    # MODULE_VERSION, so that the installed file, the plain build, is not taken for it).
     # The overrides drop what this gcc lacks (gcc 14's -fmin-function-alignment) and resolve_btfids,
     # which bookworm's kbuild lacks and the module (no BTF ids) does not need; pahole's flags are
     # chosen for this machine's pahole, not the one the kernel was built with.
@@ -150,13 +155,23 @@ for suite in "${suites[@]}"; do
         build=$work/edr-$suite-$variant
         cp -r tests/kernel-matrix/edr_agent "$build"
         if [[ $variant == btf ]]; then
-            btf=(RESOLVE_BTFIDS=true "CONFIG_PAHOLE_VERSION=$(pahole --version | tr -dc 0-9)")
+            btf=(RESOLVE_BTFIDS=true "CONFIG_PAHOLE_VERSION=$(pahole --version | tr -dc 0-9)" 'KCFLAGS=-DEDR_AGENT_VERSION=\"7.1.3-btf\"')
         else
             btf=(CONFIG_DEBUG_INFO_BTF_MODULES=)
         fi
         make -s -C "$root/usr/src/linux-headers-$abi" M="$build" CC=gcc CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT= "${btf[@]}" \
             modules >"$build.log" 2>&1 || { cat "$build.log" >&2; echo "matrix.sh: the EDR module does not build for $abi" >&2; exit 1; }
     done
+    # Signed as the kernel build signs modules: the suite's own scripts/sign-file, where it runs on this machine
+    # (bullseye's wants OpenSSL 1.1), else tests/tools/sign-module.sh, which writes the same layout.
+    plain=$work/edr-$suite-plain/edr_agent.ko
+    sign_file=$(ls "$root"/usr/lib/linux-kbuild-*/scripts/sign-file 2>/dev/null | head -n1 || true)
+    if [[ -n $sign_file ]] && "$sign_file" sha256 "$work/signing_key.pem" "$work/signing_key.x509" "$plain" 2>/dev/null; then
+        echo "matrix.sh: edr_agent.ko signed by $abi's scripts/sign-file"
+    else
+        tests/tools/sign-module.sh sha256 "$work/signing_key.pem" "$work/signing_key.x509" "$plain"
+        echo "matrix.sh: edr_agent.ko signed by tests/tools/sign-module.sh"
+    fi
 
     stage=$work/stage-$suite
     mkdir -p "$stage"/{bin,sbin,usr/bin,proc,sys,dev,tmp,run,etc,matrix,var/run}
@@ -168,7 +183,10 @@ for suite in "${suites[@]}"; do
     mv "$stage$repo/out/tracer" "$stage/usr/bin/tracer"
     mv "$stage$work/udp_send" "$stage$work/udp_sink" "$stage$work/bpf_load" "$stage/usr/bin/"
     cp "$work"/*.bpf.o "$stage/matrix/"
-    cp "$work/edr-$suite-plain/edr_agent.ko" "$stage/matrix/edr_agent.ko"
+    # Installed as a vendor's package installs it, with the line depmod writes for it.
+    mkdir -p "$stage/lib/modules/$abi/extra"
+    cp "$plain" "$stage/lib/modules/$abi/extra/edr_agent.ko"
+    echo "extra/edr_agent.ko:" > "$stage/lib/modules/$abi/modules.dep"
     cp "$work/edr-$suite-btf/edr_agent.ko" "$stage/matrix/edr_agent_btf.ko"
     cp tests/kernel-matrix/guest/init "$stage/init"
     cp tests/kernel-matrix/guest/scenarios.sh "$work/selinux_policy.bin" "$stage/matrix/"

@@ -25,7 +25,14 @@ internal sealed class NodeQueries
     /// <summary>iptables-legacy rules whose drop counters grew since the last look (family, table, chain).</summary>
     public Func<string, string, string, IReadOnlyList<LegacyRule>> IptablesLegacyDropping { get; init; }
 
-    public NodeQueries() => IptablesLegacyDropping = _iptablesLegacy.DroppingRules;
+    /// <summary>A loaded module's owner: its file, modinfo fields, signer, taint and package (kept per module: <see cref="Owners.ModuleOwnerCache"/>).</summary>
+    public Func<string, Records.CulpritOwner?> ModuleOwner { get; init; }
+
+    public NodeQueries()
+    {
+        IptablesLegacyDropping = _iptablesLegacy.DroppingRules;
+        ModuleOwner = new Owners.ModuleOwnerCache(Owners.ModuleSources.Node).Of;
+    }
 
     /// <summary>Answers for one interval: each question asked at most once, however many drops need it.</summary>
     public NodeAnswers ForInterval() => new(this);
@@ -88,4 +95,6 @@ internal sealed class NodeAnswers(NodeQueries queries)
 
     public IReadOnlyList<LegacyRule> IptablesLegacyDropping(string family, string table, string chain) =>
         Once(("iptables-legacy", family, table, chain), () => queries.IptablesLegacyDropping(family, table, chain));
+
+    public Records.CulpritOwner? ModuleOwner(string module) => Once(("module-owner", module), () => queries.ModuleOwner(module));
 }

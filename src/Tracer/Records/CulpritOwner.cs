@@ -63,6 +63,11 @@ internal sealed record ModuleFacts
     public string? License { get; init; }
     public string? Vermagic { get; init; }
     public string? Signer { get; init; }
+
+    /// <summary>The signing certificate's serial number (or the key identifier the signature names), as modinfo's sig_key.</summary>
+    public string? SigKey { get; init; }
+    [JsonPropertyName("sig_hashalgo")]
+    public string? SigHashAlgo { get; init; }
     [JsonPropertyName("srcversion")]
     public string? SrcVersion { get; init; }
     public IReadOnlyList<string> Taints { get; init; } = [];

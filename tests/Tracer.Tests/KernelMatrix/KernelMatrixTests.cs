@@ -106,6 +106,60 @@ public sealed class KernelMatrixTests(KernelMatrixResults matrix) : IClassFixtur
     }
 
     /// <summary>
+    /// Whose the module is: matrix.sh signs the EDR stand-in with a key of its own (which the guest's kernel does not
+    /// trust: taint E) and installs it under /lib/modules/ABI/extra with its modules.dep line, as a vendor's package
+    /// would; the edr-module scenario loads it from there. Its owner is that file, confirmed by srcversion, with the
+    /// fields of its .modinfo, the signer of its signature, its taint in words and the out-of-tree sentence.
+    /// </summary>
+    [Theory, MemberData(nameof(Suites))]
+    public void TheOutOfTreeModulesOwnerIsItsInstalledFileWithItsFieldsSignerAndTaint(string suite)
+    {
+        const string signer = "Example EDR Inc. signing key"; // matrix.sh's signing certificate
+        var guest = Completed(suite);
+        var path = $"/lib/modules/{guest.Kernel}/extra/edr_agent.ko";
+        var owners = ModuleOwners(guest, "edr-module");
+        Assert.NotEmpty(owners);
+        Assert.All(owners, owner =>
+        {
+            Assert.Equal("kernel-module", owner.Str("kind"));
+            Assert.Equal("edr_agent", owner.Str("name"));
+            Assert.Equal("exact", owner.Str("confidence"));
+            var module = owner.GetProperty("module");
+            Assert.Equal(path, module.Str("path"));
+            Assert.Equal("7.1.3", module.Str("version"));
+            Assert.Equal("Example EDR Inc. <security@example.com>", module.Str("author"));
+            Assert.Equal("Tracer's test stand-in for an EDR agent that drops node<->pod traffic", module.Str("description"));
+            Assert.Equal("GPL", module.Str("license"));
+            Assert.StartsWith($"{guest.Kernel} SMP ", module.Str("vermagic"));
+            Assert.False(string.IsNullOrEmpty(module.Str("srcversion")));
+            Assert.Equal(signer, module.Str("signer"));
+            Assert.Equal("sha256", module.Str("sig_hashalgo"));
+            Assert.Equal(["out-of-tree", "unsigned"], module.GetProperty("taints").EnumerateArray().Select(t => t.GetString()));
+            Assert.Contains($"{path} (modules.dep): srcversion {module.Str("srcversion")}, the loaded module's", Evidence(owner));
+            Assert.Equal($"a third-party kernel module (edr_agent 7.1.3, signed by {signer}, a key this kernel does not trust), not part of the kernel: {path}",
+                         owner.Str("summary"));
+        });
+
+        // The BTF build, loaded from /matrix, has the same sources (srcversion) but another version: the installed file is not it.
+        var btfOwners = ModuleOwners(guest, "edr-module-btf");
+        Assert.NotEmpty(btfOwners);
+        Assert.All(btfOwners, owner =>
+        {
+            var module = owner.GetProperty("module");
+            Assert.Null(module.Str("path"));
+            Assert.Null(module.Str("signer"));
+            Assert.Equal("7.1.3-btf", module.Str("version"));
+            Assert.Contains($"{path} (modules.dep): version 7.1.3, the loaded module's 7.1.3-btf: not this file", Evidence(owner));
+            Assert.EndsWith($"not part of the kernel; no file under /lib/modules/{guest.Kernel} is the loaded one", owner.Str("summary"));
+        });
+    }
+
+    private static IEnumerable<string?> Evidence(JsonElement owner) => owner.GetProperty("evidence").EnumerateArray().Select(e => e.GetString());
+
+    private static List<JsonElement> ModuleOwners(GuestResults guest, string scenario) =>
+        [.. guest.Records(scenario).Where(r => r.Culprit().Str("kind") == "kernel-module").Select(r => r.Culprit().GetProperty("owner"))];
+
+    /// <summary>
     /// Armed on demand (the default): the module's first drops arm the verdict observers at LOCAL_OUT and are named
     /// from the kernel stack (the only foreign hook there); from then on every drop is observed exactly, as armed always.
     /// </summary>

@@ -89,5 +89,12 @@ static void __exit edr_exit(void)
 
 module_init(edr_init);
 module_exit(edr_exit);
+/* A vendor's fields, as modinfo shows them: Tracer names the module's owner from them. The matrix builds a second
+ * variant (with BTF) under another version, so that its installed file is not taken for the loaded one. */
+#ifndef EDR_AGENT_VERSION
+#define EDR_AGENT_VERSION "7.1.3"
+#endif
 MODULE_LICENSE("GPL");
+MODULE_AUTHOR("Example EDR Inc. <security@example.com>");
 MODULE_DESCRIPTION("Tracer's test stand-in for an EDR agent that drops node<->pod traffic");
+MODULE_VERSION(EDR_AGENT_VERSION);

@@ -10,6 +10,7 @@
 #   {"scenario":"guest","kind":"done","data":{"kernel":"…","boot_seconds":N,"suite_seconds":N}}
 # A guest booted with tracer.matrix=selinux on its command line runs only the SELinux scenario.
 NODE_IP=192.168.100.10
+EDR_MODULE=/lib/modules/$(uname -r)/extra/edr_agent.ko   # installed as its vendor's package would (matrix.sh)
 POD_IP=10.244.0.5
 exec 3>/dev/ttyS1
 # Busybox's shell prefers its own applets to PATH: the real iproute2 by full path.
@@ -121,7 +122,7 @@ scenario_edr_module() {
 # time: under software emulation an interval and the attach take seconds, and the observers are released
 # 10 s after the last unexplained drop. They are Tracer's only kprobe programs (BPF_PROG_TYPE_KPROBE, 2).
 scenario_edr_module_on_demand() {
-	if ! insmod /matrix/edr_agent.ko node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
+	if ! insmod "$EDR_MODULE" node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
 		unsupported edr-module-on-demand "insmod failed"; return
 	fi
 	start_tracer edr-module-on-demand on-demand || { finish edr-module-on-demand "tracer did not start" ""; rmmod edr_agent; return; }
@@ -138,7 +139,7 @@ scenario_edr_module_on_demand() {
 
 # The incident, investigated: the EDR module trips on a burst, then tracer diagnose must name it.
 scenario_diagnose() {
-	if ! insmod /matrix/edr_agent.ko node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
+	if ! insmod "$EDR_MODULE" node_ip="$NODE_IP" pod_ip="$POD_IP" threshold=10 local_out_priority=-75 pre_routing_priority=-120; then
 		unsupported diagnose "insmod failed"; return
 	fi
 	udp_send "$POD_IP" 8888 40 1000 > /dev/null   # the node's own traffic past the threshold: blocked from now on
@@ -227,7 +228,7 @@ else
 	scenario_no_socket
 	scenario_nft_rule
 	scenario_nft_policy
-	scenario_edr_module edr-module /matrix/edr_agent.ko
+	scenario_edr_module edr-module "$EDR_MODULE"
 	scenario_edr_module edr-module-btf /matrix/edr_agent_btf.ko
 	scenario_edr_module_on_demand
 	scenario_bpf_lsm

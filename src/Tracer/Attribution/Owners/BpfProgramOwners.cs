@@ -47,7 +47,7 @@ internal static class BpfProgramOwners
         {
             var root = $"/proc/{main.Pid}/root";
             package = node.PackageOwning(exe, root);
-            var files = node.SeesHostFiles(main.Pid) ? "the host's" : "its own mount namespace's: a container's image";
+            var files = node.SeesHostFiles(main.Pid) ? "the host's files" : "the files of its own mount namespace: its image's, in a container";
             evidence.Add(package is { } p
                 ? $"{exe} is in package {p.Name} {p.Version} ({p.Manager} database under {root}, {files})"
                 : $"no package database under {root} ({files}) lists {exe}");

@@ -50,12 +50,12 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
     public void TheProcessHoldingTheEdrProgramIsNamedWithItsPidExecutableCgroupAndPodUid()
     {
         var (edr, cgroup) = StartEdrInPodCgroup();
+        var (pid, program) = (edr.Pid, edr.ProgramIds.Single());
         List<JsonElement> lines;
         using (cgroup)
         using (edr)
             lines = TraceRun.Lines(_network.NodeNamespace, () => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets), Probe, Packets);
 
-        var program = edr.ProgramIds.Single();
         var named = lines.Where(Probe).Where(l => l.Culprit().Num("program_id") == program).ToList();
         Assert.NotEmpty(named);
         Assert.All(named, line =>
@@ -65,16 +65,16 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
             Assert.Equal(BpfLoader.Path, owner.Str("name"));
             Assert.Equal("exact", owner.Str("confidence"));
             var process = Assert.Single(owner.GetProperty("processes").EnumerateArray());
-            Assert.Equal(edr.Pid, process.Num("pid"));
+            Assert.Equal(pid, process.Num("pid"));
             Assert.Equal(BpfLoader.Path, process.Str("exe"));
             Assert.Equal(cgroup.CgroupPath, process.Str("cgroup"));
             Assert.Equal(PodUid, process.Str("pod_uid"));
             Assert.Equal(ContainerId, process.Str("container_id"));
-            Assert.Contains($"pid {edr.Pid}", owner.Str("summary"));
+            Assert.Contains($"pid {pid}", owner.Str("summary"));
             // The kernel's own bookkeeping: the loader's program and link descriptors name the program.
             var evidence = owner.GetProperty("evidence").EnumerateArray().Select(e => e.GetString()!).ToList();
-            Assert.Contains(evidence, e => e.StartsWith($"/proc/{edr.Pid}/fdinfo/", StringComparison.Ordinal) && e.EndsWith($": prog_id {program}", StringComparison.Ordinal));
-            Assert.Contains(evidence, e => e.StartsWith($"/proc/{edr.Pid}/fdinfo/", StringComparison.Ordinal) && e.Contains("(netfilter), prog_id", StringComparison.Ordinal));
+            Assert.Contains(evidence, e => e.StartsWith($"/proc/{pid}/fdinfo/", StringComparison.Ordinal) && e.EndsWith($": prog_id {program}", StringComparison.Ordinal));
+            Assert.Contains(evidence, e => e.StartsWith($"/proc/{pid}/fdinfo/", StringComparison.Ordinal) && e.Contains("(netfilter), prog_id", StringComparison.Ordinal));
             Assert.False(owner.TryGetProperty("pod", out _)); // no API: the pod is known by its UID only
         });
     }

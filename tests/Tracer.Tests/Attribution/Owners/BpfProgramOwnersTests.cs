@@ -80,7 +80,7 @@ public sealed class BpfProgramOwnersTests
         Assert.Contains("/proc/4242/fdinfo/7: prog_id 1393", owner.Evidence);
         Assert.Contains("/proc/4242/fdinfo/9: link_id 12 (netfilter), prog_id 1393", owner.Evidence);
         Assert.Contains($"/proc/4242/cgroup: {PodCgroup} → pod uid {PodUid}, container {ContainerId}", owner.Evidence);
-        Assert.Contains(owner.Evidence, e => e.Contains("dpkg database under /proc/4242/root, its own mount namespace's: a container's image", StringComparison.Ordinal));
+        Assert.Contains(owner.Evidence, e => e.Contains("dpkg database under /proc/4242/root, the files of its own mount namespace: its image's, in a container", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -96,7 +96,7 @@ public sealed class BpfProgramOwnersTests
         Assert.Equal([4242, 4250], owner.Processes!.Select(p => p.Pid));
         Assert.StartsWith("held by process edr-agent (pid 4242, /usr/sbin/edr-agent) and 1 more in container", owner.Summary);
         Assert.Null(owner.Package);
-        Assert.Contains("no package database under /proc/4242/root (the host's) lists /usr/sbin/edr-agent", owner.Evidence);
+        Assert.Contains("no package database under /proc/4242/root (the host's files) lists /usr/sbin/edr-agent", owner.Evidence);
     }
 
     [Fact]

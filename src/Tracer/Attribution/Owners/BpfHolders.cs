@@ -72,7 +72,8 @@ internal static class BpfHolders
                             pending.Push(entry);
                             continue;
                         }
-                        visited++;
+                        if (++visited > MaxPins)
+                            break;
                         using var fd = Proxy.bpf_obj_get(entry);
                         if (fd is not null && BpfFdInfo.Parse(File.ReadAllText($"/proc/self/fdinfo/{fd.DangerousGetHandle()}")) is { } info)
                             found.Add(new BpfPin(entry, info));

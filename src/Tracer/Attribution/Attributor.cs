@@ -66,7 +66,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
         if (location is { IsModule: true } module)
             return KernelCulprits.InModule(module, seen.Node, evidence, CulpritConfidence.Inferred);
         if (location is { IsBpfProgram: true } program)
-            return BpfProgramCulprits.ByLocation(program, evidence);
+            return BpfProgramCulprits.ByLocation(program, seen.Node, evidence);
         return reason switch
         {
             DropReasons.NetfilterDrop => _netfilter.ByLocation(seen, flow, location, evidence),

@@ -36,17 +36,30 @@ internal static class BpfProgramCulprits
             : null;
     }
 
-    /// <summary>The drop happened inside a BPF program's JIT code: that program, by its symbol's name.</summary>
-    public static Culprit ByLocation(KernelSymbol symbol, List<string> evidence)
+    /// <summary>
+    /// The drop happened inside a BPF program's JIT code: that program, by its symbol's name, and its id where exactly
+    /// one loaded program has that tag and name (the same program loaded twice has two).
+    /// </summary>
+    public static Culprit ByLocation(KernelSymbol symbol, NodeAnswers node, List<string> evidence)
     {
         // JIT symbols read bpf_prog_<tag>_<name>.
         var parts = symbol.Name.Split('_', 4);
         var name = parts.Length == 4 ? parts[3] : symbol.Name;
+        var id = parts.Length == 4 ? node.Remembered(("bpf-program-id", parts[2], name), () => IdOf(node.LoadedPrograms(), parts[2], name)) : null;
+        if (id is not null)
+            evidence.Add($"the only loaded BPF program with tag {parts[2]} and name {name} has id {id}");
         return new Culprit
         {
-            Kind = CulpritKind.BpfProgram, Confidence = CulpritConfidence.Inferred, Evidence = evidence, ProgramName = name,
-            Summary = $"dropped inside BPF program {name}",
+            Kind = CulpritKind.BpfProgram, Confidence = CulpritConfidence.Inferred, Evidence = evidence, ProgramId = id, ProgramName = name,
+            Summary = id is null ? $"dropped inside BPF program {name}" : $"dropped inside BPF program {name} (id {id})",
         };
+    }
+
+    /// <summary>The id of the one loaded program with this tag and name (the kernel keeps 15 bytes of a name; the symbol may have more).</summary>
+    private static uint? IdOf(IReadOnlyList<(uint Id, string Name, string Tag)> loaded, string tag, string name)
+    {
+        var matches = loaded.Where(p => p.Tag == tag && (p.Name == name || (p.Name.Length == 15 && name.StartsWith(p.Name, StringComparison.Ordinal)))).ToList();
+        return matches.Count == 1 ? matches[0].Id : null;
     }
 
     /// <summary>The BPF programs (tc or XDP) the drop's device runs in that direction: with one, it is the culprit.</summary>

@@ -1,4 +1,6 @@
+using Tracer.Attribution.Owners;
 using Tracer.Native;
+using Tracer.Records;
 
 namespace Tracer.Attribution;
 
@@ -61,6 +63,72 @@ internal sealed class NodeQueries
             return [];
         }
     }
+
+    /// <summary>The BPF program and link descriptors of every process, by program id (a walk of /proc).</summary>
+    public Func<IReadOnlyDictionary<uint, IReadOnlyList<BpfHolder>>> BpfHolders { get; init; } = Owners.BpfHolders.Processes;
+
+    /// <summary>The programs and links pinned in bpffs.</summary>
+    public Func<IReadOnlyList<BpfPin>> BpfPins { get; init; } = BpfPinsOrNone;
+
+    /// <summary>A process's comm, executable, command line and cgroup; null when it is gone.</summary>
+    public Func<int, OwnerProcess?> Process { get; init; } = ProcessFacts.Read;
+
+    /// <summary>Whether a process sees the host's files (the mount namespace of PID 1), not its container's.</summary>
+    public Func<int, bool> SeesHostFiles { get; init; } = ProcessFacts.SeesHostFiles;
+
+    /// <summary>The package owning a file as seen from a root (HostPackages: dpkg or rpm).</summary>
+    public Func<string, string, OwnerPackage?> PackageOwning { get; init; } = HostPackages.Owning;
+
+    /// <summary>Every loaded BPF program: id, name, tag.</summary>
+    public Func<IReadOnlyList<(uint Id, string Name, string Tag)>> LoadedPrograms { get; init; } = LoadedProgramsOrNone;
+
+    /// <summary>The clock of <see cref="Remembered"/>.</summary>
+    public Func<DateTimeOffset> Now { get; init; } = () => DateTimeOffset.UtcNow;
+
+    /// <summary>How long an answer about the node that rarely changes (who holds a program) is kept.</summary>
+    public static readonly TimeSpan RememberedFor = TimeSpan.FromMinutes(5);
+
+    private readonly Dictionary<object, (object? Answer, DateTimeOffset Found)> _remembered = [];
+
+    /// <summary>
+    /// An answer kept across intervals for <see cref="RememberedFor"/>: what a costly look (a /proc walk, a package
+    /// database read) found is found again only when it may have changed, not every interval a culprit drops.
+    /// </summary>
+    internal T Remembered<T>(object question, Func<T> ask)
+    {
+        var now = Now();
+        if (_remembered.TryGetValue(question, out var kept) && now - kept.Found < RememberedFor)
+            return (T)kept.Answer!;
+        foreach (var expired in _remembered.Where(r => now - r.Value.Found >= RememberedFor).Select(r => r.Key).ToList())
+            _remembered.Remove(expired);
+        var answer = ask();
+        _remembered[question] = (answer, now);
+        return answer;
+    }
+
+    private static IReadOnlyList<BpfPin> BpfPinsOrNone()
+    {
+        try
+        {
+            return Owners.BpfHolders.Pins();
+        }
+        catch (NativeException)
+        {
+            return [];
+        }
+    }
+
+    private static IReadOnlyList<(uint Id, string Name, string Tag)> LoadedProgramsOrNone()
+    {
+        try
+        {
+            return LoadedBpfPrograms.All();
+        }
+        catch (NativeException)
+        {
+            return [];
+        }
+    }
 }
 
 /// <summary>
@@ -97,4 +165,19 @@ internal sealed class NodeAnswers(NodeQueries queries)
         Once(("iptables-legacy", family, table, chain), () => queries.IptablesLegacyDropping(family, table, chain));
 
     public Records.CulpritOwner? ModuleOwner(string module) => Once(("module-owner", module), () => queries.ModuleOwner(module));
+
+    public IReadOnlyDictionary<uint, IReadOnlyList<BpfHolder>> BpfHolders() => Once("bpf-holders", queries.BpfHolders);
+
+    public IReadOnlyList<BpfPin> BpfPins() => Once("bpf-pins", queries.BpfPins);
+
+    public OwnerProcess? Process(int pid) => Once(("process", pid), () => queries.Process(pid));
+
+    public bool SeesHostFiles(int pid) => Once(("host-files", pid), () => queries.SeesHostFiles(pid));
+
+    public OwnerPackage? PackageOwning(string path, string root) => Once(("package", path, root), () => queries.PackageOwning(path, root));
+
+    public IReadOnlyList<(uint Id, string Name, string Tag)> LoadedPrograms() => Once("loaded-programs", queries.LoadedPrograms);
+
+    /// <summary>An answer kept across intervals (<see cref="NodeQueries.RememberedFor"/>), computed from this interval's answers when not.</summary>
+    public T Remembered<T>(object question, Func<T> ask) => queries.Remembered(question, ask);
 }

@@ -209,16 +209,20 @@ internal sealed class KubernetesPodSource : IPodSource, IDisposable
     {
         var interfaces = _routes.Current.Pods.GroupBy(p => p.Network.BaseAddress).ToDictionary(g => g.Key, g => g.First().Interface);
         var pods = new List<LocalPod>();
+        var identities = new List<PodIdentity>();
         foreach (var pod in _pods.Values)
         {
-            if (pod.Spec?.HostNetwork == true || pod.Status?.Phase is "Succeeded" or "Failed")
-                continue; // a host-network pod has the node's address; a finished pod's address is free again
+            if (pod.Status?.Phase is "Succeeded" or "Failed")
+                continue; // a finished pod's address is free again, and it runs nothing
             var identity = Identity(pod);
+            identities.Add(identity);
+            if (pod.Spec?.HostNetwork == true)
+                continue; // a host-network pod has the node's address
             foreach (var address in Addresses(pod))
                 pods.Add(new LocalPod(new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128),
                                       interfaces.GetValueOrDefault(address), identity));
         }
-        _snapshot = new PodSnapshot(pods, "kubernetes");
+        _snapshot = new PodSnapshot(pods, "kubernetes", identities);
     }
 
     private static IEnumerable<IPAddress> Addresses(V1Pod pod)
@@ -247,8 +251,15 @@ internal sealed class KubernetesPodSource : IPodSource, IDisposable
         return new PodIdentity(metadata.NamespaceProperty ?? "default", metadata.Name, metadata.Uid, labels, workload.kind, workload.name)
         {
             Probes = PodProbe.Of(pod.Spec),
+            Containers = Containers(pod.Status),
         };
     }
+
+    /// <summary>The started containers (init and ephemeral ones too) with their runtime ids: "containerd://ID" → ID.</summary>
+    private static List<PodContainer> Containers(V1PodStatus? status) =>
+        [.. (status?.ContainerStatuses ?? []).Concat(status?.InitContainerStatuses ?? []).Concat(status?.EphemeralContainerStatuses ?? [])
+            .Where(c => c.ContainerID is { Length: > 0 })
+            .Select(c => new PodContainer(c.Name, c.ContainerID.IndexOf("://", StringComparison.Ordinal) is var at and >= 0 ? c.ContainerID[(at + 3)..] : c.ContainerID))];
 
     public void Dispose() => _client.Dispose();
 }

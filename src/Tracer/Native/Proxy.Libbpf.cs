@@ -194,6 +194,16 @@ internal static unsafe partial class Proxy
         return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>A descriptor of the BPF object (program, link or map) pinned at <paramref name="path"/>; null if it cannot be had.</summary>
+    public static SafeFileHandle? bpf_obj_get(string path)
+    {
+        fixed (byte* text = Utf8(path))
+        {
+            var fd = Libbpf.bpf_obj_get((sbyte*)text);
+            return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
+        }
+    }
+
     public static RingBufferHandle ring_buffer__new(int mapFd, delegate* unmanaged<void*, void*, nuint, int> callback, void* context)
     {
         var opts = new ring_buffer_opts { sz = (nuint)sizeof(ring_buffer_opts) };

@@ -131,8 +131,9 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
                         Func<DropFlow, bool> withStack, SummaryBuilder summary, bool armNext = true)
     {
         var attributed = attributor.Attribute(attribution.Gather(interval, probe.Stack), withStack);
-        summary.Add(interval, attributed.Records);
-        output.Write(attributed.Records);
+        var records = PodOwners.Complete(attributed.Records, pods.Current);
+        summary.Add(interval, records);
+        output.Write(records);
         output.Observe(new TraceProgress(summary.Counters, probe.Watched.Entries.Count, attribution.ArmedHookPoints));
         if (armNext)
             attribution.Arm(attributed.Requests, DateTimeOffset.UtcNow);

@@ -259,28 +259,19 @@ public sealed class AttributionScenarioTests : IDisposable
     public void ACgroupEgressProgramIsNamed()
     {
         // A cgroup of the test's own, holding only the sender, with the policy program attached to it.
-        var root = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(" - "))
-            .First(p => p.Length == 2 && p[1].StartsWith("cgroup2 ", StringComparison.Ordinal))[0].Split(' ')[4];
-        var cgroup = Directory.CreateDirectory(Path.Combine(root, $"tracer-test-{Environment.ProcessId}-{_pod.HostInterface}")).FullName;
-        try
-        {
-            using var obj = Tracer.Native.BpfObject.Open(File.ReadAllBytes(TestPrograms.Compile("cgroup_drop")), "cgroup_drop");
-            obj.Load();
-            using var cgroupFd = Tracer.Native.Proxy.open(cgroup, Tracer.Native.Libc.O_RDONLY | Tracer.Native.Libc.O_DIRECTORY | Tracer.Native.Libc.O_CLOEXEC);
-            using var link = obj.Program("cgroup_drop").AttachCgroup(cgroupFd);
-            var id = Tracer.Native.Proxy.bpf_obj_get_info_by_fd(obj.Program("cgroup_drop").Fd).id;
+        using var cgroup = TestCgroup.Create(_pod.HostInterface);
+        using var obj = Tracer.Native.BpfObject.Open(File.ReadAllBytes(TestPrograms.Compile("cgroup_drop")), "cgroup_drop");
+        obj.Load();
+        using var cgroupFd = Tracer.Native.Proxy.open(cgroup.Path, Tracer.Native.Libc.O_RDONLY | Tracer.Native.Libc.O_DIRECTORY | Tracer.Native.Libc.O_CLOEXEC);
+        using var link = obj.Program("cgroup_drop").AttachCgroup(cgroupFd);
+        var id = Tracer.Native.Proxy.bpf_obj_get_info_by_fd(obj.Program("cgroup_drop").Fd).id;
 
-            var drops = CountedDrops(() => Shell.Check("sh", "-c",
-                $"echo $$ > {cgroup}/cgroup.procs && exec ip netns exec {_network.NodeNamespace} bash -c " +
-                $"'for i in $(seq {Packets}); do echo probe 2>/dev/null > /dev/udp/{_pod.IPv4}/{ProbePort}; done; true'"),
-                l => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort);
+        var drops = CountedDrops(() => Shell.Check("sh", "-c",
+            $"echo $$ > {cgroup.Path}/cgroup.procs && exec ip netns exec {_network.NodeNamespace} bash -c " +
+            $"'for i in $(seq {Packets}); do echo probe 2>/dev/null > /dev/udp/{_pod.IPv4}/{ProbePort}; done; true'"),
+            l => l.Str("dst") == _pod.IPv4.ToString() && l.Num("dport") == ProbePort);
 
-            AssertBpfProgram(drops, "BPF_CGROUP_EGRESS", "cgroup_skb", "cgroup_drop", id);
-        }
-        finally
-        {
-            Directory.Delete(cgroup);
-        }
+        AssertBpfProgram(drops, "BPF_CGROUP_EGRESS", "cgroup_skb", "cgroup_drop", id);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Net;
 using Tracer.Attribution;
+using Tracer.Attribution.Owners;
 using Tracer.Kernel;
 using Tracer.Native;
 using Tracer.Probes;
@@ -21,6 +22,7 @@ public sealed class AttributorTests
         ffffffff81000000 T nf_hook_slow
         ffffffff81100000 T nft_do_chain
         ffffffff81200000 T selinux_ip_output
+        ffffffffa0001000 t bpf_prog_37a27c48b736cd37_edr_drop	[bpf]
         ffffffffc0a00000 t edr_hook	[edr_agent]
         """)));
 
@@ -50,15 +52,31 @@ public sealed class AttributorTests
     private static Attributor Create() => new(Symbols, Reasons, DropReasonGuide.Embedded());
 
     /// <summary>One interval's evidence with the hook tables above; the node's answers are given, none asked of this machine.</summary>
-    private static IntervalEvidence Seen(string? taint = "OE", IReadOnlyList<(uint Id, string Name)>? lsmPrograms = null) =>
+    private static IntervalEvidence Seen(string? taint = "OE", IReadOnlyList<(uint Id, string Name)>? lsmPrograms = null,
+                                         IReadOnlyList<(uint Id, string Name, string Tag)>? loadedPrograms = null) =>
         new(new DropInterval([], default, []), new NodeQueries
         {
             ModuleTaint = _ => taint, LsmPrograms = () => lsmPrograms ?? [], ActiveLsms = () => null,
             TcPrograms = (_, _) => [], XdpPrograms = _ => [], CgroupEgressPrograms = () => [], IptablesLegacyDropping = (_, _, _) => [],
+            BpfHolders = () => new Dictionary<uint, IReadOnlyList<BpfHolder>>(), BpfPins = () => [], LoadedPrograms = () => loadedPrograms ?? [],
         }.ForInterval())
         {
             HookTables = Tables,
         };
+
+    [Fact]
+    public void ADropInsideABpfProgramsJitCodeIsThatProgram_WithItsIdWhenOneLoadedProgramHasItsTagAndName()
+    {
+        var flow = NetfilterDrop(0) with { NetfilterHook = 0, Location = 0xffffffffa0001040, Reason = 2 };
+        const string Tag = "37a27c48b736cd37";
+
+        var one = Create().Name(Seen(loadedPrograms: [(8911, "edr_drop", Tag), (12, "edr_drop", "0011223344556677")]), flow, "NOT_SPECIFIED");
+        var twice = Create().Name(Seen(loadedPrograms: [(8911, "edr_drop", Tag), (8912, "edr_drop", Tag)]), flow, "NOT_SPECIFIED");
+
+        Assert.Equal((CulpritKind.BpfProgram, "edr_drop", 8911u), (one.Kind, one.ProgramName, one.ProgramId));
+        Assert.Contains($"the only loaded BPF program with tag {Tag} and name edr_drop has id 8911", one.Evidence);
+        Assert.Equal(("edr_drop", (uint?)null), (twice.ProgramName, twice.ProgramId));
+    }
 
     [Fact]
     public void AModuleHookBetweenTwoSentinelsIsNamedWithItsModule()

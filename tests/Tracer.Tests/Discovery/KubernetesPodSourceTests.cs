@@ -64,4 +64,27 @@ public sealed class KubernetesPodsTests
         Assert.Null(identity.WorkloadKind);
         Assert.Null(identity.WorkloadName);
     }
+
+    [Fact]
+    public void ItsStartedContainersAreKeptWithTheRuntimesIds()
+    {
+        // status as the kubelet reports it: "runtime://id", init and ephemeral containers in lists of their own; a
+        // container still waiting has no id yet.
+        var pod = KubernetesJson.Deserialize<V1Pod>("""
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"edr-agent-x7k2p","namespace":"security","uid":"u7"},"spec":{"nodeName":"node-1"},
+             "status":{"phase":"Running",
+              "containerStatuses":[
+                {"name":"edr","containerID":"containerd://3f2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a","ready":true,"restartCount":0,"image":"edr:7","imageID":"","state":{"running":{}}},
+                {"name":"sidecar","ready":false,"restartCount":0,"image":"s:1","imageID":"","state":{"waiting":{"reason":"ContainerCreating"}}}],
+              "initContainerStatuses":[
+                {"name":"setup","containerID":"cri-o://9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a3f2a1b9c8d7e6f5a4b3c2d1e0f","ready":false,"restartCount":0,"image":"i:1","imageID":"","state":{"terminated":{"exitCode":0}}}]}}
+            """);
+
+        var identity = KubernetesPodSource.Identity(pod);
+
+        Assert.Equal(
+            [new PodContainer("edr", "3f2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a"),
+             new PodContainer("setup", "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a3f2a1b9c8d7e6f5a4b3c2d1e0f")],
+            identity.Containers);
+    }
 }

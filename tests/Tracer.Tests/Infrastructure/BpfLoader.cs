@@ -10,8 +10,8 @@ internal sealed class BpfLoader : IDisposable
 {
     private static readonly Lazy<string> Executable = new(() =>
     {
-        var output = Path.Combine(Path.GetTempPath(), $"tracer-test-bpf_load-{Environment.ProcessId}");
-        Shell.Check("gcc", "-O2", "-o", output, Path.Combine(RepositoryPaths.Root, "tests", "tools", "bpf_load.c"), "-lbpf");
+        var output = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"tracer-test-bpf_load-{Environment.ProcessId}");
+        Shell.Check("gcc", "-O2", "-o", output, System.IO.Path.Combine(RepositoryPaths.Root, "tests", "tools", "bpf_load.c"), "-lbpf");
         return output;
     });
 
@@ -22,6 +22,12 @@ internal sealed class BpfLoader : IDisposable
         _process = process;
         ProgramIds = programIds;
     }
+
+    /// <summary>The loader's executable (built for the test run).</summary>
+    public static string Path => Executable.Value;
+
+    /// <summary>The loader's process: the one holding the programs and links.</summary>
+    public int Pid => _process.Id;
 
     /// <summary>The ids the kernel gave the loaded programs.</summary>
     public uint[] ProgramIds { get; }

@@ -416,4 +416,7 @@ internal static unsafe partial class Libbpf
 
     [LibraryImport(LibraryName, EntryPoint = "bpf_program__attach_kprobe", SetLastError = true)]
     public static partial bpf_link* bpf_program__attach_kprobe(bpf_program* prog, byte retprobe, sbyte* func_name);
+
+    [LibraryImport(LibraryName, EntryPoint = "bpf_obj_get", SetLastError = true)]
+    public static partial int bpf_obj_get(sbyte* pathname);
 }

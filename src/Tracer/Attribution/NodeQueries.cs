@@ -1,4 +1,4 @@
-using Tracer.Attribution.Owners;
+using Tracer.Attribution;
 using Tracer.Native;
 using Tracer.Records;
 
@@ -22,18 +22,18 @@ internal sealed class NodeQueries
     public Func<string?> ActiveLsms { get; init; } = ReadActiveLsms;
 
     /// <summary>AppArmor's network denials of the last seconds, oldest first, from the kernel's audit records.</summary>
-    public Func<IReadOnlyList<Owners.ApparmorDenial>> ApparmorDenials { get; init; } = RecentApparmorDenials;
+    public Func<IReadOnlyList<ApparmorDenial>> ApparmorDenials { get; init; } = RecentApparmorDenials;
 
     /// <summary>iptables-legacy rules whose drop counters grew since the last look (family, table, chain).</summary>
     public Func<string, string, string, IReadOnlyList<LegacyRule>> IptablesLegacyDropping { get; init; }
 
-    /// <summary>A loaded module's owner: its file, modinfo fields, signer, taint and package (kept per module: <see cref="Owners.ModuleOwnerCache"/>).</summary>
+    /// <summary>A loaded module's owner: its file, modinfo fields, signer, taint and package (kept per module: <see cref="ModuleOwnerCache"/>).</summary>
     public Func<string, Records.CulpritOwner?> ModuleOwner { get; init; }
 
     public NodeQueries()
     {
         IptablesLegacyDropping = _iptablesLegacy.DroppingRules;
-        ModuleOwner = new Owners.ModuleOwnerCache(Owners.ModuleSources.Node).Of;
+        ModuleOwner = new ModuleOwnerCache(ModuleSources.Node).Of;
     }
 
     /// <summary>Answers for one interval: each question asked at most once, however many drops need it.</summary>
@@ -46,8 +46,8 @@ internal sealed class NodeQueries
         return File.Exists(path) ? File.ReadAllText(path).Trim() : null;
     }
 
-    private static IReadOnlyList<Owners.ApparmorDenial> RecentApparmorDenials() =>
-        [.. Kernel.KernelLog.Recent(TimeSpan.FromSeconds(10)).Select(Owners.ApparmorDenial.Parse).OfType<Owners.ApparmorDenial>()];
+    private static IReadOnlyList<ApparmorDenial> RecentApparmorDenials() =>
+        [.. Kernel.KernelLog.Recent(TimeSpan.FromSeconds(10)).Select(ApparmorDenial.Parse).OfType<ApparmorDenial>()];
 
     private static string? ReadActiveLsms() =>
         File.Exists("/sys/kernel/security/lsm") ? File.ReadAllText("/sys/kernel/security/lsm").Trim() : null;
@@ -65,7 +65,7 @@ internal sealed class NodeQueries
     }
 
     /// <summary>The BPF program and link descriptors of every process, by program id (a walk of /proc).</summary>
-    public Func<IReadOnlyDictionary<uint, IReadOnlyList<BpfHolder>>> BpfHolders { get; init; } = Owners.BpfHolders.Processes;
+    public Func<IReadOnlyDictionary<uint, IReadOnlyList<BpfHolder>>> BpfHolders { get; init; } = BpfKeepers.Processes;
 
     /// <summary>The programs and links pinned in bpffs.</summary>
     public Func<IReadOnlyList<BpfPin>> BpfPins { get; init; } = BpfPinsOrNone;
@@ -110,7 +110,7 @@ internal sealed class NodeQueries
     {
         try
         {
-            return Owners.BpfHolders.Pins();
+            return BpfKeepers.Pins();
         }
         catch (NativeException)
         {
@@ -159,7 +159,7 @@ internal sealed class NodeAnswers(NodeQueries queries)
 
     public string? ActiveLsms() => Once("active-lsms", queries.ActiveLsms);
 
-    public IReadOnlyList<Owners.ApparmorDenial> ApparmorDenials() => Once("apparmor-denials", queries.ApparmorDenials);
+    public IReadOnlyList<ApparmorDenial> ApparmorDenials() => Once("apparmor-denials", queries.ApparmorDenials);
 
     public IReadOnlyList<LegacyRule> IptablesLegacyDropping(string family, string table, string chain) =>
         Once(("iptables-legacy", family, table, chain), () => queries.IptablesLegacyDropping(family, table, chain));

@@ -1,4 +1,4 @@
-using Tracer.Attribution.Owners;
+using Tracer.Attribution;
 using Tracer.Discovery;
 using Tracer.Records;
 

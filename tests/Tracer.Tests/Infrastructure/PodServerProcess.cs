@@ -58,7 +58,8 @@ internal sealed class PodServerProcess : IDisposable
         {
             Poll.Until(() => server._process.HasExited || Accepts(pod, port), TimeSpan.FromSeconds(20),
                        () => $"{command} did not listen on {pod.IPv4}:{port}");
-            Assert.False(server._process.HasExited, $"{command} exited: {server._process.StandardError.ReadToEnd()}");
+            if (server._process.HasExited)
+                Assert.Fail($"{command} exited: {server._process.StandardError.ReadToEnd()}");
             return server;
         }
         catch

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Tracer.Records;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// The AppArmor profile behind an AppArmor drop, where the kernel says it: its audit record of the denial

@@ -1,4 +1,4 @@
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// What the kernel writes in /proc/PID/fdinfo/FD for a descriptor that keeps a BPF program loaded: a program's

@@ -1,6 +1,6 @@
 using Tracer.Records;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// The processes that hold a BPF program (its program or link descriptors, /proc/PID/fdinfo), their cgroup and

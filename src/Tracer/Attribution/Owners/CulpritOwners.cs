@@ -1,7 +1,7 @@
 using Tracer.Probes;
 using Tracer.Records;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// Takes a culprit one step further, to its owner: the Service, policy or profile whose rules kube-proxy, Calico

@@ -1,4 +1,4 @@
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// The package that installed a file, from the package database under a root: the host's ("/"), or a process's

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>A pod's cgroup, and the container's inside it where the path reaches one.</summary>
 internal sealed record PodCgroup(string PodUid, string? ContainerId);

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// The fields a kernel module carries in its ELF section <c>.modinfo</c> — what modinfo prints: one

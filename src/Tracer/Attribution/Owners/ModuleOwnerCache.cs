@@ -1,6 +1,6 @@
 using Tracer.Records;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// Module owners kept per module name: finding one reads the module tree and a whole file (and maybe the package

@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using Tracer.Records;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// A kernel module's owner: its file, modinfo fields, signer, taint and package. The kernel does not record where

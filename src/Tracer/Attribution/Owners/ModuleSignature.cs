@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Formats.Asn1;
 using System.Text;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// The signature a module file carries, as modinfo shows it: <c>signer</c> (the common name of the issuer the

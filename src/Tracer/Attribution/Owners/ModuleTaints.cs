@@ -1,4 +1,4 @@
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>
 /// A module's taint letters (<c>/sys/module/NAME/taint</c>) in words. The letters are those of the kernel's

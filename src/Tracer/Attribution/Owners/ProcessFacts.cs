@@ -1,6 +1,6 @@
 using Tracer.Records;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>A process as /proc shows it: comm, executable, command line, cgroup, and the pod and container that cgroup is.</summary>
 internal static class ProcessFacts

@@ -1,7 +1,7 @@
 using Tracer.Probes;
 using Tracer.Records;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>The Kubernetes object whose rules kube-proxy, Calico or a NetworkPolicy controller wrote.</summary>
 internal static class RuleOwners

@@ -1,5 +1,4 @@
 using Tracer.Attribution;
-using Tracer.Attribution.Owners;
 using Tracer.Kernel;
 using Tracer.Records;
 using Tracer.Tests.Infrastructure;

@@ -1,5 +1,5 @@
 using System.Text;
-using Tracer.Attribution.Owners;
+using Tracer.Attribution;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution.Owners;

@@ -1,5 +1,5 @@
 using System.IO.Compression;
-using Tracer.Attribution.Owners;
+using Tracer.Attribution;
 using Tracer.Records;
 using Tracer.Tests.Infrastructure;
 

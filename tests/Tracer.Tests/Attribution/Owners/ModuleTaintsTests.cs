@@ -1,4 +1,4 @@
-using Tracer.Attribution.Owners;
+using Tracer.Attribution;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution.Owners;

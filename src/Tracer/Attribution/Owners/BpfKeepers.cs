@@ -1,6 +1,6 @@
 using Tracer.Native;
 
-namespace Tracer.Attribution.Owners;
+namespace Tracer.Attribution;
 
 /// <summary>A descriptor that keeps a BPF program loaded: process <paramref name="Pid"/>'s fd <paramref name="Fd"/>.</summary>
 internal sealed record BpfHolder(int Pid, int Fd, BpfFdInfo Info)
@@ -17,7 +17,7 @@ internal sealed record BpfPin(string Path, BpfFdInfo Info);
 /// and the pins in every bpffs mount. bpftool's "pids" asks a BPF iterator instead, a tracing program that
 /// kernels refusing fentry refuse too. Both walks cost a read per descriptor or pin: callers cache the answers.
 /// </summary>
-internal static class BpfHolders
+internal static class BpfKeepers
 {
     private const int MaxPins = 20000;
 

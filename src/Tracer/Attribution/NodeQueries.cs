@@ -22,7 +22,40 @@ internal sealed class NodeQueries
     /// <summary>iptables-legacy rules whose drop counters grew since the last look (family, table, chain).</summary>
     public Func<string, string, string, IReadOnlyList<LegacyRule>> IptablesLegacyDropping { get; init; }
 
+    /// <summary>
+    /// What nft prints for a listing ("list chain ip filter KUBE-SVC-…", "list map ip kube-proxy no-endpoint-services") in a
+    /// network namespace (its inode); null where Tracer cannot list there, or the object is gone.
+    /// </summary>
+    public Func<uint, string, string?> NftablesListing { get; init; } = (_, _) => null;
+
+    /// <summary>
+    /// The rules of an iptables chain as iptables itself prints them (<c>-S</c>: "-A CHAIN … -m comment --comment …"), in a
+    /// network namespace: family (ip, ip6: iptables-nft; ipv4, ipv6: iptables-legacy), table, chain. nft's listing of an
+    /// iptables-nft rule leaves its comments out; this is where they are.
+    /// </summary>
+    public Func<uint, string, string, string, IReadOnlyList<string>?> IptablesChainRules { get; init; } = (_, _, _, _) => null;
+
     public NodeQueries() => IptablesLegacyDropping = _iptablesLegacy.DroppingRules;
+
+    private static readonly TimeSpan ListingLifetime = TimeSpan.FromSeconds(30);
+    private const int ListingsKept = 256;
+    private readonly Dictionary<object, (long Until, object? Answer)> _listings = [];
+
+    /// <summary>
+    /// A listing asked within the last 30 s, else asked now: a drop flood keeps naming the same owner every interval, and
+    /// must not list the same chain or map each time.
+    /// </summary>
+    internal T Listed<T>(object question, Func<T> ask)
+    {
+        var now = Environment.TickCount64;
+        if (_listings.TryGetValue(question, out var kept) && kept.Until > now)
+            return (T)kept.Answer!;
+        if (_listings.Count >= ListingsKept)
+            _listings.Clear();
+        var answer = ask();
+        _listings[question] = (now + (long)ListingLifetime.TotalMilliseconds, answer);
+        return answer;
+    }
 
     /// <summary>Answers for one interval: each question asked at most once, however many drops need it.</summary>
     public NodeAnswers ForInterval() => new(this);
@@ -80,4 +113,11 @@ internal sealed class NodeAnswers(NodeQueries queries)
 
     public IReadOnlyList<LegacyRule> IptablesLegacyDropping(string family, string table, string chain) =>
         Once(("iptables-legacy", family, table, chain), () => queries.IptablesLegacyDropping(family, table, chain));
+
+    public string? NftablesListing(uint netns, string command) =>
+        Once(("nft-list", netns, command), () => queries.Listed(("nft-list", netns, command), () => queries.NftablesListing(netns, command)));
+
+    public IReadOnlyList<string>? IptablesChainRules(uint netns, string family, string table, string chain) =>
+        Once(("iptables-rules", netns, family, table, chain),
+             () => queries.Listed(("iptables-rules", netns, family, table, chain), () => queries.IptablesChainRules(netns, family, table, chain)));
 }

@@ -50,23 +50,24 @@ internal static partial class RuleOwners
         foreach (var comment in comments)
         {
             if (ServiceComment().Match(comment) is { Success: true } named)
-                return Service(named, ServiceSummary(named, chain), CulpritConfidence.Exact, $"comment \"{comment}\" on {rules.Where}");
+                return Service(named, ServiceSummary(named, chain, ownComment: true), CulpritConfidence.Exact, $"comment \"{comment}\" on {rules.Where}");
         }
         if (perService.Success)
         {
             // A rule without a comment: the chain is one Service's, and its other rules say whose.
             var mates = (rules.Of(chain) ?? []).SelectMany(IptablesRules.Comments).Select(c => ServiceComment().Match(c)).Where(m => m.Success).ToList();
             if (mates.Select(m => m.Groups["service"].Value).Distinct().Count() == 1)
-                return Service(mates[0], ServiceSummary(mates[0], chain), CulpritConfidence.Inferred,
+                return Service(mates[0], ServiceSummary(mates[0], chain, ownComment: false), CulpritConfidence.Inferred,
                                $"{rules.Where} has no comment; chain {chain} is kube-proxy's for one Service, its rules' comments name {mates[0].Groups["service"].Value}");
         }
         return KubeProxyItself(chain, comments.FirstOrDefault(), rules.Where);
     }
 
-    private static string ServiceSummary(Match named, string chain)
+    /// <summary>What the rule did for the Service: from the dropping rule's own comment, else from the kind of chain.</summary>
+    private static string ServiceSummary(Match named, string chain, bool ownComment)
     {
         var service = ServiceName(named);
-        var rest = named.Groups["rest"].Value;
+        var rest = ownComment ? named.Groups["rest"].Value : "";
         if (rest == "has no endpoints")
             return $"Service {service} has no ready endpoints";
         if (rest == "has no local endpoints")

@@ -24,8 +24,12 @@ internal static partial class RuleOwners
     {
         if (culprit is not { Table: { } table, Chain: { } chain, Family: { } family })
             return null;
-        if (table == KubeProxyTable && family is "ip" or "ip6")
-            return KubeProxyNftables(culprit, new NftRule(culprit), flow, node);
+        // A rule named by nftables' trace has nft's family (ip, ip6); a chain named by its hook point, the point's (ipv4, ipv6).
+        if (table == KubeProxyTable && family is "ip" or "ip6" or "ipv4" or "ipv6")
+        {
+            var nft = culprit with { Family = family is "ip6" or "ipv6" ? "ip6" : "ip" };
+            return KubeProxyNftables(nft, new NftRule(nft), flow, node);
+        }
         if (!IptablesTables.Contains(table))
             return null;
         var rules = new IptablesRules(culprit, flow.Netns, node);

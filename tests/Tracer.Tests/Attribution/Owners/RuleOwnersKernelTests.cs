@@ -63,16 +63,16 @@ public sealed class RuleOwnersKernelTests : IDisposable
     [Fact]
     public void KubeProxysNftablesRejectForAServiceWithNoEndpointsNamesTheServiceFromItsMapElement()
     {
-        _network.Nft($"""
-            add table ip kube-proxy {{ comment "rules for kube-proxy" ; }}
-            add map ip kube-proxy no-endpoint-services {{ type ipv4_addr . inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ; }}
-            add chain ip kube-proxy filter-forward {{ type filter hook forward priority 0 ; }}
+        _network.Nft($$"""
+            add table ip kube-proxy { comment "rules for kube-proxy" ; }
+            add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ; }
+            add chain ip kube-proxy filter-forward { type filter hook forward priority 0 ; }
             add chain ip kube-proxy service-endpoints-check
-            add chain ip kube-proxy reject-chain {{ comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }}
+            add chain ip kube-proxy reject-chain { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }
             add rule ip kube-proxy filter-forward ct state new jump service-endpoints-check
             add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services
             add rule ip kube-proxy reject-chain reject
-            add element ip kube-proxy no-endpoint-services {{ {_service} . udp . {ServicePort} comment "shop/web:http" : goto reject-chain }}
+            add element ip kube-proxy no-endpoint-services { {{_service}} . udp . {{ServicePort}} comment "shop/web:http" : goto reject-chain }
             """);
 
         var owners = ServiceDrops();

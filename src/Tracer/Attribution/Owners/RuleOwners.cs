@@ -160,13 +160,13 @@ internal static partial class RuleOwners
     }
 
     /// <summary>An element of a kube-proxy no-endpoint map as nft lists it: key, comment, verdict.</summary>
-    internal sealed record MapElement(string Key, string Comment, string Verdict);
+    private sealed record MapElement(string Key, string Comment, string Verdict);
 
     [GeneratedRegex("^\\s*(?<key>\\S.*?)\\s+comment\\s+\"(?<comment>[^\"]*)\"\\s*:\\s*(?<verdict>\\S.*?)\\s*$")]
     private static partial Regex ElementWithComment();
 
     /// <summary>The elements of a map as <c>nft list map</c> prints them ("elements = { k comment "c" : v, … }").</summary>
-    internal static IReadOnlyList<MapElement> MapElements(string listing)
+    private static IReadOnlyList<MapElement> MapElements(string listing)
     {
         var start = listing.IndexOf("elements = {", StringComparison.Ordinal);
         if (start < 0)
@@ -182,7 +182,7 @@ internal static partial class RuleOwners
     }
 
     /// <summary>The element whose key is the flow's destination (address, protocol, port; a NodePort map has no address) and whose verdict is <paramref name="verdict"/>.</summary>
-    internal static MapElement? NoEndpointElement(string listing, DropFlow flow, string verdict)
+    private static MapElement? NoEndpointElement(string listing, DropFlow flow, string verdict)
     {
         if (flow is not { Destination: { } destination, ProtocolName: { } protocol, IsIcmp: false } || flow.DestinationPort == 0)
             return null;
@@ -213,45 +213,49 @@ internal static partial class RuleOwners
     {
         if (rules.Table is not ("filter" or "mangle" or "raw") || CalicoChain().Match(chain) is not { Success: true } calico)
             return null;
-        var id = calico.Groups["id"].Value;
-        switch (calico.Groups["prefix"].Value)
+        if (calico.Groups["prefix"].Value is "tw" or "fw")
+            return EndpointFinalDrop(chain, calico, rules);
+        if (CalicoOwner(chain, rules) is not { } owner)
+            return null;
+        return owner with
         {
-            case "pi" or "po" or "pri" or "pro":
-                if (CalicoOwner(chain, rules) is not { } owner)
-                    return null;
-                return owner with
-                {
-                    Summary = $"dropped by a deny rule of {owner.Summary}",
-                    Evidence = [.. owner.Evidence, $"the drop: {rules.Where}"],
-                };
-            default:
-                var comments = rules.Dropping is { } dropping ? IptablesRules.Comments(dropping) : [];
-                var endpoint = id.StartsWith('_') ? $"the workload endpoint of chain {chain}" : $"workload interface {id}";
-                var direction = calico.Groups["prefix"].Value == "tw" ? "to" : "from";
-                var policies = comments.Any(c => c.EndsWith(" if no policies passed packet", StringComparison.Ordinal));
-                var profiles = comments.Any(c => c.EndsWith(" if no profiles matched", StringComparison.Ordinal));
-                if (!policies && !profiles)
-                    return null;
-                var applied = Applied(chain, policies ? ["cali-pi-", "cali-po-"] : ["cali-pri-", "cali-pro-"], rules)
-                    .Select(c => CalicoOwner(c, rules)).OfType<CulpritOwner>().ToList();
-                var what = policies ? "no Calico policy" : "no Calico profile";
-                var evidence = new List<string> { $"comment \"{comments.First(c => c.Contains(" if no ", StringComparison.Ordinal))}\" on {rules.Where}" };
-                evidence.AddRange(applied.SelectMany(o => o.Evidence));
-                if (applied.Count == 0)
-                    return null;
-                var first = applied[0];
-                return first with
-                {
-                    Name = string.Join(", ", applied.Select(o => o.Name)),
-                    Kind = applied.All(o => o.Kind == first.Kind) ? first.Kind : OwnerKind.CalicoPolicy,
-                    Namespace = applied.All(o => o.Namespace == first.Namespace) ? first.Namespace : null,
-                    Confidence = CulpritConfidence.Inferred,
-                    Summary = $"{what} allowed traffic {direction} {endpoint}; " + (applied.Count == 1
-                        ? $"the one that applies there is {first.Summary}"
-                        : "those that apply there: " + string.Join("; ", applied.Select(o => o.Summary))),
-                    Evidence = evidence,
-                };
-        }
+            Summary = $"dropped by a deny rule of {owner.Summary}",
+            Evidence = [.. owner.Evidence, $"the drop: {rules.Where}"],
+        };
+    }
+
+    /// <summary>
+    /// A workload endpoint chain's last word ("Drop if no policies passed packet", "Drop if no profiles matched"): the
+    /// interface, and the policies (or profiles) that apply there, none of which allowed the packet. felix's other drops
+    /// there (conntrack INVALID, encapsulated packets, an admin-down endpoint) serve no policy and are not claimed.
+    /// </summary>
+    private static CulpritOwner? EndpointFinalDrop(string chain, Match calico, IptablesRules rules)
+    {
+        var comments = rules.Dropping is { } dropping ? IptablesRules.Comments(dropping) : [];
+        var final = comments.FirstOrDefault(c => c.EndsWith(" if no policies passed packet", StringComparison.Ordinal) ||
+                                                 c.EndsWith(" if no profiles matched", StringComparison.Ordinal));
+        if (final is null)
+            return null;
+        var policies = final.EndsWith(" if no policies passed packet", StringComparison.Ordinal);
+        var applied = Applied(chain, policies ? ["cali-pi-", "cali-po-"] : ["cali-pri-", "cali-pro-"], rules)
+            .Select(c => CalicoOwner(c, rules)).OfType<CulpritOwner>().ToList();
+        if (applied.Count == 0)
+            return null;
+        var id = calico.Groups["id"].Value;
+        var endpoint = id.StartsWith('_') ? $"the workload endpoint of chain {chain}" : $"workload interface {id}";
+        var direction = calico.Groups["prefix"].Value == "tw" ? "to" : "from";
+        var first = applied[0];
+        return first with
+        {
+            Name = string.Join(", ", applied.Select(o => o.Name)),
+            Kind = applied.All(o => o.Kind == first.Kind) ? first.Kind : OwnerKind.CalicoPolicy,
+            Namespace = applied.All(o => o.Namespace == first.Namespace) ? first.Namespace : null,
+            Confidence = CulpritConfidence.Inferred,
+            Summary = $"{(policies ? "no Calico policy" : "no Calico profile")} allowed traffic {direction} {endpoint}; " + (applied.Count == 1
+                ? $"the one that applies there is {first.Summary}"
+                : "those that apply there: " + string.Join("; ", applied.Select(o => o.Summary))),
+            Evidence = [$"comment \"{final}\" on {rules.Where}", .. applied.SelectMany(o => o.Evidence)],
+        };
     }
 
     /// <summary>The policy (or profile) chains an endpoint chain jumps to, through policy group chains (cali-gi-, cali-go-) too.</summary>

@@ -313,6 +313,42 @@ public sealed class RuleOwnersTests
         Assert.Contains(owner.Evidence, e => e.Contains("Drop if no policies passed packet", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void PoliciesAppliedThroughAPolicyGroupAreAllNamedAndAProfilesFinalDropNamesTheProfile()
+    {
+        const string Endpoint = "cali-fw-cali12d4a061371";
+        string[] endpointRules =
+        [
+            $"-A {Endpoint} -m comment --comment \"cali:RmB-JS69ad-N5lEO\" -m comment --comment \"Start of tier default\" -j MARK --set-xmark 0x0/0x20000",
+            $"-A {Endpoint} -m comment --comment \"cali:SzDJvAeQNj9Q2o4-\" -m mark --mark 0x0/0x20000 -j cali-go-wUHhoiAYhphO9Mso",
+            $"-A {Endpoint} -m comment --comment \"cali:tWvdlCb3ZafsLQDk\" -m comment --comment \"Drop if no policies passed packet\" -m mark --mark 0x0/0x20000 -j DROP",
+            $"-A {Endpoint} -m comment --comment \"cali:R9ITqpB96yWU2L1i\" -j cali-pro-kns.shop",
+            $"-A {Endpoint} -m comment --comment \"cali:VcWoB5VfnGgEHPuR\" -m comment --comment \"Return if profile accepted\" -m mark --mark 0x10000/0x10000 -j RETURN",
+            $"-A {Endpoint} -m comment --comment \"cali:3ZvvRkOoCQ2jyLvp\" -m comment --comment \"Drop if no profiles matched\" -j DROP",
+        ];
+        var node = Node(
+            new() { [$"list chain ip filter {Endpoint}"] = string.Concat(endpointRules.Select((_, i) => $"\t\tcounter # handle {i + 10}\n")) },
+            new()
+            {
+                [Endpoint] = endpointRules,
+                ["cali-go-wUHhoiAYhphO9Mso"] =
+                [
+                    "-A cali-go-wUHhoiAYhphO9Mso -j cali-po-np/shop/allow-dns",
+                    "-A cali-go-wUHhoiAYhphO9Mso -m mark --mark 0x0/0x18000 -j cali-po-np/shop/allow-db",
+                ],
+            });
+
+        var policies = RuleOwners.Of(Rule("ip", "filter", Endpoint, 12), Flow("10.200.0.9", 5432), node);
+        var profile = RuleOwners.Of(Rule("ip", "filter", Endpoint, 15), Flow("10.200.0.9", 5432), node);
+
+        Assert.Equal("calico-policy", policies?.Kind.WireName());
+        Assert.Equal("shop/allow-dns, shop/allow-db", policies!.Name);
+        Assert.Contains("no Calico policy allowed traffic from workload interface cali12d4a061371", policies.Summary);
+        Assert.Equal("calico-profile", profile?.Kind.WireName());
+        Assert.Equal("kns.shop", profile!.Name);
+        Assert.Contains("no Calico profile allowed traffic from", profile.Summary);
+    }
+
     [Theory]
     // felix's own rules: no Kubernetes object to name.
     [InlineData("filter", "cali-from-wl-dispatch", "-A cali-from-wl-dispatch -m comment --comment \"cali:zTj6P0TIgYvgz-md\" -m comment --comment \"Unknown interface\" -j DROP")]

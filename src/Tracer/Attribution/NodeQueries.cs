@@ -8,7 +8,10 @@ namespace Tracer.Attribution;
 /// </summary>
 internal sealed class NodeQueries
 {
+    private const int ListingsKept = 256;
+    private static readonly TimeSpan ListingLifetime = TimeSpan.FromSeconds(30);
     private readonly IptablesLegacy _iptablesLegacy = new();
+    private readonly Dictionary<object, (long Until, object? Answer)> _listings = [];
 
     public Func<string, string?> ModuleTaint { get; init; } = ReadModuleTaint;
     public Func<uint, string, IReadOnlyList<DeviceProgram>> TcPrograms { get; init; } = DevicePrograms.Tc;
@@ -36,10 +39,6 @@ internal sealed class NodeQueries
     public Func<uint, string, string, string, IReadOnlyList<string>?> IptablesChainRules { get; init; } = (_, _, _, _) => null;
 
     public NodeQueries() => IptablesLegacyDropping = _iptablesLegacy.DroppingRules;
-
-    private static readonly TimeSpan ListingLifetime = TimeSpan.FromSeconds(30);
-    private const int ListingsKept = 256;
-    private readonly Dictionary<object, (long Until, object? Answer)> _listings = [];
 
     /// <summary>
     /// A listing asked within the last 30 s, else asked now: a drop flood keeps naming the same owner every interval, and

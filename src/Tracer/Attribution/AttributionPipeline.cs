@@ -34,7 +34,7 @@ internal sealed class AttributionPipeline : IDisposable
     private IReadOnlyList<IPNetwork> _watched;
     private readonly KernelSymbols _symbols;
     private readonly ILogger _logger;
-    private readonly NodeQueries _node = new();
+    private readonly NodeQueries _node;
     private IReadOnlyDictionary<HookPoint, IReadOnlyList<HookEntry>> _tables = new Dictionary<HookPoint, IReadOnlyList<HookEntry>>();
 
     private AttributionPipeline(NetfilterHookTables? hookTables, NetfilterSentinels? sentinels, NetfilterVerdicts verdicts,
@@ -48,6 +48,7 @@ internal sealed class AttributionPipeline : IDisposable
         _verdicts = verdicts;
         _symbols = symbols;
         _logger = logger;
+        _node = new NodeQueries { NftablesListing = ListNftables, IptablesChainRules = ListIptablesChain };
     }
 
     /// <summary>
@@ -240,6 +241,28 @@ internal sealed class AttributionPipeline : IDisposable
         InNamespace(netns, () => trace = Optional(Probe.TryLoad(NftablesTrace.Load, nftables => nftables.Attach()), _logger,
                                                 $"nftables tracing unavailable in netns {netns} ({{Error}}); its nftables drops are attributed to their chain only"));
         return trace;
+    }
+
+    /// <summary>An nft listing in a namespace where Tracer runs nftables' trace (its netlink socket is there).</summary>
+    private string? ListNftables(uint netns, string command) => _nftables.GetValueOrDefault(netns)?.List(command);
+
+    /// <summary>An iptables chain's rules as iptables prints them, by the tool run inside the namespace.</summary>
+    private IReadOnlyList<string>? ListIptablesChain(uint netns, string family, string table, string chain)
+    {
+        var tool = family switch { "ip" => "iptables-nft", "ip6" => "ip6tables-nft", "ipv4" => "iptables-legacy", "ipv6" => "ip6tables-legacy", _ => null };
+        if (tool is null || (netns != _ownNetns && _hookTables?.Track(netns) != true))
+            return null;
+        try
+        {
+            string? listing = null;
+            // A child process starts in the namespace of the thread that starts it.
+            InNamespace(netns, () => listing = NodeTools.Run(tool, "-w", "2", "-t", table, "-S", chain));
+            return listing?.Split('\n').Where(l => l.StartsWith("-A ", StringComparison.Ordinal)).ToList();
+        }
+        catch (NamespaceGoneException)
+        {
+            return null;
+        }
     }
 
     /// <summary>A pod's namespace is gone: what Tracer had there goes too (its inode may come back as another's).</summary>

@@ -46,7 +46,7 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
 
     /// <summary>
     /// nftables' trace saw the verdict of this flow's drop: the rule (or policy), when it fits what else is known —
-    /// the bracket's chain, or without a bracket a drop freed by nftables itself or by the hook loop.
+    /// the bracket's table, or without a bracket a drop freed by nftables itself or by the hook loop.
     /// </summary>
     public Culprit? FromTrace(IntervalEvidence seen, DropFlow flow, KernelSymbol? location, Culprit? bracketed, List<string> evidence)
     {
@@ -54,7 +54,9 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
             return null;
         var fits = bracketed is null
             ? location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
-            : bracketed.Table == verdict.Table && bracketed.Chain == verdict.Chain;
+            // The bracket names the base chain the hook runs; the verdict may come from a chain it jumped to (KUBE-SERVICES
+            // from FORWARD), and a table's other chains run only from its base chains.
+            : bracketed.Table == verdict.Table;
         if (!fits)
             return null;
         var at = bracketed is { Hook: { } hook } ? (hook, bracketed.Priority) : ChainAt(seen, flow, verdict);

@@ -10,6 +10,8 @@ namespace Tracer.Attribution;
 /// </summary>
 internal sealed class NodeQueries
 {
+    private const int RememberedAtMost = 1024;
+    internal static readonly TimeSpan ListingsFor = TimeSpan.FromSeconds(30);
     private readonly IptablesLegacy _iptablesLegacy = new();
 
     public Func<string, string?> ModuleTaint { get; init; } = ReadModuleTaint;
@@ -35,6 +37,19 @@ internal sealed class NodeQueries
         IptablesLegacyDropping = _iptablesLegacy.DroppingRules;
         ModuleOwner = new ModuleOwnerCache(ModuleSources.Node).Of;
     }
+
+    /// <summary>
+    /// What nft prints for a listing ("list chain ip filter KUBE-SVC-…", "list map ip kube-proxy no-endpoint-services") in a
+    /// network namespace (its inode); null where Tracer cannot list there, or the object is gone.
+    /// </summary>
+    public Func<uint, string, string?> NftablesListing { get; init; } = (_, _) => null;
+
+    /// <summary>
+    /// The rules of an iptables chain as iptables itself prints them (<c>-S</c>: "-A CHAIN … -m comment --comment …"), in a
+    /// network namespace: family (ip, ip6: iptables-nft; ipv4, ipv6: iptables-legacy), table, chain. nft's listing of an
+    /// iptables-nft rule leaves its comments out; this is where they are.
+    /// </summary>
+    public Func<uint, string, string, string, IReadOnlyList<string>?> IptablesChainRules { get; init; } = (_, _, _, _) => null;
 
     /// <summary>Answers for one interval: each question asked at most once, however many drops need it.</summary>
     public NodeAnswers ForInterval() => new(this);
@@ -88,21 +103,24 @@ internal sealed class NodeQueries
     /// <summary>How long an answer about the node that rarely changes (who holds a program) is kept.</summary>
     public static readonly TimeSpan RememberedFor = TimeSpan.FromMinutes(5);
 
-    private readonly Dictionary<object, (object? Answer, DateTimeOffset Found)> _remembered = [];
+    private readonly Dictionary<object, (object? Answer, DateTimeOffset Until)> _remembered = [];
 
     /// <summary>
-    /// An answer kept across intervals for <see cref="RememberedFor"/>: what a costly look (a /proc walk, a package
-    /// database read) found is found again only when it may have changed, not every interval a culprit drops.
+    /// An answer kept across intervals for <paramref name="keep"/>: what a costly look (a /proc walk, a package database
+    /// read, a chain's listing) found is found again only when it may have changed, not every interval a culprit drops.
+    /// At most <see cref="RememberedAtMost"/> answers: a scan of many chains cannot grow it without bound.
     /// </summary>
-    internal T Remembered<T>(object question, Func<T> ask)
+    internal T Remembered<T>(object question, TimeSpan keep, Func<T> ask)
     {
         var now = Now();
-        if (_remembered.TryGetValue(question, out var kept) && now - kept.Found < RememberedFor)
+        if (_remembered.TryGetValue(question, out var kept) && now < kept.Until)
             return (T)kept.Answer!;
-        foreach (var expired in _remembered.Where(r => now - r.Value.Found >= RememberedFor).Select(r => r.Key).ToList())
+        foreach (var expired in _remembered.Where(r => now >= r.Value.Until).Select(r => r.Key).ToList())
             _remembered.Remove(expired);
+        if (_remembered.Count >= RememberedAtMost)
+            _remembered.Clear();
         var answer = ask();
-        _remembered[question] = (answer, now);
+        _remembered[question] = (answer, now + keep);
         return answer;
     }
 
@@ -179,5 +197,12 @@ internal sealed class NodeAnswers(NodeQueries queries)
     public IReadOnlyList<(uint Id, string Name, string Tag)> LoadedPrograms() => Once("loaded-programs", queries.LoadedPrograms);
 
     /// <summary>An answer kept across intervals (<see cref="NodeQueries.RememberedFor"/>), computed from this interval's answers when not.</summary>
-    public T Remembered<T>(object question, Func<T> ask) => queries.Remembered(question, ask);
+    public T Remembered<T>(object question, Func<T> ask) => queries.Remembered(question, NodeQueries.RememberedFor, ask);
+
+    public string? NftablesListing(uint netns, string command) =>
+        Once(("nft-list", netns, command), () => queries.Remembered(("nft-list", netns, command), NodeQueries.ListingsFor, () => queries.NftablesListing(netns, command)));
+
+    public IReadOnlyList<string>? IptablesChainRules(uint netns, string family, string table, string chain) =>
+        Once(("iptables-rules", netns, family, table, chain),
+             () => queries.Remembered(("iptables-rules", netns, family, table, chain), NodeQueries.ListingsFor, () => queries.IptablesChainRules(netns, family, table, chain)));
 }

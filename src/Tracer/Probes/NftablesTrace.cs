@@ -307,6 +307,19 @@ internal sealed unsafe class NftablesTrace : IProbe
         return _ruleTexts[key] = text;
     }
 
+    /// <summary>What nft prints for a listing command in this namespace ("list map ip kube-proxy no-endpoint-services"); null when it fails.</summary>
+    public string? List(string command)
+    {
+        try
+        {
+            return _nft.Run(command);
+        }
+        catch (NativeException)
+        {
+            return null; // gone, or never there
+        }
+    }
+
     [UnmanagedCallersOnly]
     private static int OnMessage(nlmsghdr* message, void* context)
     {

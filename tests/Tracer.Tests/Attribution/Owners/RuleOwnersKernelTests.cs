@@ -1,0 +1,160 @@
+using System.Net;
+using System.Text.Json;
+using Tracer.Tests.Infrastructure;
+
+namespace Tracer.Tests.Attribution.Owners;
+
+/// <summary>
+/// The owner of a rule that really drops, on the real kernel: kube-proxy's rules for a Service with no endpoints
+/// (iptables mode loaded with iptables-nft-restore, nftables mode with nft -f) and Calico's workload and policy chains,
+/// written in the node namespace of a Calico-style network as those components write them; a pod's traffic is dropped
+/// there, and <c>tracer trace --output json</c> must name the Service or policy.
+/// </summary>
+[KernelTest]
+public sealed class RuleOwnersKernelTests : IDisposable
+{
+    private const int Packets = 20;
+    private const int ServicePort = 8080;
+    private const int ProbePort = 8885;
+    private readonly CalicoNetwork _network = new();
+    private readonly Pod _client;
+    private readonly IPAddress _service;
+
+    public RuleOwnersKernelTests()
+    {
+        _client = _network.AddPod();
+        // A ClusterIP of this network's own, routed out of the node as a Service range is.
+        var ownOctet = _client.IPv4.GetAddressBytes()[2];
+        _service = IPAddress.Parse($"10.97.{ownOctet}.10");
+        _network.Ip("route", "add", $"10.97.{ownOctet}.0/24", "dev", "eth0");
+    }
+
+    public void Dispose() => _network.Dispose();
+
+    [Fact]
+    public void KubeProxysIptablesRejectForAServiceWithNoEndpointsNamesTheService()
+    {
+        Restore("iptables-nft-restore", $"""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :KUBE-SERVICES - [0:0]
+            -A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+            -A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+            -A KUBE-SERVICES -d {_service}/32 -p udp -m comment --comment "shop/web:http has no endpoints" -m udp --dport {ServicePort} -j REJECT --reject-with icmp-port-unreachable
+            COMMIT
+
+            """);
+
+        var owners = ServiceDrops();
+
+        Assert.All(owners, owner =>
+        {
+            Assert.Equal("service", owner.Str("kind"));
+            Assert.Equal("shop/web:http", owner.Str("name"));
+            Assert.Equal("shop", owner.Str("namespace"));
+            Assert.Equal("exact", owner.Str("confidence"));
+            Assert.Contains("has no ready endpoints", owner.Str("summary"));
+            Assert.Contains(owner.GetProperty("evidence").EnumerateArray(), e => e.GetString()!.Contains("comment \"shop/web:http has no endpoints\"", StringComparison.Ordinal));
+        });
+    }
+
+    [Fact]
+    public void KubeProxysNftablesRejectForAServiceWithNoEndpointsNamesTheServiceFromItsMapElement()
+    {
+        _network.Nft($$"""
+            add table ip kube-proxy { comment "rules for kube-proxy" ; }
+            add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ; }
+            add chain ip kube-proxy filter-forward { type filter hook forward priority 0 ; }
+            add chain ip kube-proxy service-endpoints-check
+            add chain ip kube-proxy reject-chain { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }
+            add rule ip kube-proxy filter-forward ct state new jump service-endpoints-check
+            add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services
+            add rule ip kube-proxy reject-chain reject
+            add element ip kube-proxy no-endpoint-services { {{_service}} . udp . {{ServicePort}} comment "shop/web:http" : goto reject-chain }
+            """);
+
+        var owners = ServiceDrops();
+
+        Assert.All(owners, owner =>
+        {
+            Assert.Equal("service", owner.Str("kind"));
+            Assert.Equal("shop/web:http", owner.Str("name"));
+            Assert.Equal("exact", owner.Str("confidence"));
+            Assert.Equal("Service shop/web:http has no ready endpoints", owner.Str("summary"));
+            Assert.Contains(owner.GetProperty("evidence").EnumerateArray(), e => e.GetString()!.Contains("map ip kube-proxy no-endpoint-services", StringComparison.Ordinal));
+        });
+    }
+
+    [Theory]
+    // The policy's own deny rule: the hashed chain's first-rule comment names it.
+    [InlineData("-p udp -m udp --dport 8885 -j DROP", "Policy shop/knp.default.deny-probes ingress", "shop/deny-probes", "exact", "deny rule")]
+    // The policy allows something else: the endpoint chain's final drop, and the one policy that applies there.
+    [InlineData("-p tcp -m tcp --dport 80 -j MARK --set-xmark 0x10000/0x10000", "Policy shop/knp.default.allow-web ingress", "shop/allow-web", "inferred", "no Calico policy allowed traffic to workload interface")]
+    public void CalicosChainsNameTheKubernetesNetworkPolicy(string policyRule, string policyComment, string policy, string confidence, string summary)
+    {
+        var server = _network.AddPod();
+        var endpoint = $"cali-tw-{server.HostInterface}";
+        const string PolicyChain = "cali-pi-_4yn_o8fHHkyVWuCz5kJ";
+        Restore("iptables-nft-restore", $"""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :{endpoint} - [0:0]
+            :{PolicyChain} - [0:0]
+            -A FORWARD -o {server.HostInterface} -m comment --comment "cali:XWC7ccUA7hX7ciPR" -j {endpoint}
+            -A {endpoint} -m comment --comment "cali:Jn8hW0JtJyTLbcNV" -j MARK --set-xmark 0x0/0x30000
+            -A {endpoint} -m comment --comment "cali:RmB-JS69ad-N5lEO" -m comment --comment "Start of tier default" -j MARK --set-xmark 0x0/0x20000
+            -A {endpoint} -m comment --comment "cali:SzDJvAeQNj9Q2o4-" -m mark --mark 0x0/0x20000 -j {PolicyChain}
+            -A {endpoint} -m comment --comment "cali:VcWoB5VfnGgEHPuR" -m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 -j RETURN
+            -A {endpoint} -m comment --comment "cali:tWvdlCb3ZafsLQDk" -m comment --comment "Drop if no policies passed packet" -m mark --mark 0x0/0x20000 -j DROP
+            -A {PolicyChain} -m comment --comment "cali:Pwbm7Q6DGLjBbAsi" -m comment --comment "{policyComment}" {policyRule}
+            COMMIT
+
+            """);
+        bool Flow(JsonElement l) => l.Str("dst") == server.IPv4.ToString() && l.Num("dport") == ProbePort;
+
+        var owners = Owners(() => CalicoNetwork.SendUdp(_client.Namespace, server.IPv4, ProbePort, Packets), Flow);
+
+        Assert.All(owners, owner =>
+        {
+            Assert.Equal("network-policy", owner.Str("kind"));
+            Assert.Equal(policy, owner.Str("name"));
+            Assert.Equal("shop", owner.Str("namespace"));
+            Assert.Equal(confidence, owner.Str("confidence"));
+            Assert.Contains(summary, owner.Str("summary"));
+        });
+    }
+
+    /// <summary>The owners of the client's drops to the Service's address and port.</summary>
+    private List<JsonElement> ServiceDrops() => Owners(
+        () => CalicoNetwork.SendUdp(_client.Namespace, _service, ServicePort, Packets),
+        l => l.Str("dst") == _service.ToString() && l.Num("dport") == ServicePort);
+
+    /// <summary>Traces around <paramref name="traffic"/> with every observer armed; the owner of each line of <paramref name="flow"/>, which must count every packet.</summary>
+    private List<JsonElement> Owners(Action traffic, Func<JsonElement, bool> flow)
+    {
+        var drops = TraceRun.Lines(_network.NodeNamespace, traffic, flow, Packets, "--arm", "always").Where(flow).ToList();
+        Assert.Equal(Packets, drops.Sum(l => l.Num("count")));
+        return [.. drops.Select(l => l.Culprit().TryGetProperty("owner", out var owner)
+            ? owner
+            : throw new Xunit.Sdk.XunitException($"a drop without an owner: {l}"))];
+    }
+
+    /// <summary>Loads rules in iptables-save format into the node namespace, as kube-proxy and felix do.</summary>
+    private void Restore(string tool, string rules)
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, rules);
+            Shell.Check("ip", "netns", "exec", _network.NodeNamespace, tool, file);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+}

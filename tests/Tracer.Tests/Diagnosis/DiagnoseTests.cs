@@ -92,7 +92,11 @@ public sealed class DiagnoseTests : IDisposable
         Assert.Equal(0, reverse.GetProperty("answered").GetInt32());
         Assert.Contains("pod → node fails", verdict.GetProperty("summary").GetString());
         Assert.Contains($"to pod {blocked.IPv4} are being dropped", verdict.GetProperty("summary").GetString());
-        Assert.Contains("bpftool prog show id", verdict.GetProperty("next_step").GetString());
+        // The program's holder is the test process (the stand-in's loader): the owner and the next step name it.
+        var owner = culprit.GetProperty("owner");
+        Assert.Equal(("process", "exact"), (owner.GetProperty("kind").GetString(), owner.GetProperty("confidence").GetString()));
+        Assert.Equal(Environment.ProcessId, owner.GetProperty("processes")[0].GetProperty("pid").GetInt32());
+        Assert.Contains($"pid {Environment.ProcessId}", verdict.GetProperty("next_step").GetString());
         Assert.All(report.GetProperty("findings").EnumerateArray(), f => Assert.True(f.GetProperty("pass").GetBoolean(), f.ToString()));
 
         var (healthyExit, healthyReport, _) = Diagnose("--ip", healthy.IPv4.ToString(), "--port", HealthPort.ToString(), "--path", "/healthz", "--from", "pod");

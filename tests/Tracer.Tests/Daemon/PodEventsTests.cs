@@ -80,4 +80,20 @@ public sealed class PodEventsTests
         var huge = Edr with { Summary = new string('x', 5000) };
         Assert.Equal(1024, PodEvents.Message(huge, null, "destination", 1).Length);
     }
+
+    [Fact]
+    public void TheMessageNamesTheCulpritsOwner_AndTheNextStepActsOnIt()
+    {
+        var owned = Edr with
+        {
+            Owner = new CulpritOwner
+            {
+                Kind = OwnerKind.KernelModule, Name = "edr_agent", Confidence = CulpritConfidence.Exact,
+                Summary = "a third-party kernel module (edr_agent 7.1.3), not part of the kernel", Package = new OwnerPackage("dpkg", "edr-agent", "7.1.3"),
+            },
+        };
+        var message = PodEvents.Message(owned, null, "destination", 12);
+        Assert.Contains("owner: a third-party kernel module (edr_agent 7.1.3)", message);
+        Assert.Contains("the vendor of package edr-agent", message);
+    }
 }

@@ -68,6 +68,26 @@ public sealed class DropMetricsTests
     }
 
     [Fact]
+    public void AnOwnedCulpritsSeriesNamesItsOwner_ByKindAndNameNeverPid()
+    {
+        using var metrics = new DropMetrics("1.0.0");
+        var owned = Edr with
+        {
+            Owner = new CulpritOwner
+            {
+                Kind = OwnerKind.Process, Name = "/usr/sbin/edr-agent", Summary = "held by edr-agent (pid 4242)", Confidence = CulpritConfidence.Exact,
+                Processes = [new OwnerProcess(4242, "edr-agent", "/usr/sbin/edr-agent", null, null)],
+            },
+        };
+        metrics.Count([Drop(0, 80, 2) with { Culprit = owned }, Drop(0, 80, 1)], Pods([0]), T0);
+
+        var series = Collect(metrics);
+        Assert.Equal(2, Assert.Single(series, s => s.Key.Contains("tracer.culprit.owner=process:/usr/sbin/edr-agent", StringComparison.Ordinal)).Value);
+        Assert.DoesNotContain(series.Keys, k => k.Contains("4242", StringComparison.Ordinal));
+        Assert.Equal(1, Assert.Single(series, s => !s.Key.Contains("tracer.culprit.owner", StringComparison.Ordinal)).Value);
+    }
+
+    [Fact]
     public void APodThatLeftIsForgottenTenMinutesAfterItsLastDrop_APodStillThereIsKept()
     {
         using var metrics = new DropMetrics("1.0.0");

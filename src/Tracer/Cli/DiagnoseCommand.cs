@@ -67,6 +67,11 @@ internal sealed class DiagnoseCommand(ILogger logger)
             if (v.Where is { } where)
                 text.AppendLine($"  where:    {v.Direction}, {where}");
             text.AppendLine($"  evidence: {string.Join("; ", c.Evidence)}");
+            if (c.Owner is { } owner)
+            {
+                text.AppendLine($"  owner:    {owner.Kind.WireName()} {owner.Name} ({owner.Confidence.WireName()}): {owner.Summary}");
+                text.AppendLine($"            {string.Join("; ", owner.Evidence)}");
+            }
         }
         text.AppendLine($"  affected: {v.FailedProbes} of {v.Probes} probes failed");
         text.AppendLine($"  next:     {v.NextStep}");

@@ -26,7 +26,11 @@ internal sealed partial class ClusterOwners(IClusterObjects api, Func<DateTimeOf
     {
     }
 
-    private sealed record Lookup(Task<ClusterObject> Answer, DateTimeOffset Started);
+    /// <param name="Previous">The answer before this lookup: it serves until this one comes.</param>
+    private sealed record Lookup(Task<ClusterObject> Answer, DateTimeOffset Started, ClusterObject? Previous)
+    {
+        public ClusterObject? Latest => Answer.IsCompletedSuccessfully ? Answer.Result : Previous;
+    }
 
     /// <summary>The records, their owners completed from the answers the API already gave; lookups started for the others.</summary>
     public IReadOnlyList<DropRecord> Complete(IReadOnlyList<DropRecord> records)
@@ -67,9 +71,9 @@ internal sealed partial class ClusterOwners(IClusterObjects api, Func<DateTimeOf
         {
             var time = now();
             if (_lookups.TryGetValue(key, out var lookup) && time - lookup.Started < Lifetime)
-                return lookup.Answer.IsCompletedSuccessfully ? lookup.Answer.Result : null;
+                return lookup.Latest;
             if (_lookups.Values.Count(l => !l.Answer.IsCompleted) >= MaxInFlight)
-                return lookup?.Answer is { IsCompletedSuccessfully: true } last ? last.Result : null; // the last answer until the API has room
+                return lookup?.Latest; // the last answer until the API has room
             if (_lookups.Count >= MaxObjects)
             {
                 foreach (var expired in _lookups.Where(l => time - l.Value.Started >= Lifetime && l.Value.Answer.IsCompleted).Select(l => l.Key).ToList())
@@ -77,15 +81,15 @@ internal sealed partial class ClusterOwners(IClusterObjects api, Func<DateTimeOf
                 if (_lookups.Count >= MaxObjects)
                     return null;
             }
-            _lookups[key] = new Lookup(LookUpAsync(key), time);
-            return lookup?.Answer is { IsCompletedSuccessfully: true } previous ? previous.Result : null;
+            _lookups[key] = new Lookup(LookUpAsync(key), time, lookup?.Latest);
+            return lookup?.Latest;
         }
     }
 
     private async Task<ClusterObject> LookUpAsync(ClusterObjectKey key)
     {
+        // The client's requests are asynchronous: the trace loop goes on at the first one.
         using var timeout = new CancellationTokenSource(LookupTimeout);
-        await Task.Yield(); // off the trace loop's thread before the first request
         return await api.GetAsync(key, timeout.Token).ConfigureAwait(false);
     }
 

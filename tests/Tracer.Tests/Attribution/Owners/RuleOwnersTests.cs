@@ -1,6 +1,5 @@
 using System.Net;
 using Tracer.Attribution;
-using Tracer.Attribution.Owners;
 using Tracer.Native;
 using Tracer.Probes;
 using Tracer.Records;

@@ -47,14 +47,8 @@ internal sealed partial class ClusterOwners(IClusterObjects api, Func<DateTimeOf
     {
         var pending = records.Select(r => r.Culprit?.Owner is { } owner ? KeyOf(owner) : null).OfType<ClusterObjectKey>().Distinct()
             .Select(key => { Answer(key); return Started(key); }).OfType<Task>().ToList();
-        try
-        {
-            await Task.WhenAll(pending).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is TimeoutException or HttpRequestException or k8s.Autorest.HttpOperationException or OperationCanceledException or IOException or System.Text.Json.JsonException)
-        {
-            // what answered is used; the rest stays as the rules named it
-        }
+        // What answered in time is used; a lookup that failed or is still running leaves its owners as the rules named them.
+        await Task.WhenAny(Task.WhenAll(pending), Task.Delay(timeout, cancellationToken)).ConfigureAwait(false);
         return Complete(records);
     }
 

@@ -98,22 +98,12 @@ public sealed class RuleOwnersKernelTests : IDisposable
     public void CalicosChainsNameTheKubernetesNetworkPolicy(string policyRule, string policyComment, string policy, string confidence, string summary)
     {
         var server = _network.AddPod();
-        var endpoint = $"cali-tw-{server.HostInterface}";
-        const string PolicyChain = "cali-pi-_4yn_o8fHHkyVWuCz5kJ";
         Restore("iptables-nft-restore", $"""
             *filter
             :INPUT ACCEPT [0:0]
             :FORWARD ACCEPT [0:0]
             :OUTPUT ACCEPT [0:0]
-            :{endpoint} - [0:0]
-            :{PolicyChain} - [0:0]
-            -A FORWARD -o {server.HostInterface} -m comment --comment "cali:XWC7ccUA7hX7ciPR" -j {endpoint}
-            -A {endpoint} -m comment --comment "cali:Jn8hW0JtJyTLbcNV" -j MARK --set-xmark 0x0/0x30000
-            -A {endpoint} -m comment --comment "cali:RmB-JS69ad-N5lEO" -m comment --comment "Start of tier default" -j MARK --set-xmark 0x0/0x20000
-            -A {endpoint} -m comment --comment "cali:SzDJvAeQNj9Q2o4-" -m mark --mark 0x0/0x20000 -j {PolicyChain}
-            -A {endpoint} -m comment --comment "cali:VcWoB5VfnGgEHPuR" -m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 -j RETURN
-            -A {endpoint} -m comment --comment "cali:tWvdlCb3ZafsLQDk" -m comment --comment "Drop if no policies passed packet" -m mark --mark 0x0/0x20000 -j DROP
-            -A {PolicyChain} -m comment --comment "cali:Pwbm7Q6DGLjBbAsi" -m comment --comment "{policyComment}" {policyRule}
+            {CalicoPolicyChains(server, "FORWARD", policyRule, policyComment)}
             COMMIT
 
             """);
@@ -135,8 +125,6 @@ public sealed class RuleOwnersKernelTests : IDisposable
     public async Task WithTheApiTheServiceAndThePolicyAreCheckedAgainstIt()
     {
         var server = _network.AddPod();
-        var endpoint = $"cali-tw-{server.HostInterface}";
-        const string PolicyChain = "cali-pi-_4yn_o8fHHkyVWuCz5kJ";
         // kube-proxy's reject for a Service with no endpoints, and felix's chains for a Kubernetes NetworkPolicy's deny rule.
         Restore("iptables-nft-restore", $"""
             *filter
@@ -144,15 +132,9 @@ public sealed class RuleOwnersKernelTests : IDisposable
             :FORWARD ACCEPT [0:0]
             :OUTPUT ACCEPT [0:0]
             :KUBE-SERVICES - [0:0]
-            :{endpoint} - [0:0]
-            :{PolicyChain} - [0:0]
             -A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
-            -A FORWARD -o {server.HostInterface} -m comment --comment "cali:XWC7ccUA7hX7ciPR" -j {endpoint}
             -A KUBE-SERVICES -d {_service}/32 -p udp -m comment --comment "shop/web:http has no endpoints" -m udp --dport {ServicePort} -j REJECT --reject-with icmp-port-unreachable
-            -A {endpoint} -m comment --comment "cali:Jn8hW0JtJyTLbcNV" -j MARK --set-xmark 0x0/0x30000
-            -A {endpoint} -m comment --comment "cali:SzDJvAeQNj9Q2o4-" -m mark --mark 0x0/0x20000 -j {PolicyChain}
-            -A {endpoint} -m comment --comment "cali:tWvdlCb3ZafsLQDk" -m comment --comment "Drop if no policies passed packet" -m mark --mark 0x0/0x20000 -j DROP
-            -A {PolicyChain} -m comment --comment "cali:Pwbm7Q6DGLjBbAsi" -m comment --comment "Policy shop/knp.default.deny-probes ingress" -p udp -m udp --dport {ProbePort} -j DROP
+            {CalicoPolicyChains(server, "FORWARD", $"-p udp -m udp --dport {ProbePort} -j DROP", "Policy shop/knp.default.deny-probes ingress")}
             COMMIT
 
             """);
@@ -211,6 +193,68 @@ public sealed class RuleOwnersKernelTests : IDisposable
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task DiagnoseChecksThePolicyThatDropsTheProbesAgainstTheApi()
+    {
+        var server = _network.AddPod();
+        // The node's own probes leave through OUTPUT: felix sends them through the workload's chain there too.
+        Restore("iptables-nft-restore", $"""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            {CalicoPolicyChains(server, "OUTPUT", $"-p tcp -m tcp --dport {ProbePort} -j DROP", "Policy shop/knp.default.deny-probes ingress")}
+            COMMIT
+
+            """);
+        var nodePath = $"/run/netns/{_network.NodeNamespace}";
+        var dir = Directory.CreateTempSubdirectory("tracer-owner-");
+        await using var api = await FakeKubernetesApi.StartIn(nodePath);
+        try
+        {
+            api.Add(FakeKubernetesApi.Pod("shop", "web-0", "node-1", [server.IPv4], labels: new() { ["app"] = "web" }));
+            api.AddNetworkPolicy("shop", "deny-probes", new JsonObject { ["matchLabels"] = new JsonObject { ["app"] = "web" } });
+
+            var result = Shell.Run("ip", ["netns", "exec", _network.NodeNamespace, "env", $"KUBECONFIG={api.WriteKubeconfig(dir.FullName)}", "NODE_NAME=node-1",
+                                          RepositoryPaths.TracerExecutable, "diagnose", "--output", "json", "--duration", "2s",
+                                          "--pod", "shop/web-0", "--port", ProbePort.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            Assert.True(result.Stdout.Length > 0, result.Stderr);
+            using var report = JsonDocument.Parse(result.Stdout);
+
+            var owner = report.RootElement.GetProperty("verdict").GetProperty("culprit").GetProperty("owner");
+            Assert.Equal("network-policy", owner.Str("kind"));
+            Assert.Equal("shop/deny-probes", owner.Str("name"));
+            Assert.Equal("app=web", owner.Str("pod_selector"));
+            Assert.Contains(owner.GetProperty("evidence").EnumerateArray(),
+                            e => e.GetString() == "NetworkPolicy shop/deny-probes exists in the API (networking.k8s.io/v1): podSelector app=web");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Felix's chains for the workload <paramref name="server"/>, jumped to from <paramref name="from"/>: its endpoint chain
+    /// (tier mark, the policy, its final drop) and one policy chain with a hashed name whose one rule carries <paramref name="policyComment"/>.
+    /// </summary>
+    private static string CalicoPolicyChains(Pod server, string from, string policyRule, string policyComment)
+    {
+        var endpoint = $"cali-tw-{server.HostInterface}";
+        const string PolicyChain = "cali-pi-_4yn_o8fHHkyVWuCz5kJ";
+        return $"""
+            :{endpoint} - [0:0]
+            :{PolicyChain} - [0:0]
+            -A {from} -o {server.HostInterface} -m comment --comment "cali:XWC7ccUA7hX7ciPR" -j {endpoint}
+            -A {endpoint} -m comment --comment "cali:Jn8hW0JtJyTLbcNV" -j MARK --set-xmark 0x0/0x30000
+            -A {endpoint} -m comment --comment "cali:RmB-JS69ad-N5lEO" -m comment --comment "Start of tier default" -j MARK --set-xmark 0x0/0x20000
+            -A {endpoint} -m comment --comment "cali:SzDJvAeQNj9Q2o4-" -m mark --mark 0x0/0x20000 -j {PolicyChain}
+            -A {endpoint} -m comment --comment "cali:VcWoB5VfnGgEHPuR" -m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 -j RETURN
+            -A {endpoint} -m comment --comment "cali:tWvdlCb3ZafsLQDk" -m comment --comment "Drop if no policies passed packet" -m mark --mark 0x0/0x20000 -j DROP
+            -A {PolicyChain} -m comment --comment "cali:Pwbm7Q6DGLjBbAsi" -m comment --comment "{policyComment}" {policyRule}
+            """;
     }
 
     /// <summary>The owners of the client's drops to the Service's address and port.</summary>

@@ -73,8 +73,8 @@ internal static class Investigation
         {
             return await KubernetesAccess.ListNodePodsAsync(config, KubernetesAccess.NodeName(null)!, timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is HttpRequestException or k8s.Autorest.HttpOperationException or IOException or System.Text.Json.JsonException
-                                  or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when ((e is HttpRequestException or k8s.Autorest.HttpOperationException or IOException or System.Text.Json.JsonException
+                                   or OperationCanceledException) && !cancellationToken.IsCancellationRequested)
         {
             logger.LogWarning("the node's pods could not be listed ({Error}): a process owner's pod is named by its UID only", e.Message);
             return null;

@@ -22,6 +22,8 @@ internal sealed class DaemonServices : IDisposable
         {
             var node = KubernetesAccess.NodeName(settings.NodeName)!;
             Pods = Kubernetes = new KubernetesPodSource(config, node, routes, loggers.CreateLogger<KubernetesPodSource>());
+            ClusterObjects = new KubernetesClusterObjects(config, node);
+            ClusterOwners = new Sessions.ClusterOwners(ClusterObjects);
             if (settings.Events == "on")
                 Events = new PodEvents(new k8s.Kubernetes(config), node, loggers.CreateLogger<PodEvents>());
         }
@@ -38,6 +40,10 @@ internal sealed class DaemonServices : IDisposable
     public IPodSource Pods { get; }
     public KubernetesPodSource? Kubernetes { get; }
 
+    /// <summary>Checks owners named from rules against the API; null without it.</summary>
+    public Sessions.ClusterOwners? ClusterOwners { get; }
+    private KubernetesClusterObjects? ClusterObjects { get; }
+
     /// <summary>Events on the pods whose packets are dropped; null without the Kubernetes API, or when turned off.</summary>
     public PodEvents? Events { get; }
     /// <summary>Spans when an OTLP endpoint is set; the metrics always (OTLP, and /metrics on the health port).</summary>
@@ -47,6 +53,7 @@ internal sealed class DaemonServices : IDisposable
     public void Dispose()
     {
         Kubernetes?.Dispose();
+        ClusterObjects?.Dispose();
         Events?.Dispose();
         Export.Dispose();
     }

@@ -35,6 +35,7 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
         {
             Detailed = sessions.DetailedNetworks,
             DetailApplied = sessions.DetailApplied,
+            ClusterOwners = services.ClusterOwners,
         };
         try
         {

@@ -21,11 +21,17 @@ internal static class Investigation
         status($"diagnosing {target.Name}{(target.Name == target.Address.ToString() ? "" : $" ({target.Address})")}: tracing its packets in detail while probing it…");
         var findings = NodeChecks.Before(target);
         var records = new CollectedRecords();
-        var pods = new FixedPods(new PodSnapshot([.. target.Networks.Select(n => new LocalPod(n, target.HostInterface, null))], "diagnose"));
+        // With the API: the node's pods name the pod of a process owner, and owners named from rules are checked against it.
+        var config = KubernetesAccess.Config(null, null, out _);
+        var nodePods = config is null ? null : await NodePodsAsync(config, logger, cancellationToken).ConfigureAwait(false);
+        using var clusterObjects = config is null ? null : new KubernetesClusterObjects(config, KubernetesAccess.NodeName(null)!);
+        var clusterOwners = clusterObjects is null ? null : new ClusterOwners(clusterObjects);
+        var pods = new FixedPods(new PodSnapshot([.. target.Networks.Select(n => new LocalPod(n, target.HostInterface, null))],
+                                                 nodePods is null ? "diagnose" : "kubernetes", nodePods));
         // An investigation arms Tracer's namespace from the start (the pod's own namespace where drops happen there):
         // its first drops are named as well as its last.
         var options = new Sessions.TraceOptions([], WatchAll: false, Duration: null, Stacks: false, Arming: Attribution.Arming.Always);
-        var session = new TraceSession(options, pods, records, logger) { Detailed = () => target.Networks };
+        var session = new TraceSession(options, pods, records, logger) { Detailed = () => target.Networks, ClusterOwners = clusterOwners };
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var attached = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var clock = Stopwatch.StartNew();
@@ -50,13 +56,32 @@ internal static class Investigation
         await stop.CancelAsync().ConfigureAwait(false);
         var summary = await tracing.ConfigureAwait(false);
 
-        var drops = DropGroups.From(target, records.All);
+        var all = clusterOwners is null ? records.All
+            : await clusterOwners.CompleteAsync(records.All, TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
+        var drops = DropGroups.From(target, all);
         var verdict = Verdict.From(target, probes, drops, findings, summary.Duration);
         return new DiagnosisReport(target.Name, target.Address.ToString(), target.HostInterface, target.NodeAddress?.ToString(),
                                    Math.Round(summary.Duration.TotalSeconds, 1), probes, findings, drops, verdict);
     }
 
-    /// <summary>The one pod diagnose watches.</summary>
+    /// <summary>The node's pods, listed once; null (and why, logged) when the API does not answer in time.</summary>
+    private static async Task<IReadOnlyList<PodIdentity>?> NodePodsAsync(k8s.KubernetesClientConfiguration config, ILogger logger, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        try
+        {
+            return await KubernetesAccess.ListNodePodsAsync(config, KubernetesAccess.NodeName(null)!, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when ((e is HttpRequestException or k8s.Autorest.HttpOperationException or IOException or System.Text.Json.JsonException
+                                   or OperationCanceledException) && !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning("the node's pods could not be listed ({Error}): a process owner's pod is named by its UID only", e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>The one pod diagnose watches (the identities: the node's pods, when the API listed them).</summary>
     private sealed class FixedPods(PodSnapshot snapshot) : IPodSource
     {
         public PodSnapshot Current => snapshot;

@@ -53,4 +53,12 @@ internal static class KubernetesAccess
             return null;
         }
     }
+
+    /// <summary>The pods of a node, host-network ones too, as one list (no watch): for a one-off run such as diagnose.</summary>
+    public static async Task<IReadOnlyList<PodIdentity>> ListNodePodsAsync(KubernetesClientConfiguration config, string nodeName, CancellationToken cancellationToken)
+    {
+        using var client = new Kubernetes(config);
+        var pods = await client.CoreV1.ListPodForAllNamespacesAsync(fieldSelector: "spec.nodeName=" + nodeName, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return [.. (pods.Items ?? []).Where(p => p.Metadata?.Uid is not null && p.Status?.Phase is not ("Succeeded" or "Failed")).Select(KubernetesPodSource.Identity)];
+    }
 }

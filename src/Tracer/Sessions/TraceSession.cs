@@ -35,6 +35,9 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
     /// <summary>Called once the probe watches what <see cref="Detailed"/> last returned.</summary>
     public Action DetailApplied { get; init; } = () => { };
 
+    /// <summary>With Kubernetes API access: checks the owners named from rules against the API.</summary>
+    public ClusterOwners? ClusterOwners { get; init; }
+
     /// <summary>Runs the session; <paramref name="onAttached"/> receives the status line once tracing.</summary>
     public async Task<TraceSummary> RunAsync(Action<string> onAttached, CancellationToken cancellationToken)
     {
@@ -132,6 +135,8 @@ internal sealed class TraceSession(TraceOptions options, IPodSource pods, IDropO
     {
         var attributed = attributor.Attribute(attribution.Gather(interval, probe.Stack), withStack);
         var records = PodOwners.Complete(attributed.Records, pods.Current);
+        if (ClusterOwners is { } cluster)
+            records = cluster.Complete(records);
         summary.Add(interval, records);
         output.Write(records);
         output.Observe(new TraceProgress(summary.Counters, probe.Watched.Entries.Count, attribution.ArmedHookPoints));

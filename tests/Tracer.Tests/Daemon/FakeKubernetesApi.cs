@@ -20,6 +20,9 @@ namespace Tracer.Tests.Daemon;
 /// asked resourceVersion is too old; core/v1 Events created, merge-patched or replaced in a namespace,
 /// kept as the API keeps them. The test drives it: add or delete pods, send a bookmark, drop the open
 /// watches, expire history. It requires the bearer token of the kubeconfig it writes.
+/// For the owners checked against the API: GET one Service (core/v1) or NetworkPolicy (networking.k8s.io/v1), and the
+/// EndpointSlices of a Service (discovery.k8s.io/v1, by the kubernetes.io/service-name label); it serves no Calico
+/// API group (404, as an API server without Calico's).
 /// </summary>
 internal sealed class FakeKubernetesApi : IAsyncDisposable
 {
@@ -29,13 +32,16 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
     private readonly Socket _listener;
     private readonly Dictionary<string, JsonObject> _pods = []; // by uid
     private readonly Dictionary<string, JsonObject> _events = []; // by NAMESPACE/NAME
+    private readonly Dictionary<string, JsonObject> _objects = []; // Services and NetworkPolicies, by their API path
+    private readonly List<JsonObject> _endpointSlices = [];
     private readonly List<Channel<string>> _watches = [];
     private readonly Lock _gate = new();
     private long _resourceVersion = 100;
     private long _oldestWatchable; // a watch from before this gets 410 Gone
 
     /// <summary>
-    /// Every request as "list", "watch rv=… bookmarks=…", "get NAMESPACE/NAME", or "create|patch|replace event NAMESPACE/NAME", in order.
+    /// Every request as "list", "watch rv=… bookmarks=…", "get NAMESPACE/NAME", "create|patch|replace event NAMESPACE/NAME",
+    /// "get PATH" (a Service, a NetworkPolicy, an API group) or "list endpointslices NAMESPACE LABELSELECTOR", in order.
     /// </summary>
     public ConcurrentQueue<string> Requests { get; } = new();
 
@@ -59,6 +65,10 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
         app.MapGet("/api/v1/pods", api.Pods);
         app.MapGet("/api/v1/namespaces/{ns}/pods/{name}", api.OnePod);
         app.MapPost("/api/v1/namespaces/{ns}/events", api.CreateEvent);
+        app.MapGet("/api/v1/namespaces/{ns}/services/{name}", api.OneObject);
+        app.MapGet("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/{name}", api.OneObject);
+        app.MapGet("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices", api.EndpointSlices);
+        app.MapGet("/apis/{**rest}", api.OneObject); // any other group: not served
         app.MapMethods("/api/v1/namespaces/{ns}/events/{name}", ["PATCH", "PUT"], api.ChangeEvent);
         await app.StartAsync();
         return api;
@@ -147,6 +157,54 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
         foreach (var (key, value) in fields ?? [])
             container[key] = value?.DeepClone();
         return container;
+    }
+
+    /// <summary>A Service as the API serves it (a ClusterIP one: what the owner check reads is that it exists).</summary>
+    public void AddService(string ns, string name) => AddObject($"/api/v1/namespaces/{ns}/services/{name}", new JsonObject
+    {
+        ["kind"] = "Service", ["apiVersion"] = "v1", ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = ns, ["uid"] = Guid.NewGuid().ToString() },
+        ["spec"] = new JsonObject { ["type"] = "ClusterIP", ["selector"] = new JsonObject { ["app"] = name } },
+    });
+
+    /// <summary>An EndpointSlice of Service NAMESPACE/<paramref name="service"/> with one endpoint per entry of <paramref name="ready"/> (its ready condition) on <paramref name="node"/>.</summary>
+    public void AddEndpointSlice(string ns, string service, string node, params bool[] ready)
+    {
+        var slice = new JsonObject
+        {
+            ["kind"] = "EndpointSlice", ["apiVersion"] = "discovery.k8s.io/v1", ["addressType"] = "IPv4",
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = $"{service}-{Guid.NewGuid().ToString()[..5]}", ["namespace"] = ns,
+                ["labels"] = new JsonObject { ["kubernetes.io/service-name"] = service, ["endpointslice.kubernetes.io/managed-by"] = "endpointslice-controller.k8s.io" },
+            },
+            ["endpoints"] = new JsonArray([.. ready.Select((r, i) => (JsonNode)new JsonObject
+            {
+                ["addresses"] = new JsonArray((JsonNode)$"10.244.9.{i + 1}"),
+                ["conditions"] = new JsonObject { ["ready"] = r, ["serving"] = r, ["terminating"] = false },
+                ["nodeName"] = node,
+            })]),
+            ["ports"] = new JsonArray(new JsonObject { ["name"] = "http", ["port"] = 8080, ["protocol"] = "TCP" }),
+        };
+        lock (_gate)
+            _endpointSlices.Add(slice);
+    }
+
+    /// <summary>A NetworkPolicy as the API serves it, selecting pods with <paramref name="podSelector"/> (a LabelSelector).</summary>
+    public void AddNetworkPolicy(string ns, string name, JsonObject podSelector) =>
+        AddObject($"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/{name}", new JsonObject
+        {
+            ["kind"] = "NetworkPolicy", ["apiVersion"] = "networking.k8s.io/v1",
+            ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = ns, ["uid"] = Guid.NewGuid().ToString() },
+            ["spec"] = new JsonObject { ["podSelector"] = podSelector, ["policyTypes"] = new JsonArray((JsonNode)"Ingress") },
+        });
+
+    private void AddObject(string path, JsonObject item)
+    {
+        lock (_gate)
+        {
+            item["metadata"]!["resourceVersion"] = (++_resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _objects[path] = item;
+        }
     }
 
     public void Add(JsonObject pod) => Change("ADDED", pod, remove: false);
@@ -272,15 +330,62 @@ internal sealed class FakeKubernetesApi : IAsyncDisposable
         if (pod is null)
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
-            await context.Response.WriteAsync(new JsonObject
-            {
-                ["kind"] = "Status", ["apiVersion"] = "v1", ["metadata"] = new JsonObject(), ["status"] = "Failure",
-                ["message"] = $"pods \"{name}\" not found", ["reason"] = "NotFound", ["code"] = 404,
-            }.ToJsonString());
+            await context.Response.WriteAsync(NotFound($"pods \"{name}\""));
             return;
         }
         await context.Response.WriteAsync(pod.ToJsonString());
     }
+
+    /// <summary>GET an object by its path: 200 with it, or 404 with the API's NotFound Status.</summary>
+    private async Task OneObject(HttpContext context)
+    {
+        if (!Authorized(context))
+            return;
+        var path = context.Request.Path.Value!;
+        Requests.Enqueue($"get {path}");
+        JsonObject? item;
+        lock (_gate)
+            item = _objects.GetValueOrDefault(path)?.DeepClone().AsObject();
+        context.Response.ContentType = "application/json";
+        if (item is null)
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            await context.Response.WriteAsync(NotFound($"\"{path[(path.LastIndexOf('/') + 1)..]}\""));
+            return;
+        }
+        await context.Response.WriteAsync(item.ToJsonString());
+    }
+
+    /// <summary>GET the EndpointSlices of a namespace matching a label selector of the one shape clients use here: KEY=VALUE.</summary>
+    private async Task EndpointSlices(HttpContext context, string ns)
+    {
+        if (!Authorized(context))
+            return;
+        var selector = context.Request.Query["labelSelector"].ToString();
+        Requests.Enqueue($"list endpointslices {ns} {selector}");
+        var (key, value) = selector.Split('=', 2) is [var k, var v] ? (k, v) : (selector, "");
+        JsonObject list;
+        lock (_gate)
+        {
+            list = new JsonObject
+            {
+                ["kind"] = "EndpointSliceList", ["apiVersion"] = "discovery.k8s.io/v1",
+                ["metadata"] = new JsonObject { ["resourceVersion"] = _resourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                ["items"] = new JsonArray([.. _endpointSlices
+                    .Where(s => s["metadata"]!["namespace"]!.GetValue<string>() == ns && s["metadata"]!["labels"]?[key]?.GetValue<string>() == value)
+                    .Select(s => s.DeepClone())]),
+            };
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(list.ToJsonString());
+    }
+
+    /// <summary>The API's NotFound Status: "<paramref name="what"/> not found".</summary>
+    private static string NotFound(string what) => new JsonObject
+    {
+        ["kind"] = "Status", ["apiVersion"] = "v1", ["metadata"] = new JsonObject(), ["status"] = "Failure",
+        ["message"] = $"{what} not found", ["reason"] = "NotFound", ["code"] = 404,
+    }.ToJsonString();
 
     /// <summary>POST an Event: 201 with it, or 409 when one of that name exists.</summary>
     private async Task CreateEvent(HttpContext context, string ns)

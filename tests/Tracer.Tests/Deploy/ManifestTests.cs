@@ -20,16 +20,24 @@ public partial class ManifestTests
     private static T One<T>() => Assert.Single(Objects.OfType<T>());
 
     [Fact]
-    public void ClusterRoleReadsPodsAndWritesEvents_Only()
+    public void ClusterRoleReadsPodsAndTheObjectsOwnersNameAndWritesEvents_Only()
     {
         var rules = One<V1ClusterRole>().Rules;
-        Assert.Equal(2, rules.Count);
-        Assert.All(rules, r => Assert.Equal([""], r.ApiGroups));
+        Assert.Equal(6, rules.Count);
         Assert.All(rules, r => Assert.Null(r.ResourceNames));
         Assert.All(rules, r => Assert.Null(r.NonResourceURLs));
-        Assert.Equal(["get", "list", "watch"], Assert.Single(rules, r => r.Resources.SequenceEqual(["pods"])).Verbs.Order());
+        V1PolicyRule Rule(string group, params string[] resources) =>
+            Assert.Single(rules, r => r.ApiGroups.Contains(group) && r.Resources.Order().SequenceEqual(resources.Order()));
+        Assert.Equal(["get", "list", "watch"], Rule("", "pods").Verbs.Order());
         // The daemon creates an Event, patches its count, and replaces one an earlier run left (PodEvents).
-        Assert.Equal(["create", "patch", "update"], Assert.Single(rules, r => r.Resources.SequenceEqual(["events"])).Verbs.Order());
+        Assert.Equal(["create", "patch", "update"], Rule("", "events").Verbs.Order());
+        // An owner named from rules is read back (ClusterOwners): reads only, no watch.
+        Assert.Equal(["get", "list"], Rule("", "services").Verbs.Order());
+        Assert.Equal(["get", "list"], Rule("discovery.k8s.io", "endpointslices").Verbs.Order());
+        Assert.Equal(["get", "list"], Rule("networking.k8s.io", "networkpolicies").Verbs.Order());
+        var calico = Rule("projectcalico.org", "networkpolicies", "globalnetworkpolicies");
+        Assert.Equal(["crd.projectcalico.org", "projectcalico.org"], calico.ApiGroups.Order());
+        Assert.Equal(["get", "list"], calico.Verbs.Order());
     }
 
     [Fact]

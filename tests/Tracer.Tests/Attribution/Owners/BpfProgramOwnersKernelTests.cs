@@ -80,6 +80,56 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
     }
 
     /// <summary>The pod behind the UID and container id, from a FAKE Kubernetes API server (no real one can run here), through the daemon.</summary>
+    /// <summary>The EDR agent as a host-network DaemonSet pod: the kubelet reports its container's id in the pod's status.</summary>
+    private System.Text.Json.Nodes.JsonObject EdrAgentPod()
+    {
+        var agent = FakeKubernetesApi.Pod("security", "edr-agent-x7k2p", "node-1", [_network.NodeIPv4], ("DaemonSet", "edr-agent"), hostNetwork: true);
+        agent["metadata"]!["uid"] = PodUid;
+        agent["status"]!["containerStatuses"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+        {
+            ["name"] = "edr", ["containerID"] = $"containerd://{ContainerId}", ["ready"] = true, ["restartCount"] = 0,
+            ["image"] = "registry.example/edr:7.1.3", ["imageID"] = "", ["state"] = new System.Text.Json.Nodes.JsonObject { ["running"] = new System.Text.Json.Nodes.JsonObject() },
+        });
+        return agent;
+    }
+
+    [Fact]
+    public async Task DiagnoseWithTheApiNamesThePodOfTheProgramsHolder()
+    {
+        var nodePath = $"/run/netns/{_network.NodeNamespace}";
+        var dir = Directory.CreateTempSubdirectory("tracer-owner-");
+        await using var api = await FakeKubernetesApi.StartIn(nodePath); // a FAKE API server: none can run here
+        try
+        {
+            api.Add(EdrAgentPod());
+            api.Add(FakeKubernetesApi.Pod("shop", "web-0", "node-1", [_pod.IPv4], ("StatefulSet", "web")));
+            var (edr, cgroup) = StartEdrInPodCgroup();
+            using (cgroup)
+            using (edr)
+            {
+                var result = Shell.Run("ip", ["netns", "exec", _network.NodeNamespace, "env", $"KUBECONFIG={api.WriteKubeconfig(dir.FullName)}", "NODE_NAME=node-1",
+                                              RepositoryPaths.TracerExecutable, "diagnose", "--output", "json", "--duration", "2s",
+                                              "--pod", "shop/web-0", "--port", ProbePort.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                Assert.True(result.Stdout.Length > 0, result.Stderr);
+                using var report = JsonDocument.Parse(result.Stdout);
+
+                var culprit = report.RootElement.GetProperty("verdict").GetProperty("culprit");
+                Assert.Equal((long)edr.ProgramIds.Single(), culprit.Num("program_id"));
+                var owner = culprit.GetProperty("owner");
+                Assert.Equal("process", owner.Str("kind"));
+                Assert.Equal("security/edr-agent-x7k2p", owner.Str("pod"));
+                Assert.Equal("edr", owner.Str("container"));
+                Assert.Equal("DaemonSet security/edr-agent", owner.Str("workload"));
+                // The node's pods, listed once (besides the target's own GET).
+                Assert.Single(api.Requests, r => r == "list");
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public async Task WithTheApiThePodContainerAndWorkloadAreNamed()
     {
@@ -89,15 +139,7 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
         await using var receiver = await OtlpReceiver.StartIn(nodePath);
         try
         {
-            // The EDR agent as a host-network DaemonSet pod: the kubelet reports its container's id in the pod's status.
-            var agent = FakeKubernetesApi.Pod("security", "edr-agent-x7k2p", "node-1", [_network.NodeIPv4], ("DaemonSet", "edr-agent"), hostNetwork: true);
-            agent["metadata"]!["uid"] = PodUid;
-            agent["status"]!["containerStatuses"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
-            {
-                ["name"] = "edr", ["containerID"] = $"containerd://{ContainerId}", ["ready"] = true, ["restartCount"] = 0,
-                ["image"] = "registry.example/edr:7.1.3", ["imageID"] = "", ["state"] = new System.Text.Json.Nodes.JsonObject { ["running"] = new System.Text.Json.Nodes.JsonObject() },
-            });
-            api.Add(agent);
+            api.Add(EdrAgentPod());
             api.Add(FakeKubernetesApi.Pod("shop", "web-0", "node-1", [_pod.IPv4], ("StatefulSet", "web")));
             var (edr, cgroup) = StartEdrInPodCgroup();
             using (cgroup)

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using Tracer.Tests.Daemon;
 using Tracer.Tests.Infrastructure;
 
 namespace Tracer.Tests.Attribution.Owners;
@@ -8,7 +10,8 @@ namespace Tracer.Tests.Attribution.Owners;
 /// The owner of a rule that really drops, on the real kernel: kube-proxy's rules for a Service with no endpoints
 /// (iptables mode loaded with iptables-nft-restore, nftables mode with nft -f) and Calico's workload and policy chains,
 /// written in the node namespace of a Calico-style network as those components write them; a pod's traffic is dropped
-/// there, and <c>tracer trace --output json</c> must name the Service or policy.
+/// there, and <c>tracer trace --output json</c> must name the Service or policy. With the API (the daemon, its API a
+/// FAKE server: none can run here), the owners are checked against the Service, its EndpointSlices and the policy.
 /// </summary>
 [KernelTest]
 public sealed class RuleOwnersKernelTests : IDisposable
@@ -95,22 +98,12 @@ public sealed class RuleOwnersKernelTests : IDisposable
     public void CalicosChainsNameTheKubernetesNetworkPolicy(string policyRule, string policyComment, string policy, string confidence, string summary)
     {
         var server = _network.AddPod();
-        var endpoint = $"cali-tw-{server.HostInterface}";
-        const string PolicyChain = "cali-pi-_4yn_o8fHHkyVWuCz5kJ";
         Restore("iptables-nft-restore", $"""
             *filter
             :INPUT ACCEPT [0:0]
             :FORWARD ACCEPT [0:0]
             :OUTPUT ACCEPT [0:0]
-            :{endpoint} - [0:0]
-            :{PolicyChain} - [0:0]
-            -A FORWARD -o {server.HostInterface} -m comment --comment "cali:XWC7ccUA7hX7ciPR" -j {endpoint}
-            -A {endpoint} -m comment --comment "cali:Jn8hW0JtJyTLbcNV" -j MARK --set-xmark 0x0/0x30000
-            -A {endpoint} -m comment --comment "cali:RmB-JS69ad-N5lEO" -m comment --comment "Start of tier default" -j MARK --set-xmark 0x0/0x20000
-            -A {endpoint} -m comment --comment "cali:SzDJvAeQNj9Q2o4-" -m mark --mark 0x0/0x20000 -j {PolicyChain}
-            -A {endpoint} -m comment --comment "cali:VcWoB5VfnGgEHPuR" -m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 -j RETURN
-            -A {endpoint} -m comment --comment "cali:tWvdlCb3ZafsLQDk" -m comment --comment "Drop if no policies passed packet" -m mark --mark 0x0/0x20000 -j DROP
-            -A {PolicyChain} -m comment --comment "cali:Pwbm7Q6DGLjBbAsi" -m comment --comment "{policyComment}" {policyRule}
+            {CalicoPolicyChains(server, "FORWARD", policyRule, policyComment)}
             COMMIT
 
             """);
@@ -126,6 +119,142 @@ public sealed class RuleOwnersKernelTests : IDisposable
             Assert.Equal(confidence, owner.Str("confidence"));
             Assert.Contains(summary, owner.Str("summary"));
         });
+    }
+
+    [Fact]
+    public async Task WithTheApiTheServiceAndThePolicyAreCheckedAgainstIt()
+    {
+        var server = _network.AddPod();
+        // kube-proxy's reject for a Service with no endpoints, and felix's chains for a Kubernetes NetworkPolicy's deny rule.
+        Restore("iptables-nft-restore", $"""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :KUBE-SERVICES - [0:0]
+            -A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+            -A KUBE-SERVICES -d {_service}/32 -p udp -m comment --comment "shop/web:http has no endpoints" -m udp --dport {ServicePort} -j REJECT --reject-with icmp-port-unreachable
+            {CalicoPolicyChains(server, "FORWARD", $"-p udp -m udp --dport {ProbePort} -j DROP", "Policy shop/knp.default.deny-probes ingress")}
+            COMMIT
+
+            """);
+        var nodePath = $"/run/netns/{_network.NodeNamespace}";
+        var dir = Directory.CreateTempSubdirectory("tracer-owner-");
+        await using var api = await FakeKubernetesApi.StartIn(nodePath);
+        try
+        {
+            api.Add(FakeKubernetesApi.Pod("shop", "client-0", "node-1", [_client.IPv4]));
+            api.Add(FakeKubernetesApi.Pod("shop", "web-0", "node-1", [server.IPv4], labels: new() { ["app"] = "web" }));
+            api.AddService("shop", "web");
+            api.AddEndpointSlice("shop", "web", "node-1", ready: false); // its one endpoint not ready: kube-proxy's rules are right
+            api.AddNetworkPolicy("shop", "deny-probes", new JsonObject
+            {
+                ["matchLabels"] = new JsonObject { ["app"] = "web" },
+                ["matchExpressions"] = new JsonArray(new JsonObject { ["key"] = "tier", ["operator"] = "NotIn", ["values"] = new JsonArray("batch", "admin") }),
+            });
+            bool ToService(JsonElement l) => l.Str("dst") == _service.ToString() && l.Num("dport") == ServicePort;
+            bool ToServer(JsonElement l) => l.Str("dst") == server.IPv4.ToString() && l.Num("dport") == ProbePort;
+            static bool Checked(JsonElement line) =>
+                line.Culprit().TryGetProperty("owner", out var owner) && owner.GetProperty("evidence").EnumerateArray().Any(e => e.GetString()!.Contains("in the API", StringComparison.Ordinal));
+
+            using var daemon = TestDaemon.Start(_network.NodeNamespace, api, dir, "none", NamespaceSockets.FreePortIn(nodePath));
+            using var session = SessionClient.Start(TestDaemon.Socket(dir), "start", "--pod", "shop/client-0", "--output", "json");
+            Poll.Until(() => session.Stderr.Contains("in detail", StringComparison.Ordinal), TimeSpan.FromSeconds(15), () => session.Stderr);
+            // The first drops go out as the rules named them while the API is asked; later ones carry its answer.
+            Poll.Until(() =>
+            {
+                CalicoNetwork.SendUdp(_client.Namespace, _service, ServicePort, 2);
+                CalicoNetwork.SendUdp(_client.Namespace, server.IPv4, ProbePort, 2);
+                return session.Records().Where(ToService).Any(Checked) && session.Records().Where(ToServer).Any(Checked);
+            }, TimeSpan.FromSeconds(30), () => session.Stderr + string.Join("\n", api.Requests));
+            Assert.Equal(0, daemon.Stop("TERM"));
+
+            var service = session.Records().Where(ToService).Where(Checked).Select(l => l.Culprit().GetProperty("owner")).First();
+            Assert.Equal("shop/web:http", service.Str("name"));
+            Assert.Equal("Service shop/web:http has no ready endpoints", service.Str("summary")); // the rules' reading, unchanged
+            var evidence = service.GetProperty("evidence").EnumerateArray().Select(e => e.GetString()).ToList();
+            Assert.Contains("Service shop/web exists in the API (core/v1)", evidence);
+            Assert.Contains("its EndpointSlices (kubernetes.io/service-name=web) hold 0 ready endpoints of 1: this confirms the rules", evidence);
+            Assert.False(service.TryGetProperty("pod_selector", out _));
+
+            var policy = session.Records().Where(ToServer).Where(Checked).Select(l => l.Culprit().GetProperty("owner")).First();
+            Assert.Equal("network-policy", policy.Str("kind"));
+            Assert.Equal("shop/deny-probes", policy.Str("name"));
+            Assert.Equal("app=web,tier notin (admin,batch)", policy.Str("pod_selector"));
+            Assert.Contains(policy.GetProperty("evidence").EnumerateArray(),
+                            e => e.GetString() == "NetworkPolicy shop/deny-probes exists in the API (networking.k8s.io/v1): podSelector app=web,tier notin (admin,batch)");
+
+            // Each object was looked up once however many drops named it (the answers are kept a minute).
+            Assert.Single(api.Requests, r => r == "get /api/v1/namespaces/shop/services/web");
+            Assert.Single(api.Requests, r => r == "list endpointslices shop kubernetes.io/service-name=web");
+            Assert.Single(api.Requests, r => r == "get /apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/deny-probes");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task DiagnoseChecksThePolicyThatDropsTheProbesAgainstTheApi()
+    {
+        var server = _network.AddPod();
+        // The node's own probes leave through OUTPUT: felix sends them through the workload's chain there too.
+        Restore("iptables-nft-restore", $"""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            {CalicoPolicyChains(server, "OUTPUT", $"-p tcp -m tcp --dport {ProbePort} -j DROP", "Policy shop/knp.default.deny-probes ingress")}
+            COMMIT
+
+            """);
+        var nodePath = $"/run/netns/{_network.NodeNamespace}";
+        var dir = Directory.CreateTempSubdirectory("tracer-owner-");
+        await using var api = await FakeKubernetesApi.StartIn(nodePath);
+        try
+        {
+            api.Add(FakeKubernetesApi.Pod("shop", "web-0", "node-1", [server.IPv4], labels: new() { ["app"] = "web" }));
+            api.AddNetworkPolicy("shop", "deny-probes", new JsonObject { ["matchLabels"] = new JsonObject { ["app"] = "web" } });
+
+            var result = Shell.Run("ip", ["netns", "exec", _network.NodeNamespace, "env", $"KUBECONFIG={api.WriteKubeconfig(dir.FullName)}", "NODE_NAME=node-1",
+                                          RepositoryPaths.TracerExecutable, "diagnose", "--output", "json", "--duration", "2s",
+                                          "--pod", "shop/web-0", "--port", ProbePort.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            Assert.True(result.Stdout.Length > 0, result.Stderr);
+            using var report = JsonDocument.Parse(result.Stdout);
+
+            var owner = report.RootElement.GetProperty("verdict").GetProperty("culprit").GetProperty("owner");
+            Assert.Equal("network-policy", owner.Str("kind"));
+            Assert.Equal("shop/deny-probes", owner.Str("name"));
+            Assert.Equal("app=web", owner.Str("pod_selector"));
+            Assert.Contains(owner.GetProperty("evidence").EnumerateArray(),
+                            e => e.GetString() == "NetworkPolicy shop/deny-probes exists in the API (networking.k8s.io/v1): podSelector app=web");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Felix's chains for the workload <paramref name="server"/>, jumped to from <paramref name="from"/>: its endpoint chain
+    /// (tier mark, the policy, its final drop) and one policy chain with a hashed name whose one rule carries <paramref name="policyComment"/>.
+    /// </summary>
+    private static string CalicoPolicyChains(Pod server, string from, string policyRule, string policyComment)
+    {
+        var endpoint = $"cali-tw-{server.HostInterface}";
+        const string PolicyChain = "cali-pi-_4yn_o8fHHkyVWuCz5kJ";
+        return $"""
+            :{endpoint} - [0:0]
+            :{PolicyChain} - [0:0]
+            -A {from} -o {server.HostInterface} -m comment --comment "cali:XWC7ccUA7hX7ciPR" -j {endpoint}
+            -A {endpoint} -m comment --comment "cali:Jn8hW0JtJyTLbcNV" -j MARK --set-xmark 0x0/0x30000
+            -A {endpoint} -m comment --comment "cali:RmB-JS69ad-N5lEO" -m comment --comment "Start of tier default" -j MARK --set-xmark 0x0/0x20000
+            -A {endpoint} -m comment --comment "cali:SzDJvAeQNj9Q2o4-" -m mark --mark 0x0/0x20000 -j {PolicyChain}
+            -A {endpoint} -m comment --comment "cali:VcWoB5VfnGgEHPuR" -m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 -j RETURN
+            -A {endpoint} -m comment --comment "cali:tWvdlCb3ZafsLQDk" -m comment --comment "Drop if no policies passed packet" -m mark --mark 0x0/0x20000 -j DROP
+            -A {PolicyChain} -m comment --comment "cali:Pwbm7Q6DGLjBbAsi" -m comment --comment "{policyComment}" {policyRule}
+            """;
     }
 
     /// <summary>The owners of the client's drops to the Service's address and port.</summary>

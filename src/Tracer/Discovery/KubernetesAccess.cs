@@ -8,6 +8,18 @@ namespace Tracer.Discovery;
 internal static class KubernetesAccess
 {
     /// <summary>This node's name: the setting, else NODE_NAME (the downward API's spec.nodeName).</summary>
+    /// <summary>
+    /// GET of an API path as the client's own calls are made (its credentials, headers first), whatever the status: pod
+    /// watches and object lookups read paths the generated client has no AOT-safe call for.
+    /// </summary>
+    public static async Task<HttpResponseMessage> GetAsync(this Kubernetes client, string path, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(client.BaseUri, path));
+        if (client.Credentials is { } credentials)
+            await credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
+        return await client.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+    }
+
     public static string? NodeName(string? setting) =>
         setting is { Length: > 0 } ? setting : Environment.GetEnvironmentVariable("NODE_NAME") is { Length: > 0 } node ? node : null;
 

@@ -80,10 +80,7 @@ internal sealed class KubernetesClusterObjects(KubernetesClientConfiguration con
     /// <summary>The response, or null on 404; other failures throw.</summary>
     private async Task<HttpResponseMessage?> GetAsync(string path, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_client.BaseUri, path));
-        if (_client.Credentials is { } credentials)
-            await credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
-        var response = await _client.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        var response = await _client.GetAsync(path, cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode)
             return response;
         using (response)

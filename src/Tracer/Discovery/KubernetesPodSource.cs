@@ -190,10 +190,7 @@ internal sealed class KubernetesPodSource : IPodSource, IDisposable
 
     private async Task<HttpResponseMessage> SendAsync(string path, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_client.BaseUri, path));
-        if (_client.Credentials is { } credentials)
-            await credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
-        var response = await _client.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        var response = await _client.GetAsync(path, cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode)
             return response;
         var error = new HttpOperationException($"GET {path}: HTTP {(int)response.StatusCode}")

@@ -48,7 +48,7 @@ internal sealed class AttributionPipeline : IDisposable
         _verdicts = verdicts;
         _symbols = symbols;
         _logger = logger;
-        _node = new NodeQueries { NftablesListing = ListNftables, IptablesChainRules = ListIptablesChain };
+        _node = new NodeQueries { NftablesListing = ListNftables, IptablesChainRules = ListIptablesChain, NfQueueFiles = ReadQueueFiles };
     }
 
     /// <summary>
@@ -260,6 +260,26 @@ internal sealed class AttributionPipeline : IDisposable
             return listing?.Split('\n').Where(l => l.StartsWith("-A ", StringComparison.Ordinal)).ToList();
         }
         catch (NamespaceGoneException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A namespace's NFQUEUE bindings and netlink sockets, read by a thread inside it (/proc/thread-self/net is the thread's namespace's).</summary>
+    private NamespaceQueueFiles? ReadQueueFiles(uint netns)
+    {
+        if (netns != _ownNetns && _hookTables?.Track(netns) != true)
+            return null;
+        try
+        {
+            NamespaceQueueFiles? files = null;
+            InNamespace(netns, () => files = new NamespaceQueueFiles(
+                // Absent where nfnetlink_queue is not loaded: then no queue has a listener.
+                File.Exists("/proc/thread-self/net/netfilter/nfnetlink_queue") ? File.ReadAllText("/proc/thread-self/net/netfilter/nfnetlink_queue") : "",
+                File.ReadAllText("/proc/thread-self/net/netlink")));
+            return files;
+        }
+        catch (Exception e) when (e is NamespaceGoneException or IOException or UnauthorizedAccessException)
         {
             return null;
         }

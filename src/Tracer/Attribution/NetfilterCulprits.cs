@@ -52,6 +52,9 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
     {
         if (!seen.Nftables.TryGetValue(flow.Netns, out var nftables) || nftables.VerdictFor(flow) is not { } verdict)
             return null;
+        // A queue verdict explains only a drop where queued packets are freed; a drop elsewhere came after the queue accepted it.
+        if ((verdict.Queue is not null) != (location?.Name is { } name && (QueueVerdictFunctions.Contains(name) || QueueFailureFunctions.Contains(name))))
+            return null;
         var fits = bracketed is null
             ? location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
             // The bracket names the base chain the hook runs; the verdict may come from a chain it jumped to (KUBE-SERVICES
@@ -60,7 +63,37 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
         if (!fits)
             return null;
         var at = bracketed is { Hook: { } hook } ? (hook, bracketed.Priority) : ChainAt(seen, flow, verdict);
-        return FromVerdict(flow, verdict, nftables.RuleText(verdict), at, evidence);
+        var rule = nftables.RuleText(verdict);
+        return verdict.Queue is { } queue
+            ? Queued(verdict, queue, rule, at, QueueVerdictFunctions.Contains(location!.Value.Name), evidence)
+            : FromVerdict(flow, verdict, rule, at, evidence);
+    }
+
+    /// <summary>Where the kernel frees a queued packet that its listener's verdict (NF_DROP) drops: nf_reinject, inlined in the netlink verdict handlers.</summary>
+    private static readonly HashSet<string> QueueVerdictFunctions = ["nf_reinject", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch"];
+
+    /// <summary>Where the kernel frees a packet it could not queue (no listener on the queue, and no bypass).</summary>
+    private static readonly HashSet<string> QueueFailureFunctions = ["nf_queue", "__nf_queue", "nf_hook_slow"];
+
+    /// <summary>
+    /// A rule handed the packet to NFQUEUE <paramref name="queue"/>, and the kernel freed it where a queue's packets die:
+    /// by its listener's verdict, or because nobody listens (and the rule has no bypass). The rule names no policy: the
+    /// listener decides (kube-network-policies and other user-space NetworkPolicy controllers); its owner names the process.
+    /// </summary>
+    private static Culprit Queued(NftVerdict verdict, ushort queue, string? rule, (string Hook, int? Priority)? at, bool byListener, List<string> evidence)
+    {
+        var text = rule is null ? $"handle {verdict.Handle}" : $"\"{rule}\" (handle {verdict.Handle})";
+        evidence.Add($"nftrace: verdict queue {queue} by rule handle {verdict.Handle} of chain {verdict.Family} {verdict.Table} {verdict.Chain}");
+        var where = at is var (hook, priority) ? $" at {hook} priority {priority}" : "";
+        return new Culprit
+        {
+            Kind = CulpritKind.NetfilterHook, Confidence = CulpritConfidence.Exact, Evidence = evidence,
+            Family = verdict.Family, Hook = at?.Hook, Priority = at?.Priority,
+            Table = verdict.Table, Chain = verdict.Chain, Handle = verdict.Handle, Rule = rule, Queue = queue,
+            Summary = byListener
+                ? $"dropped{where} by the user-space verdict of NFQUEUE {queue}, where rule {text} in chain {verdict.Chain} of table {verdict.Family} {verdict.Table} sent it"
+                : $"dropped{where}: NFQUEUE {queue} has no listener, and rule {text} in chain {verdict.Chain} of table {verdict.Family} {verdict.Table} sent it there without bypass",
+        };
     }
 
     /// <summary>

@@ -51,6 +51,12 @@ internal sealed class NodeQueries
     /// </summary>
     public Func<uint, string, string, string, IReadOnlyList<string>?> IptablesChainRules { get; init; } = (_, _, _, _) => null;
 
+    /// <summary>A network namespace's NFQUEUE bindings and netlink sockets; null where Tracer cannot read them (not a namespace it tracks, or gone).</summary>
+    public Func<uint, NamespaceQueueFiles?> NfQueueFiles { get; init; } = _ => null;
+
+    /// <summary>The processes with a descriptor on a socket, by its inode.</summary>
+    public Func<ulong, IReadOnlyList<int>> SocketHolders { get; init; } = NfQueueListeners.SocketHolders;
+
     /// <summary>Answers for one interval: each question asked at most once, however many drops need it.</summary>
     public NodeAnswers ForInterval() => new(this);
 
@@ -205,4 +211,8 @@ internal sealed class NodeAnswers(NodeQueries queries)
     public IReadOnlyList<string>? IptablesChainRules(uint netns, string family, string table, string chain) =>
         Once(("iptables-rules", netns, family, table, chain),
              () => queries.Remembered(("iptables-rules", netns, family, table, chain), NodeQueries.ListingsFor, () => queries.IptablesChainRules(netns, family, table, chain)));
+
+    public NamespaceQueueFiles? NfQueueFiles(uint netns) => Once(("nfqueue-files", netns), () => queries.NfQueueFiles(netns));
+
+    public IReadOnlyList<int> SocketHolders(ulong inode) => Once(("socket-holders", inode), () => queries.SocketHolders(inode));
 }

@@ -14,8 +14,11 @@ internal readonly record struct FlowTuple(IPAddress Source, IPAddress Destinatio
         : null;
 }
 
-/// <summary>A drop verdict that nftables itself reported through its trace facility.</summary>
-internal sealed record NftVerdict(string Family, string Table, string Chain, ulong? Handle, bool Policy, FlowTuple Flow);
+/// <summary>
+/// A drop verdict that nftables itself reported through its trace facility; or a rule's verdict that handed the
+/// packet to NFQUEUE <paramref name="Queue"/>, whose listener decides (and may drop it) in user space.
+/// </summary>
+internal sealed record NftVerdict(string Family, string Table, string Chain, ulong? Handle, bool Policy, FlowTuple Flow, ushort? Queue = null);
 
 /// <summary>
 /// Packets nftables' trace should follow at one hook point (PREROUTING … POSTROUTING): those to
@@ -341,9 +344,13 @@ internal sealed unsafe class NftablesTrace : IProbe
         var policy = trace.Type == Nftnl.NFT_TRACETYPE_POLICY;
         if (!policy && trace.Type != Nftnl.NFT_TRACETYPE_RULE)
             return;
-        if ((policy ? trace.Policy : trace.Verdict) != Nftnl.NF_DROP || !_flowsByTraceId.TryGetValue(trace.Id, out var flow))
+        var code = policy ? trace.Policy : trace.Verdict;
+        // A queue verdict carries its queue number above NF_VERDICT_QBITS (nft's "queue", iptables' NFQUEUE alike).
+        var queued = !policy && (code & Nftnl.NF_VERDICT_MASK) == Nftnl.NF_QUEUE;
+        if ((code != Nftnl.NF_DROP && !queued) || !_flowsByTraceId.TryGetValue(trace.Id, out var flow))
             return;
-        var verdict = new NftVerdict(Families.GetValueOrDefault((NfProto)trace.Family, "inet"), trace.Table, trace.Chain, trace.RuleHandle, policy, flow);
+        var verdict = new NftVerdict(Families.GetValueOrDefault((NfProto)trace.Family, "inet"), trace.Table, trace.Chain, trace.RuleHandle, policy, flow,
+                                     queued ? (ushort)((uint)code >> Nftnl.NF_VERDICT_QBITS) : null);
         lock (_gate)
         {
             if (_verdicts.Count > 65536)

@@ -22,6 +22,9 @@ internal sealed record Culprit
     public int? RuleNumber { get; init; }
     public string? Rule { get; init; }
 
+    /// <summary>The NFQUEUE a rule handed the packet to: a user-space process decides its fate.</summary>
+    public ushort? Queue { get; init; }
+
     // A function (module or kernel).
     public string? Function { get; init; }
     public string? Module { get; init; }

@@ -27,9 +27,9 @@ internal static class PodOwners
             return owner;
         // By container id first: a static pod's cgroup carries its manifest's hash, not the API's UID.
         if (main.ContainerId is { } id && pods.WithContainer(id) is var (pod, container))
-            return BpfProgramOwners.WithPod(owner, pod.ToString(), container.Name, pod.Workload, $"container id {id[..12]} in the pod's status, {pods.Origin}");
+            return ProcessOwners.WithPod(owner, pod.ToString(), container.Name, pod.Workload, $"container id {id[..12]} in the pod's status, {pods.Origin}");
         if (main.PodUid is { } uid && pods.WithUid(uid) is { } byUid)
-            return BpfProgramOwners.WithPod(owner, byUid.ToString(), null, byUid.Workload, $"pod uid {uid}, {pods.Origin}");
+            return ProcessOwners.WithPod(owner, byUid.ToString(), null, byUid.Workload, $"pod uid {uid}, {pods.Origin}");
         return owner;
     }
 }

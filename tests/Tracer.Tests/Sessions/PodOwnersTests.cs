@@ -23,11 +23,13 @@ public sealed class PodOwnersTests
     // The EDR runs with the host's network: it has no address of its own, only an identity.
     private static readonly PodSnapshot Pods = new([new LocalPod(new IPNetwork(IPAddress.Parse("10.244.0.5"), 32), "cali1", Web)], "kubernetes", [Web, Edr]);
 
-    private static CulpritOwner HeldBy(string? containerId, string? podUid) => new()
+    /// <summary>A process owner as attribution makes it, of a process /proc would show with this container id and pod UID.</summary>
+    private static CulpritOwner HeldBy(string? containerId, string? podUid) => ProcessOwners.Of([4242], "held by", [], new NodeQueries
     {
-        Kind = OwnerKind.Process, Name = "/usr/sbin/edr-agent", Confidence = CulpritConfidence.Exact, Summary = "held by process edr-agent",
-        Processes = [new OwnerProcess(4242, "edr-agent", "/usr/sbin/edr-agent", null, "/some/cgroup") { ContainerId = containerId, PodUid = podUid }],
-    };
+        Process = pid => new OwnerProcess(pid, "edr-agent", "/usr/sbin/edr-agent", null, "/some/cgroup") { ContainerId = containerId, PodUid = podUid },
+        PackageOwning = (_, _) => null,
+        SeesHostFiles = _ => true,
+    }.ForInterval())!;
 
     private static DropRecord Record(CulpritOwner? owner) => new(DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, null, "NETFILTER_DROP", null, 1, 64, null,
         new Culprit { Kind = CulpritKind.BpfProgram, Confidence = CulpritConfidence.Bracketed, Summary = "dropped", ProgramId = 1393, Owner = owner });

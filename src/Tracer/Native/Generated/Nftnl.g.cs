@@ -43,6 +43,9 @@ internal static unsafe partial class Nftnl
     public const int NFT_TRACETYPE_RULE = 3;
     public const int NFT_TRACETYPE_POLICY = 1;
     public const int NF_DROP = 0;
+    public const int NF_QUEUE = 3;
+    public const int NF_VERDICT_MASK = 255;
+    public const int NF_VERDICT_QBITS = 16;
 
     [LibraryImport(LibraryName, EntryPoint = "nftnl_trace_alloc", SetLastError = true)]
     public static partial nftnl_trace* nftnl_trace_alloc();

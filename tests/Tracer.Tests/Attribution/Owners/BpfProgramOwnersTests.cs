@@ -170,7 +170,7 @@ public sealed class BpfProgramOwnersTests
     {
         var owner = BpfProgramOwners.Of(NetfilterProgram, Node(HeldByTheAgent, package: new OwnerPackage("dpkg", "edr-agent", "7.1.3")).ForInterval())!;
 
-        var completed = BpfProgramOwners.WithPod(owner, "security/edr-agent-x7k2p", "edr", "DaemonSet security/edr-agent", "the Kubernetes API");
+        var completed = ProcessOwners.WithPod(owner, "security/edr-agent-x7k2p", "edr", "DaemonSet security/edr-agent", "the Kubernetes API");
 
         Assert.Equal(("security/edr-agent-x7k2p", "edr", "DaemonSet security/edr-agent"), (completed.Pod, completed.Container, completed.Workload));
         Assert.Equal("held by process edr-agent (pid 4242, /usr/sbin/edr-agent) in container edr of pod security/edr-agent-x7k2p " +

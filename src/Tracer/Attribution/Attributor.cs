@@ -59,7 +59,9 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
         if (_netfilter.Observed(seen, flow, evidence) is { } observed)
             return observed;
         var bracketed = _netfilter.Bracketed(seen, flow, evidence);
-        if (reason == DropReasons.NetfilterDrop && _netfilter.FromTrace(seen, flow, location, bracketed, evidence) is { } traced)
+        // NFQUEUE's drops carry no reason (NOT_SPECIFIED): their location says they are netfilter's.
+        if ((reason == DropReasons.NetfilterDrop || NetfilterCulprits.FreesQueued(location)) &&
+            _netfilter.FromTrace(seen, flow, location, bracketed, evidence) is { } traced)
             return traced;
         if (bracketed is not null)
             return bracketed;

@@ -53,10 +53,11 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
         if (!seen.Nftables.TryGetValue(flow.Netns, out var nftables) || nftables.VerdictFor(flow) is not { } verdict)
             return null;
         // A queue verdict explains only a drop where queued packets are freed; a drop elsewhere came after the queue accepted it.
-        if ((verdict.Queue is not null) != (location?.Name is { } name && (QueueVerdictFunctions.Contains(name) || QueueFailureFunctions.Contains(name))))
+        var queueDrop = FreesQueued(location);
+        if ((verdict.Queue is not null) != queueDrop)
             return null;
         var fits = bracketed is null
-            ? location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
+            ? queueDrop || location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
             // The bracket names the base chain the hook runs; the verdict may come from a chain it jumped to (KUBE-SERVICES
             // from FORWARD), and a table's other chains run only from its base chains.
             : bracketed.Table == verdict.Table;
@@ -69,11 +70,18 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
             : FromVerdict(flow, verdict, rule, at, evidence);
     }
 
-    /// <summary>Where the kernel frees a queued packet that its listener's verdict (NF_DROP) drops: nf_reinject, inlined in the netlink verdict handlers.</summary>
-    private static readonly HashSet<string> QueueVerdictFunctions = ["nf_reinject", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch"];
+    /// <summary>
+    /// Where the kernel frees a queued packet that its listener's verdict (NF_DROP) drops: nf_reinject, inlined into
+    /// nfqnl_reinject on 6.18. Without a drop reason (NOT_SPECIFIED), as <see cref="QueueFailureFunctions"/>.
+    /// </summary>
+    private static readonly HashSet<string> QueueVerdictFunctions = ["nf_reinject", "nfqnl_reinject", "nfqnl_recv_verdict", "nfqnl_recv_verdict_batch"];
 
     /// <summary>Where the kernel frees a packet it could not queue (no listener on the queue, and no bypass).</summary>
-    private static readonly HashSet<string> QueueFailureFunctions = ["nf_queue", "__nf_queue", "nf_hook_slow"];
+    private static readonly HashSet<string> QueueFailureFunctions = ["nf_queue", "__nf_queue"];
+
+    /// <summary>Whether the drop's location is where NFQUEUE's packets die: by their listener's verdict, or for want of one.</summary>
+    public static bool FreesQueued(KernelSymbol? location) =>
+        location?.Name is { } name && (QueueVerdictFunctions.Contains(name) || QueueFailureFunctions.Contains(name));
 
     /// <summary>
     /// A rule handed the packet to NFQUEUE <paramref name="queue"/>, and the kernel freed it where a queue's packets die:

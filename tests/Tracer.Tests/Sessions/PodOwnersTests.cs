@@ -1,3 +1,4 @@
+using Tracer.Attribution;
 using System.Net;
 using Tracer.Discovery;
 using Tracer.Records;

@@ -56,14 +56,16 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
         var queueDrop = FreesQueued(location);
         if ((verdict.Queue is not null) != queueDrop)
             return null;
-        var fits = bracketed is null
-            ? queueDrop || location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
-            // The bracket names the base chain the hook runs; the verdict may come from a chain it jumped to (KUBE-SERVICES
-            // from FORWARD), and a table's other chains run only from its base chains.
-            : bracketed.Table == verdict.Table;
+        // The bracket names the base chain the hook runs; the verdict may come from a chain it jumped to (KUBE-SERVICES
+        // from FORWARD), and a table's other chains run only from its base chains. A listener's verdict frees the packet
+        // outside the hook loop, where the sentinels' trail is another packet's: there only the location counts.
+        var sameTable = bracketed?.Table == verdict.Table;
+        var fits = queueDrop || (bracketed is null
+            ? location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
+            : sameTable);
         if (!fits)
             return null;
-        var at = bracketed is { Hook: { } hook } ? (hook, bracketed.Priority) : ChainAt(seen, flow, verdict);
+        var at = bracketed is { Hook: { } hook } && sameTable ? (hook, bracketed.Priority) : ChainAt(seen, flow, verdict);
         var rule = nftables.RuleText(verdict);
         return verdict.Queue is { } queue
             ? Queued(verdict, queue, rule, at, QueueVerdictFunctions.Contains(location!.Value.Name), evidence)

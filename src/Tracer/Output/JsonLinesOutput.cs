@@ -89,6 +89,7 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
         WriteIfSet("handle", (long?)culprit.Handle);
         WriteIfSet("rule_number", culprit.RuleNumber);
         WriteIfSet("rule", culprit.Rule);
+        WriteIfSet("queue", culprit.Queue);
         WriteIfSet("function", culprit.Function);
         WriteIfSet("module", culprit.Module);
         if (culprit.OutOfTree is { } outOfTree)

@@ -158,6 +158,7 @@ internal sealed class TelemetryOutput : IDropOutput
         new("tracer.culprit.chain", c.Chain),
         new("tracer.culprit.handle", c.Handle is { } handle ? (long)handle : null),
         new("tracer.culprit.rule", c.Rule),
+        new("tracer.culprit.queue", c.Queue is { } queue ? (long)queue : null),
         new("tracer.culprit.function", c.Function),
         new("tracer.culprit.module", c.Module),
         new("tracer.culprit.out_of_tree", c.OutOfTree),

@@ -40,6 +40,7 @@ public sealed class NfQueueOwnersKernelTests : IDisposable
         {
             Assert.Equal("netfilter-hook", culprit.Str("kind"));
             Assert.Contains(culprit.GetProperty("evidence").EnumerateArray(), e => e.GetString() == $"nftrace: verdict queue {Queue} by rule handle {culprit.Num("handle")} of chain ip filter FORWARD");
+            Assert.Equal(Queue, culprit.Num("queue"));
             Assert.Contains($"by the user-space verdict of NFQUEUE {Queue}", culprit.Str("summary"));
             var owner = culprit.GetProperty("owner");
             Assert.Equal("process", owner.Str("kind"));
@@ -60,6 +61,7 @@ public sealed class NfQueueOwnersKernelTests : IDisposable
         {
             Assert.Equal("netfilter-hook", culprit.Str("kind"));
             Assert.Contains(culprit.GetProperty("evidence").EnumerateArray(), e => e.GetString() == $"nftrace: verdict queue {Queue} by rule handle {culprit.Num("handle")} of chain ip filter FORWARD");
+            Assert.Equal(Queue, culprit.Num("queue"));
             Assert.Contains($"NFQUEUE {Queue} has no listener", culprit.Str("summary"));
             Assert.False(culprit.TryGetProperty("owner", out _));
         });

@@ -20,7 +20,6 @@ namespace Tracer.Attribution;
 internal sealed class AttributionPipeline : IDisposable
 {
     private static readonly IReadOnlySet<uint> NoPrograms = new HashSet<uint>();
-    private static readonly byte[] MarkedAlways = [(byte)nf_inet_hooks.NF_INET_PRE_ROUTING, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT]; // every watched packet passes one
 
     private readonly NetfilterHookTables? _hookTables;
     private readonly NetfilterSentinels? _sentinels;
@@ -113,7 +112,7 @@ internal sealed class AttributionPipeline : IDisposable
 
     /// <summary>With <see cref="Arming.Always"/>, every watched address is marked where every packet passes.</summary>
     private List<TraceMark> AlwaysMarked() =>
-        [.. MarkedAlways.SelectMany(hook => _watched.SelectMany(network => new[] { new TraceMark(hook, network), new TraceMark(hook, network, Source: true) }))];
+        [.. HookPoint.EntryHooks.SelectMany(hook => _watched.SelectMany(network => new[] { new TraceMark(hook, network), new TraceMark(hook, network, Source: true) }))];
 
     /// <summary>The watched addresses changed (pods came or went): with <see cref="Arming.Always"/>, Tracer's namespace marks the new set.</summary>
     public void Watch(IReadOnlyList<IPNetwork> watched)

@@ -47,7 +47,7 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
             evidence.Add($"this kernel reports no drop reasons: {implied} implied by the location");
         }
         var culprit = FromEvidence(seen, flow, reason, location, evidence);
-        if (reason == DropReasons.NetfilterDrop)
+        if (reason == DropReasons.NetfilterDrop || NetfilterCulprits.FreesQueued(location))
             culprit = Settle(seen, flow, culprit, location, requests);
         if (seen.SelinuxDenials.TryGetValue(flow, out var denial) && LsmCulprits.DeniedBySelinux(culprit, reason, denial) is { } selinux)
             culprit = selinux;
@@ -56,9 +56,11 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
 
     private Culprit FromEvidence(IntervalEvidence seen, DropFlow flow, string reason, KernelSymbol? location, List<string> evidence)
     {
-        if (_netfilter.Observed(seen, flow, evidence) is { } observed)
+        // A queue's listener frees its verdict's packets outside the hook loop, where the sentinels' trail is another packet's.
+        var trailed = !NetfilterCulprits.FreedByListener(location);
+        if (trailed && _netfilter.Observed(seen, flow, evidence) is { } observed)
             return observed;
-        var bracketed = _netfilter.Bracketed(seen, flow, evidence);
+        var bracketed = trailed ? _netfilter.Bracketed(seen, flow, evidence) : null;
         // NFQUEUE's drops carry no reason (NOT_SPECIFIED): their location says they are netfilter's.
         if ((reason == DropReasons.NetfilterDrop || NetfilterCulprits.FreesQueued(location)) &&
             _netfilter.FromTrace(seen, flow, location, bracketed, evidence) is { } traced)
@@ -80,7 +82,8 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
 
     /// <summary>
     /// A netfilter drop's culprit that evidence named is remembered; one it did not is recalled from memory, else
-    /// asks for Tracer's observers at the drop's hook point (nftables' trace only, where nftables itself freed it).
+    /// asks for Tracer's observers at the drop's hook point (nftables' trace only, where nftables itself freed it, or
+    /// where NFQUEUE did: only the trace sees which rule queued the packet, no sentinel sees a user-space verdict).
     /// </summary>
     private Culprit Settle(IntervalEvidence seen, DropFlow flow, Culprit culprit, KernelSymbol? location, List<ArmingRequest>? requests)
     {
@@ -91,8 +94,24 @@ internal sealed class Attributor(KernelSymbols symbols, DropReasons reasons, Dro
         }
         if (_memory.Recall(flow, culprit.Evidence) is { } recalled)
             return recalled;
-        if ((flow.HookPoint ?? seen.HintFor(flow)?.Point) is { } point)
-            requests?.Add(new ArmingRequest(point, flow, NftablesOnly: location?.Name.StartsWith("nft_", StringComparison.Ordinal) == true));
+        var nftablesOnly = location?.Name.StartsWith("nft_", StringComparison.Ordinal) == true || NetfilterCulprits.FreesQueued(location);
+        foreach (var point in ArmingPoints(seen, flow, location))
+            requests?.Add(new ArmingRequest(point, flow, nftablesOnly));
         return culprit;
+    }
+
+    /// <summary>
+    /// Where to arm for a drop: its hook point, from the sentinels' trail or the kernel stack. A queued packet's hook point
+    /// may be neither's (its listener's verdict frees it in the listener's sendmsg): it is marked where its packets enter
+    /// netfilter, and nftables' trace follows it to the rule that queued it.
+    /// </summary>
+    private static IEnumerable<HookPoint> ArmingPoints(IntervalEvidence seen, DropFlow flow, KernelSymbol? location)
+    {
+        var point = NetfilterCulprits.FreedByListener(location) ? null : flow.HookPoint ?? seen.HintFor(flow)?.Point;
+        if (point is { } known)
+            return [known];
+        return NetfilterCulprits.FreesQueued(location)
+            ? HookPoint.EntryHooks.Select(hook => new HookPoint(flow.Netns, HookPoint.FamilyOf(flow), hook))
+            : [];
     }
 }

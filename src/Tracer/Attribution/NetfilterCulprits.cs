@@ -57,8 +57,7 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
         if ((verdict.Queue is not null) != queueDrop)
             return null;
         // The bracket names the base chain the hook runs; the verdict may come from a chain it jumped to (KUBE-SERVICES
-        // from FORWARD), and a table's other chains run only from its base chains. A listener's verdict frees the packet
-        // outside the hook loop, where the sentinels' trail is another packet's: there only the location counts.
+        // from FORWARD), and a table's other chains run only from its base chains.
         var sameTable = bracketed?.Table == verdict.Table;
         var fits = queueDrop || (bracketed is null
             ? location?.Name is { } freedIn && (freedIn.StartsWith("nft_", StringComparison.Ordinal) || freedIn == "nf_hook_slow")
@@ -68,7 +67,7 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
         var at = bracketed is { Hook: { } hook } && sameTable ? (hook, bracketed.Priority) : ChainAt(seen, flow, verdict);
         var rule = nftables.RuleText(verdict);
         return verdict.Queue is { } queue
-            ? Queued(verdict, queue, rule, at, QueueVerdictFunctions.Contains(location!.Value.Name), evidence)
+            ? Queued(verdict, queue, rule, at, FreedByListener(location), evidence)
             : FromVerdict(flow, verdict, rule, at, evidence);
     }
 
@@ -80,6 +79,12 @@ internal sealed partial class NetfilterCulprits(KernelSymbols symbols)
 
     /// <summary>Where the kernel frees a packet it could not queue (no listener on the queue, and no bypass).</summary>
     private static readonly HashSet<string> QueueFailureFunctions = ["nf_queue", "__nf_queue"];
+
+    /// <summary>
+    /// Whether the drop's location is where a queue's listener's verdict frees its packets: in the listener's own sendmsg,
+    /// so the kernel stack names no hook point and the sentinels' trail is another packet's.
+    /// </summary>
+    public static bool FreedByListener(KernelSymbol? location) => location?.Name is { } name && QueueVerdictFunctions.Contains(name);
 
     /// <summary>Whether the drop's location is where NFQUEUE's packets die: by their listener's verdict, or for want of one.</summary>
     public static bool FreesQueued(KernelSymbol? location) =>

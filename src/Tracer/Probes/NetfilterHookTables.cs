@@ -29,6 +29,9 @@ internal readonly record struct HookPoint(uint Netns, byte Family, byte Hook)
 
     /// <summary>The netfilter family whose hooks a dropped packet passed.</summary>
     public static byte FamilyOf(DropFlow flow) => flow.IsIPv6 ? IPv6 : IPv4;
+
+    /// <summary>Where packets enter a family's hooks: every packet passes one of them first (received, or sent locally).</summary>
+    public static readonly byte[] EntryHooks = [(byte)nf_inet_hooks.NF_INET_PRE_ROUTING, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT];
 }
 
 /// <summary>One registered hook as the kernel's table holds it, in the order the kernel runs them.</summary>

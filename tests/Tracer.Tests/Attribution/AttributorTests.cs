@@ -21,6 +21,8 @@ public sealed class AttributorTests
         ffffffff81000000 T nf_hook_slow
         ffffffff81100000 T nft_do_chain
         ffffffff81200000 T selinux_ip_output
+        ffffffff81300000 T nf_queue
+        ffffffff81310000 T nfqnl_reinject
         ffffffffa0001000 t bpf_prog_37a27c48b736cd37_edr_drop	[bpf]
         ffffffffc0a00000 t edr_hook	[edr_agent]
         """)));
@@ -127,6 +129,24 @@ public sealed class AttributorTests
 
         Assert.Equal(("edr_agent", CulpritConfidence.Bracketed), (Assert.Single(later.Records).Culprit!.Module, later.Records[0].Culprit!.Confidence));
         Assert.Empty(later.Requests);
+    }
+
+    [Theory]
+    // The listener's verdict: the sentinel trail (LOCAL_OUT, a bracket) is another packet's, so where its packets enter netfilter.
+    [InlineData(0xffffffff81310040ul, 1, new[] { (byte)nf_inet_hooks.NF_INET_PRE_ROUTING, (byte)nf_inet_hooks.NF_INET_LOCAL_OUT })]
+    // No listener: freed on the packet's own path, whose trail says LOCAL_OUT.
+    [InlineData(0xffffffff81300040ul, 0, new[] { (byte)nf_inet_hooks.NF_INET_LOCAL_OUT })]
+    public void AnUnexplainedNfqueueDropAsksForNftablesTraceOnly_WhereItsPacketsCanBeMarked(ulong location, ushort sentinelsPassed, byte[] hooks)
+    {
+        // Its reason is NOT_SPECIFIED: the location alone makes it netfilter's.
+        var queued = NetfilterDrop(sentinelsPassed) with { Location = location, Reason = 2 };
+        var seen = Seen() with { Drops = new DropInterval([new DropCount(queued, 3, 300, 1, 2)], default, []) };
+
+        var interval = Create().Attribute(seen, _ => false);
+
+        Assert.Equal(CulpritConfidence.Inferred, Assert.Single(interval.Records).Culprit!.Confidence);
+        Assert.Equal(hooks.Select(h => new HookPoint(Netns, HookPoint.IPv4, h)), interval.Requests.Select(r => r.Point));
+        Assert.All(interval.Requests, r => Assert.True(r.NftablesOnly));
     }
 
     [Fact]

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Tracer.Tests.Infrastructure;
 
 /// <summary>
@@ -8,42 +6,19 @@ namespace Tracer.Tests.Infrastructure;
 /// </summary>
 internal sealed class NfQueueConsumer : IDisposable
 {
-    private static readonly Lazy<string> Executable = new(() =>
-    {
-        var output = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"tracer-test-nfqueue_drop-{Environment.ProcessId}");
-        Shell.Check("gcc", "-O2", "-o", output, System.IO.Path.Combine(RepositoryPaths.Root, "tests", "tools", "nfqueue_drop.c"), "-lmnl");
-        return output;
-    });
+    private readonly ToolProcess _process;
 
-    private readonly Process _process;
+    private NfQueueConsumer(ToolProcess process) => _process = process;
 
-    private NfQueueConsumer(Process process) => _process = process;
-
-    /// <summary>The consumer's process (ip netns exec runs it in its own place).</summary>
-    public int Pid => _process.Id;
+    /// <summary>The consumer's process.</summary>
+    public int Pid => _process.Pid;
 
     /// <summary>The consumer's executable.</summary>
-    public static string Path => Executable.Value;
+    public static string Path => ToolProcess.Executable("nfqueue_drop", "mnl");
 
-    /// <summary>Binds <paramref name="queue"/> in <paramref name="ns"/>; returns once the queue is the consumer's.</summary>
-    public static NfQueueConsumer Start(string ns, int queue)
-    {
-        var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in (string[])["netns", "exec", ns, Executable.Value, queue.ToString(System.Globalization.CultureInfo.InvariantCulture)])
-            start.ArgumentList.Add(argument);
-        var process = Process.Start(start)!;
-        if (process.StandardOutput.ReadLine() != "bound")
-        {
-            process.WaitForExit();
-            throw new InvalidOperationException($"nfqueue_drop {queue}: {process.StandardError.ReadToEnd().Trim()}");
-        }
-        return new NfQueueConsumer(process);
-    }
+    /// <summary>Binds <paramref name="queue"/> in <paramref name="ns"/>; returns once the queue is the consumer's ("bound").</summary>
+    public static NfQueueConsumer Start(string ns, int queue) =>
+        new(ToolProcess.Start("nfqueue_drop", "mnl", ns, "bound", queue.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 
-    public void Dispose()
-    {
-        Shell.Run("kill", "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        _process.WaitForExit();
-        _process.Dispose();
-    }
+    public void Dispose() => _process.Dispose();
 }

@@ -79,7 +79,6 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
         });
     }
 
-    /// <summary>The pod behind the UID and container id, from a FAKE Kubernetes API server (no real one can run here), through the daemon.</summary>
     /// <summary>The EDR agent as a host-network DaemonSet pod: the kubelet reports its container's id in the pod's status.</summary>
     private System.Text.Json.Nodes.JsonObject EdrAgentPod()
     {
@@ -93,12 +92,15 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
         return agent;
     }
 
-    [Fact]
-    public async Task DiagnoseWithTheApiNamesThePodOfTheProgramsHolder()
+    /// <summary>
+    /// Runs <paramref name="body"/> with a FAKE Kubernetes API server (no real one can run here) in the node's namespace
+    /// that holds the EDR agent's pod and pod web-0, the EDR stand-in held in the agent's container cgroup, and a kubeconfig
+    /// for the API in a directory of the test's own.
+    /// </summary>
+    private async Task WithEdrAgentPod(Func<FakeKubernetesApi, DirectoryInfo, BpfLoader, Task> body)
     {
-        var nodePath = $"/run/netns/{_network.NodeNamespace}";
         var dir = Directory.CreateTempSubdirectory("tracer-owner-");
-        await using var api = await FakeKubernetesApi.StartIn(nodePath); // a FAKE API server: none can run here
+        await using var api = await FakeKubernetesApi.StartIn($"/run/netns/{_network.NodeNamespace}");
         try
         {
             api.Add(EdrAgentPod());
@@ -106,23 +108,7 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
             var (edr, cgroup) = StartEdrInPodCgroup();
             using (cgroup)
             using (edr)
-            {
-                var result = Shell.Run("ip", ["netns", "exec", _network.NodeNamespace, "env", $"KUBECONFIG={api.WriteKubeconfig(dir.FullName)}", "NODE_NAME=node-1",
-                                              RepositoryPaths.TracerExecutable, "diagnose", "--output", "json", "--duration", "2s",
-                                              "--pod", "shop/web-0", "--port", ProbePort.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-                Assert.True(result.Stdout.Length > 0, result.Stderr);
-                using var report = JsonDocument.Parse(result.Stdout);
-
-                var culprit = report.RootElement.GetProperty("verdict").GetProperty("culprit");
-                Assert.Equal((long)edr.ProgramIds.Single(), culprit.Num("program_id"));
-                var owner = culprit.GetProperty("owner");
-                Assert.Equal("process", owner.Str("kind"));
-                Assert.Equal("security/edr-agent-x7k2p", owner.Str("pod"));
-                Assert.Equal("edr", owner.Str("container"));
-                Assert.Equal("DaemonSet security/edr-agent", owner.Str("workload"));
-                // The node's pods, listed once (besides the target's own GET).
-                Assert.Single(api.Requests, r => r == "list");
-            }
+                await body(api, dir, edr);
         }
         finally
         {
@@ -130,46 +116,56 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
         }
     }
 
+    /// <summary>The owner names the EDR agent's pod, its container and the DaemonSet, from the API.</summary>
+    private static void AssertTheEdrAgentsPod(JsonElement owner)
+    {
+        Assert.Equal("security/edr-agent-x7k2p", owner.Str("pod"));
+        Assert.Equal("edr", owner.Str("container"));
+        Assert.Equal("DaemonSet security/edr-agent", owner.Str("workload"));
+    }
+
     [Fact]
-    public async Task WithTheApiThePodContainerAndWorkloadAreNamed()
+    public Task DiagnoseWithTheApiNamesThePodOfTheProgramsHolder() => WithEdrAgentPod((api, dir, edr) =>
+    {
+        var result = Shell.Run("ip", ["netns", "exec", _network.NodeNamespace, "env", $"KUBECONFIG={api.WriteKubeconfig(dir.FullName)}", "NODE_NAME=node-1",
+                                      RepositoryPaths.TracerExecutable, "diagnose", "--output", "json", "--duration", "2s",
+                                      "--pod", "shop/web-0", "--port", ProbePort.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.True(result.Stdout.Length > 0, result.Stderr);
+        using var report = JsonDocument.Parse(result.Stdout);
+
+        var culprit = report.RootElement.GetProperty("verdict").GetProperty("culprit");
+        Assert.Equal((long)edr.ProgramIds.Single(), culprit.Num("program_id"));
+        var owner = culprit.GetProperty("owner");
+        Assert.Equal("process", owner.Str("kind"));
+        AssertTheEdrAgentsPod(owner);
+        // The node's pods, listed once (besides the target's own GET).
+        Assert.Single(api.Requests, r => r == "list");
+        return Task.CompletedTask;
+    });
+
+    /// <summary>The pod behind the UID and container id, through the daemon.</summary>
+    [Fact]
+    public Task WithTheApiThePodContainerAndWorkloadAreNamed() => WithEdrAgentPod(async (api, dir, edr) =>
     {
         var nodePath = $"/run/netns/{_network.NodeNamespace}";
-        var dir = Directory.CreateTempSubdirectory("tracer-owner-");
-        await using var api = await FakeKubernetesApi.StartIn(nodePath);
         await using var receiver = await OtlpReceiver.StartIn(nodePath);
-        try
-        {
-            api.Add(EdrAgentPod());
-            api.Add(FakeKubernetesApi.Pod("shop", "web-0", "node-1", [_pod.IPv4], ("StatefulSet", "web")));
-            var (edr, cgroup) = StartEdrInPodCgroup();
-            using (cgroup)
-            using (edr)
-            using (var daemon = TestDaemon.Start(_network.NodeNamespace, api, dir, $"http://127.0.0.1:{receiver.GrpcPort}", NamespaceSockets.FreePortIn(nodePath)))
-            using (var session = SessionClient.Start(TestDaemon.Socket(dir), "start", "--pod", "shop/web-0", "--output", "json"))
-            {
-                Poll.Until(() => session.Stderr.Contains("in detail", StringComparison.Ordinal), TimeSpan.FromSeconds(15), () => session.Stderr);
-                CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
-                Poll.Until(() => session.Records().Where(Probe).Sum(r => r.Num("count")) >= Packets, TimeSpan.FromSeconds(15), () => session.Stderr);
-                Assert.Equal(0, daemon.Stop("TERM"));
+        using var daemon = TestDaemon.Start(_network.NodeNamespace, api, dir, $"http://127.0.0.1:{receiver.GrpcPort}", NamespaceSockets.FreePortIn(nodePath));
+        using var session = SessionClient.Start(TestDaemon.Socket(dir), "start", "--pod", "shop/web-0", "--output", "json");
+        Poll.Until(() => session.Stderr.Contains("in detail", StringComparison.Ordinal), TimeSpan.FromSeconds(15), () => session.Stderr);
+        CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+        Poll.Until(() => session.Records().Where(Probe).Sum(r => r.Num("count")) >= Packets, TimeSpan.FromSeconds(15), () => session.Stderr);
+        Assert.Equal(0, daemon.Stop("TERM"));
 
-                var owners = session.Records().Where(Probe).Select(r => r.Culprit()).Where(c => c.Num("program_id") == edr.ProgramIds.Single())
-                    .Select(c => c.GetProperty("owner")).ToList();
-                Assert.NotEmpty(owners);
-                Assert.All(owners, owner =>
-                {
-                    Assert.Equal("security/edr-agent-x7k2p", owner.Str("pod"));
-                    Assert.Equal("edr", owner.Str("container"));
-                    Assert.Equal("DaemonSet security/edr-agent", owner.Str("workload"));
-                    Assert.Contains($"(pid {edr.Pid}, {BpfLoader.Path}) in container edr of pod security/edr-agent-x7k2p (DaemonSet security/edr-agent)",
-                                    owner.Str("summary"));
-                });
-            }
-        }
-        finally
+        var owners = session.Records().Where(Probe).Select(r => r.Culprit()).Where(c => c.Num("program_id") == edr.ProgramIds.Single())
+            .Select(c => c.GetProperty("owner")).ToList();
+        Assert.NotEmpty(owners);
+        Assert.All(owners, owner =>
         {
-            dir.Delete(recursive: true);
-        }
-    }
+            AssertTheEdrAgentsPod(owner);
+            Assert.Contains($"(pid {edr.Pid}, {BpfLoader.Path}) in container edr of pod security/edr-agent-x7k2p (DaemonSet security/edr-agent)",
+                            owner.Str("summary"));
+        });
+    });
 
     [Fact]
     public void AProgramNoProcessHoldsIsNamedByItsPin()

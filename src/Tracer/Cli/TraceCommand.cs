@@ -20,17 +20,32 @@ internal sealed class TraceCommand(ILogger logger)
             : Console.IsOutputRedirected || !AnsiConsoleSupported()
                 ? new PlainTextOutput(Console.Out)
                 : new LiveTableOutput();
-        var pods = new RoutePodSource(TimeSpan.FromSeconds(5));
+        // Pods by name, and owners checked against the API, where the API is configured (as for diagnose); routes otherwise.
+        using var cluster = ClusterAccess.Open(useApi: true, nodeName: null, kubeconfig: null, logger);
+        using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var watch = await cluster.StartAsync(TimeSpan.FromSeconds(10), stopWatching.Token).ConfigureAwait(false);
+        if (cluster.Kubernetes is { } kubernetes)
+            Console.Error.WriteLine(kubernetes.Synced
+                ? $"pods: named by the Kubernetes API (node {cluster.Node})"
+                : $"pods: the Kubernetes API has not answered yet; from the node's routes until it does (node {cluster.Node})");
         using var export = otlp is null ? null : new TelemetryExport(otlp, metricsPort: null, logger);
-        using var telemetry = export is null ? null : new TelemetryOutput(export, SessionAttributes(options), countMetrics: true, pods);
+        using var telemetry = export is null ? null : new TelemetryOutput(export, SessionAttributes(options), countMetrics: true, cluster.Pods);
         var output = telemetry is null ? console : new TeeOutput(console, telemetry);
-        var session = new TraceSession(options, pods, output, logger);
-        var summary = await session.RunAsync(status =>
+        var session = new TraceSession(options, cluster.Pods, output, logger) { ClusterOwners = cluster.Owners };
+        try
         {
-            Console.Error.WriteLine(status);
-            telemetry?.Started(status);
-        }, cancellationToken).ConfigureAwait(false);
-        PrintSummary(summary);
+            var summary = await session.RunAsync(status =>
+            {
+                Console.Error.WriteLine(status);
+                telemetry?.Started(status);
+            }, cancellationToken).ConfigureAwait(false);
+            PrintSummary(summary);
+        }
+        finally
+        {
+            await stopWatching.CancelAsync().ConfigureAwait(false);
+            await watch.ConfigureAwait(false);
+        }
         return ExitCodes.Success;
     }
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tracer.Discovery;
+using Tracer.Sessions;
 using Tracer.Telemetry;
 
 namespace Tracer.Daemon;
@@ -15,20 +16,14 @@ internal sealed class DaemonServices : IDisposable
     {
         var settings = options.Value;
         var logger = loggers.CreateLogger("Tracer.Daemon");
-        var routes = new RoutePodSource(TimeSpan.FromSeconds(5));
-        Pods = routes;
-        var why = "Kubernetes is off in the settings";
-        if (settings.Kubernetes != "off" && KubernetesAccess.Config(settings.NodeName, settings.Kubeconfig, out why) is { } config)
+        Cluster = ClusterAccess.Open(settings.Kubernetes != "off", settings.NodeName, settings.Kubeconfig, loggers.CreateLogger<KubernetesPodSource>());
+        if (Cluster.Config is { } config)
         {
-            var node = KubernetesAccess.NodeName(settings.NodeName)!;
-            Pods = Kubernetes = new KubernetesPodSource(config, node, routes, loggers.CreateLogger<KubernetesPodSource>());
-            ClusterObjects = new KubernetesClusterObjects(config, node);
-            ClusterOwners = new Sessions.ClusterOwners(ClusterObjects);
             if (settings.Events == "on")
-                Events = new PodEvents(new k8s.Kubernetes(config), node, loggers.CreateLogger<PodEvents>());
+                Events = new PodEvents(new k8s.Kubernetes(config), Cluster.Node!, loggers.CreateLogger<PodEvents>());
         }
         else
-            logger.LogWarning("pods are found from the node's routes, without names: {Why}", why);
+            logger.LogWarning("pods are found from the node's routes, without names: {Why}", Cluster.WhyNot);
         var otlp = settings.Otlp();
         Export = new TelemetryExport(otlp, settings.HealthPort == 0 ? null : settings.HealthPort, logger);
         if (otlp is not null)
@@ -37,12 +32,10 @@ internal sealed class DaemonServices : IDisposable
             logger.LogWarning("no OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or OtlpEndpoint): drops are logged and counted in the metrics, no spans are sent");
     }
 
-    public IPodSource Pods { get; }
-    public KubernetesPodSource? Kubernetes { get; }
+    /// <summary>The node's pods (the Kubernetes API, else routes), and the API's check of owners named from rules.</summary>
+    public ClusterAccess Cluster { get; }
 
-    /// <summary>Checks owners named from rules against the API; null without it.</summary>
-    public Sessions.ClusterOwners? ClusterOwners { get; }
-    private KubernetesClusterObjects? ClusterObjects { get; }
+    public IPodSource Pods => Cluster.Pods;
 
     /// <summary>Events on the pods whose packets are dropped; null without the Kubernetes API, or when turned off.</summary>
     public PodEvents? Events { get; }
@@ -52,8 +45,7 @@ internal sealed class DaemonServices : IDisposable
 
     public void Dispose()
     {
-        Kubernetes?.Dispose();
-        ClusterObjects?.Dispose();
+        Cluster.Dispose();
         Events?.Dispose();
         Export.Dispose();
     }

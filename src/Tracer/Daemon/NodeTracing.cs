@@ -22,11 +22,8 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield(); // loading the programs takes a while: the host goes on starting
-        var watcher = services.Kubernetes?.RunAsync(stoppingToken) ?? Task.CompletedTask;
         var events = services.Events?.RunAsync(stoppingToken) ?? Task.CompletedTask;
-        // Pod names from the start when the API answers quickly; otherwise routes until it does.
-        if (services.Kubernetes is { } kubernetes)
-            await kubernetes.WaitListedAsync(TimeSpan.FromSeconds(10), stoppingToken).ConfigureAwait(false);
+        var watcher = await services.Cluster.StartAsync(TimeSpan.FromSeconds(10), stoppingToken).ConfigureAwait(false);
         var settings = options.Value;
         using var telemetry = new TelemetryOutput(services.Export, sessionAttributes: null, countMetrics: true, services.Pods);
         var output = new DaemonOutput(telemetry, sessions, health, services, logger);
@@ -35,7 +32,7 @@ internal sealed class NodeTracing(IOptions<DaemonOptions> options, DaemonService
         {
             Detailed = sessions.DetailedNetworks,
             DetailApplied = sessions.DetailApplied,
-            ClusterOwners = services.ClusterOwners,
+            ClusterOwners = services.Cluster.Owners,
         };
         try
         {

@@ -60,7 +60,13 @@ internal sealed class TracerProcess : IDisposable
         Start(ns, line => line.StartsWith("tracing:", StringComparison.Ordinal) || line.Contains("] tracing: ", StringComparison.Ordinal), arguments);
 
     /// <summary>Starts <c>tracer ARGS</c> in network namespace <paramref name="ns"/> and waits until it prints a line that <paramref name="isStatus"/>.</summary>
-    public static TracerProcess Start(string ns, Func<string, bool> isStatus, params string[] arguments)
+    public static TracerProcess Start(string ns, Func<string, bool> isStatus, params string[] arguments) => Start(ns, isStatus, new Dictionary<string, string>(), arguments);
+
+    /// <summary>As <see cref="StartTracing(string, string[])"/>, with these environment variables set (KUBECONFIG, NODE_NAME).</summary>
+    public static TracerProcess StartTracing(string ns, IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        Start(ns, line => line.StartsWith("tracing:", StringComparison.Ordinal), environment, arguments);
+
+    private static TracerProcess Start(string ns, Func<string, bool> isStatus, IReadOnlyDictionary<string, string> environment, string[] arguments)
     {
         var start = new ProcessStartInfo("ip")
         {
@@ -68,6 +74,8 @@ internal sealed class TracerProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment)
+            start.Environment[name] = value;
         // ip netns exec execs tracer: the process's id is tracer's.
         foreach (var argument in (string[])["netns", "exec", ns, RepositoryPaths.TracerExecutable, .. arguments])
             start.ArgumentList.Add(argument);

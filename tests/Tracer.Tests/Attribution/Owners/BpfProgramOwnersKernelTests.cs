@@ -143,6 +143,25 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
         return Task.CompletedTask;
     });
 
+    /// <summary>The pod behind the UID and container id, through <c>tracer trace</c> where a kubeconfig and the node's name are set.</summary>
+    [Fact]
+    public Task TraceWithTheApiNamesThePodOfTheProgramsHolder() => WithEdrAgentPod((api, dir, edr) =>
+    {
+        var environment = new Dictionary<string, string> { ["KUBECONFIG"] = api.WriteKubeconfig(dir.FullName), ["NODE_NAME"] = "node-1" };
+        using (var tracer = TracerProcess.StartTracing(_network.NodeNamespace, environment, "trace", "--output", "json"))
+        {
+            Assert.Contains("pods: named by the Kubernetes API (node node-1)", tracer.Stderr);
+            CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets);
+            tracer.WaitForDrops(Probe, Packets, TimeSpan.FromSeconds(15));
+            Assert.Equal(0, tracer.Stop());
+
+            var named = tracer.JsonLines().Where(Probe).Where(l => l.Culprit().Num("program_id") == edr.ProgramIds.Single()).ToList();
+            Assert.NotEmpty(named);
+            Assert.All(named, line => AssertTheEdrAgentsPod(line.Culprit().GetProperty("owner")));
+        }
+        return Task.CompletedTask;
+    });
+
     /// <summary>The pod behind the UID and container id, through the daemon.</summary>
     [Fact]
     public Task WithTheApiThePodContainerAndWorkloadAreNamed() => WithEdrAgentPod(async (api, dir, edr) =>

@@ -24,7 +24,8 @@ internal static unsafe partial class Proxy
         {
             var received = Mnl.mnl_socket_recvfrom(socket.Socket, data, (nuint)buffer.Length);
             // ENOBUFS: events were lost (the receive buffer overflowed); the socket goes on with later ones.
-            return Ensure.SyscallOr(received, "mnl_socket_recvfrom", Errno.EAGAIN, Errno.ENOBUFS) ? (int)received : 0;
+            // EINTR: a signal (a debugger's or tracer's stop, a handler without SA_RESTART) cut the wait short: nothing arrived.
+            return Ensure.SyscallOr(received, "mnl_socket_recvfrom", Errno.EAGAIN, Errno.ENOBUFS, Errno.EINTR) ? (int)received : 0;
         }
     }
 

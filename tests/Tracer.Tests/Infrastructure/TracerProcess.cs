@@ -89,6 +89,9 @@ internal sealed class TracerProcess : IDisposable
     }
 
     /// <summary>Ids of the BPF programs this process holds, from its fds (prog and link fds name them).</summary>
+    /// <summary>Sends <paramref name="signal"/> (STOP, CONT, …) to tracer.</summary>
+    public void Signal(string signal) => Shell.Check("kill", $"-{signal}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
     public IReadOnlySet<int> BpfProgramIds() => Directory.EnumerateFiles($"/proc/{_process.Id}/fdinfo")
         .SelectMany(file =>
         {

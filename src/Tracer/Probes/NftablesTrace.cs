@@ -46,7 +46,9 @@ internal readonly record struct TraceMark(byte Hook, IPNetwork Network, bool Sou
 internal sealed unsafe class NftablesTrace : IProbe
 {
     private const string TablePrefix = "tracer";
-    private const int TracedPerSecond = 200;
+    // Per marking rule. Each traced packet wakes the reader for a few events (a rule's, a chain's policy): under a flood
+    // that is Tracer's main cost, and one traced packet per flow and interval names its rule.
+    private const int TracedPerSecond = 50;
 
     /// <summary>This process's PID namespace: a pid alone repeats across containers that do not share the host's.</summary>
     private static readonly string PidNamespace = PidNamespaceOf("self");

@@ -34,7 +34,7 @@ public sealed class NftablesTraceKernelTests
         Assert.Contains("elements = { 10.244.0.5, 10.244.0.6 }", table);
         Assert.Contains("elements = { 10.244.0.5 . udp . 8887 }", table);
         Assert.Contains("elements = { 10.244.1.0/24 }", table);
-        Assert.Contains("ip saddr @output_4s0 limit rate 200/second burst 200 packets meta nftrace set 1", table);
+        Assert.Contains("ip saddr @output_4s0 limit rate 50/second burst 50 packets meta nftrace set 1", table);
     }
 
     /// <summary>

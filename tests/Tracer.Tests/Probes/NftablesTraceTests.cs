@@ -30,7 +30,7 @@ public sealed class NftablesTraceTests
         // address before address . protocol before address . protocol . port; a whole address without its prefix length.
         string Chain(string hook) => $"add chain inet {Table} {hook} {{ type filter hook {hook} priority -2147483646; policy accept; }}";
         string Rule(string chain, string selector, string set) =>
-            $"add rule inet {Table} {chain} {selector} @{set} limit rate 200/second burst 200 packets meta nftrace set 1";
+            $"add rule inet {Table} {chain} {selector} @{set} limit rate 50/second burst 50 packets meta nftrace set 1";
         string[] expected =
         [
             $"add table inet {Table}",

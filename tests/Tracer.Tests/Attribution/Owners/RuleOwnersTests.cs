@@ -9,9 +9,9 @@ namespace Tracer.Tests.Attribution.Owners;
 
 /// <summary>
 /// Rules as kube-proxy and Calico really write them — the rule texts, chain names, comments and map elements are copied
-/// from kube-proxy's proxier tests (pkg/proxy/iptables, pkg/proxy/nftables) and felix's rule renderer (felix/rules) —
-/// and shapes that only look like theirs, which must not be claimed. The node's listings are given here as nft and
-/// iptables print them.
+/// from kube-proxy's proxier tests (pkg/proxy/iptables, pkg/proxy/nftables) and felix's rule renderers (felix/rules;
+/// felix/nftables for its nftables dataplane) — and shapes that only look like theirs, which must not be claimed. The
+/// node's listings are given here as nft and iptables print them.
 /// </summary>
 [UnitTest]
 public sealed class RuleOwnersTests

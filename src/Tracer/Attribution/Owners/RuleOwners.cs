@@ -10,7 +10,8 @@ namespace Tracer.Attribution;
 /// The Kubernetes object whose rules dropped the packet, recognised from the chain names and comments the components
 /// really write: kube-proxy's iptables mode (KUBE-SERVICES, KUBE-SVC-…, "ns/name:port has no endpoints"), its
 /// nftables mode (table kube-proxy: service-…-ns/name/proto/port chains, the no-endpoint verdict maps whose elements
-/// name the Service), and Calico's policy, profile and workload endpoint chains (cali-pi-…, cali-pri-…, cali-tw-…).
+/// name the Service), and Calico's policy, profile and workload endpoint chains (cali-pi-…, cali-pri-…, cali-tw-…) in
+/// iptables' tables or, for felix's nftables dataplane, in table calico (filter-cali-pi-…).
 /// A shape it does not know (a user's own KUBE-something chain, a comment that only looks like a Service) is not claimed.
 /// </summary>
 internal static partial class RuleOwners
@@ -292,14 +293,15 @@ internal static partial class RuleOwners
         var fromName = hashed ? null : profile ? CalicoProfile(id) : CalicoPolicy(id, kind: null);
         foreach (var comment in rules.Comments(chain))
         {
-            if (CalicoChainComment().Match(comment) is not { Success: true } named || (named.Groups["kind"].Value == "Profile") != profile)
+            if (CalicoChainComment().Match(comment) is not { Success: true } named || (named.Groups["kind"].Value == "Profile") != profile ||
+                named.Groups["direction"].Value != direction)
                 continue;
             var fromComment = profile ? CalicoProfile(named.Groups["name"].Value) : CalicoPolicy(named.Groups["name"].Value, named.Groups["kind"].Value);
             if (fromComment is null || (!hashed && (fromComment.Kind, fromComment.Name) != (fromName?.Kind, fromName?.Name)))
                 break;
             return fromComment with
             {
-                Confidence = CulpritConfidence.Exact, Summary = $"{fromComment.Summary} ({named.Groups["direction"].Value})",
+                Confidence = CulpritConfidence.Exact, Summary = $"{fromComment.Summary} ({direction})",
                 Evidence = [$"comment \"{comment}\" on the first rule of chain {rules.Named(chain)}"],
             };
         }

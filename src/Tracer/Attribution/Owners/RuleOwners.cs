@@ -10,7 +10,8 @@ namespace Tracer.Attribution;
 /// The Kubernetes object whose rules dropped the packet, recognised from the chain names and comments the components
 /// really write: kube-proxy's iptables mode (KUBE-SERVICES, KUBE-SVC-…, "ns/name:port has no endpoints"), its
 /// nftables mode (table kube-proxy: service-…-ns/name/proto/port chains, the no-endpoint verdict maps whose elements
-/// name the Service), and Calico's policy, profile and workload endpoint chains (cali-pi-…, cali-pri-…, cali-tw-…).
+/// name the Service), and Calico's policy, profile and workload endpoint chains (cali-pi-…, cali-pri-…, cali-tw-…) in
+/// iptables' tables or, for felix's nftables dataplane, in table calico (filter-cali-pi-…).
 /// A shape it does not know (a user's own KUBE-something chain, a comment that only looks like a Service) is not claimed.
 /// </summary>
 internal static partial class RuleOwners
@@ -25,15 +26,19 @@ internal static partial class RuleOwners
         if (culprit is not { Table: { } table, Chain: { } chain, Family: { } family })
             return null;
         // A rule named by nftables' trace has nft's family (ip, ip6); a chain named by its hook point, the point's (ipv4, ipv6).
-        if (table == KubeProxyTable && family is "ip" or "ip6" or "ipv4" or "ipv6")
+        if (table is KubeProxyTable or CalicoTable && family is "ip" or "ip6" or "ipv4" or "ipv6")
         {
             var nft = culprit with { Family = family is "ip6" or "ipv6" ? "ip6" : "ip" };
-            return KubeProxyNftables(nft, new NftRule(nft), flow, node);
+            if (table == KubeProxyTable)
+                return KubeProxyNftables(nft, new NftRule(nft), flow, node);
+            return CalicoNftChain().Match(chain) is { Success: true } layered
+                ? Calico(layered.Groups["chain"].Value, new FelixNftRules(nft, layered.Groups["layer"].Value, flow.Netns, node))
+                : null;
         }
         if (!IptablesTables.Contains(table))
             return null;
         var rules = new IptablesRules(culprit, flow.Netns, node);
-        return KubeProxyIptables(chain, rules) ?? Calico(chain, rules);
+        return KubeProxyIptables(chain, rules) ?? (table is "filter" or "mangle" or "raw" ? Calico(chain, rules) : null);
     }
 
     // kube-proxy, iptables mode (pkg/proxy/iptables): per-Service chains are KUBE-SVC-, KUBE-SVL-, KUBE-SEP-, KUBE-EXT-,
@@ -50,7 +55,7 @@ internal static partial class RuleOwners
         var perService = ServiceChain().Match(chain);
         if (!perService.Success && !KubeProxyChains.Contains(chain))
             return null;
-        var comments = rules.Dropping is { } dropping ? IptablesRules.Comments(dropping) : [];
+        var comments = rules.DroppingComments;
         foreach (var comment in comments)
         {
             if (ServiceComment().Match(comment) is { Success: true } named)
@@ -59,7 +64,7 @@ internal static partial class RuleOwners
         if (perService.Success)
         {
             // A rule without a comment: the chain is one Service's, and its other rules say whose.
-            var mates = (rules.Of(chain) ?? []).SelectMany(IptablesRules.Comments).Select(c => ServiceComment().Match(c)).Where(m => m.Success).ToList();
+            var mates = rules.Comments(chain).Select(c => ServiceComment().Match(c)).Where(m => m.Success).ToList();
             if (mates.Select(m => m.Groups["service"].Value).Distinct().Count() == 1)
                 return Service(mates[0], ServiceSummary(mates[0], chain, ownComment: false), CulpritConfidence.Inferred,
                                $"{rules.Where} has no comment; chain {chain} is kube-proxy's for one Service, its rules' comments name {mates[0].Groups["service"].Value}");
@@ -203,15 +208,23 @@ internal static partial class RuleOwners
     [GeneratedRegex("^cali-(?<prefix>pi|po|pri|pro|tw|fw)-(?<id>.+)$")]
     private static partial Regex CalicoChain();
 
-    [GeneratedRegex("^(?<kind>Policy|NetworkPolicy|GlobalNetworkPolicy|KubernetesNetworkPolicy|Profile) (?<name>\\S+) (?<direction>ingress|egress)$")]
+    // The chain comment ends the first rule's comments: iptables gives it a --comment of its own; nftables joins felix's
+    // comments into one, after the rule's hash ("cali:<hash>; Policy shop/knp.default.allow-web ingress").
+    [GeneratedRegex("(?:^|\\s)(?<kind>Policy|NetworkPolicy|GlobalNetworkPolicy|KubernetesNetworkPolicy|Profile) (?<name>\\S+) (?<direction>ingress|egress)$")]
     private static partial Regex CalicoChainComment();
 
-    [GeneratedRegex("(?:^|\\s)-j (?<chain>cali-(?:pi|po|pri|pro|gi|go)-\\S+)")]
-    private static partial Regex CalicoJump();
+    // felix's nftables dataplane (felix/nftables/table.go, table_layer.go; created in felix/dataplane/linux/int_dataplane.go):
+    // one table "calico" per family (ip, ip6) holds the chains of iptables' tables, each named "<table>-<iptables name>":
+    // base chains filter-FORWARD, mangle-PREROUTING…, policy chains filter-cali-pi-…, endpoint chains filter-cali-tw-<iface>.
+    // Policy lives in the filter, mangle (pre-DNAT) and raw (untracked) layers.
+    private const string CalicoTable = "calico";
 
-    private static CulpritOwner? Calico(string chain, IptablesRules rules)
+    [GeneratedRegex("^(?<layer>filter|mangle|raw)-(?<chain>cali-.+)$")]
+    private static partial Regex CalicoNftChain();
+
+    private static CulpritOwner? Calico(string chain, IFelixRules rules)
     {
-        if (rules.Table is not ("filter" or "mangle" or "raw") || CalicoChain().Match(chain) is not { Success: true } calico)
+        if (CalicoChain().Match(chain) is not { Success: true } calico)
             return null;
         if (calico.Groups["prefix"].Value is "tw" or "fw")
             return EndpointFinalDrop(chain, calico, rules);
@@ -225,15 +238,15 @@ internal static partial class RuleOwners
     }
 
     /// <summary>
-    /// A workload endpoint chain's last word ("Drop if no policies passed packet", "Drop if no profiles matched"): the
-    /// interface, and the policies (or profiles) that apply there, none of which allowed the packet. felix's other drops
-    /// there (conntrack INVALID, encapsulated packets, an admin-down endpoint) serve no policy and are not claimed.
+    /// A workload endpoint chain's last word ("Drop if no policies passed packet", since tiers' end "End of tier default.
+    /// Drop if no policies passed packet"; "Drop if no profiles matched"): the interface, and the policies (or profiles)
+    /// that apply there, none of which allowed the packet. felix's other drops there (conntrack INVALID, encapsulated
+    /// packets, an admin-down endpoint) serve no policy and are not claimed.
     /// </summary>
-    private static CulpritOwner? EndpointFinalDrop(string chain, Match calico, IptablesRules rules)
+    private static CulpritOwner? EndpointFinalDrop(string chain, Match calico, IFelixRules rules)
     {
-        var comments = rules.Dropping is { } dropping ? IptablesRules.Comments(dropping) : [];
-        var final = comments.FirstOrDefault(c => c.EndsWith(" if no policies passed packet", StringComparison.Ordinal) ||
-                                                 c.EndsWith(" if no profiles matched", StringComparison.Ordinal));
+        var final = rules.DroppingComments.FirstOrDefault(c => c.EndsWith(" if no policies passed packet", StringComparison.Ordinal) ||
+                                                               c.EndsWith(" if no profiles matched", StringComparison.Ordinal));
         if (final is null)
             return null;
         var policies = final.EndsWith(" if no policies passed packet", StringComparison.Ordinal);
@@ -242,7 +255,7 @@ internal static partial class RuleOwners
         if (applied.Count == 0)
             return null;
         var id = calico.Groups["id"].Value;
-        var endpoint = id.StartsWith('_') ? $"the workload endpoint of chain {chain}" : $"workload interface {id}";
+        var endpoint = id.StartsWith('_') ? $"the workload endpoint of chain {rules.Named(chain)}" : $"workload interface {id}";
         var direction = calico.Groups["prefix"].Value == "tw" ? "to" : "from";
         var first = applied[0];
         return first with
@@ -259,42 +272,44 @@ internal static partial class RuleOwners
     }
 
     /// <summary>The policy (or profile) chains an endpoint chain jumps to, through policy group chains (cali-gi-, cali-go-) too.</summary>
-    private static IEnumerable<string> Applied(string chain, string[] prefixes, IptablesRules rules) =>
-        (rules.Of(chain) ?? [])
-            .Select(r => CalicoJump().Match(r)).Where(m => m.Success).Select(m => m.Groups["chain"].Value)
+    private static IEnumerable<string> Applied(string chain, string[] prefixes, IFelixRules rules) =>
+        rules.Targets(chain)
             .SelectMany(c => c.StartsWith("cali-gi-", StringComparison.Ordinal) || c.StartsWith("cali-go-", StringComparison.Ordinal)
                 ? Applied(c, prefixes, rules)
                 : prefixes.Any(p => c.StartsWith(p, StringComparison.Ordinal)) ? [c] : [])
             .Distinct();
 
-    /// <summary>The policy or profile a cali-pi/po/pri/pro chain is for: from its name, else (hashed) from its first rule's comment.</summary>
-    private static CulpritOwner? CalicoOwner(string chain, IptablesRules rules)
+    /// <summary>
+    /// The policy or profile a cali-pi/po/pri/pro chain is for: from the comment on its first rule where felix wrote one
+    /// that agrees with the chain's name (a hashed name agrees with any), else from the name alone.
+    /// </summary>
+    private static CulpritOwner? CalicoOwner(string chain, IFelixRules rules)
     {
         var calico = CalicoChain().Match(chain);
         var profile = calico.Groups["prefix"].Value is "pri" or "pro";
         var direction = calico.Groups["prefix"].Value is "pi" or "pri" ? "ingress" : "egress";
         var id = calico.Groups["id"].Value;
-        if (!id.StartsWith('_'))
+        var hashed = id.StartsWith('_');
+        var fromName = hashed ? null : profile ? CalicoProfile(id) : CalicoPolicy(id, kind: null);
+        foreach (var comment in rules.Comments(chain))
         {
-            var fromName = profile ? CalicoProfile(id) : CalicoPolicy(id, kind: null);
-            return fromName is null ? null : fromName with
-            {
-                Confidence = CulpritConfidence.Inferred, Summary = $"{fromName.Summary} ({direction})",
-                Evidence = [$"chain {chain}: Calico's chain for {fromName.Summary}"],
-            };
-        }
-        foreach (var comment in (rules.Of(chain) ?? []).SelectMany(IptablesRules.Comments))
-        {
-            if (CalicoChainComment().Match(comment) is not { Success: true } named || (named.Groups["kind"].Value == "Profile") != profile)
+            if (CalicoChainComment().Match(comment) is not { Success: true } named || (named.Groups["kind"].Value == "Profile") != profile ||
+                named.Groups["direction"].Value != direction)
                 continue;
             var fromComment = profile ? CalicoProfile(named.Groups["name"].Value) : CalicoPolicy(named.Groups["name"].Value, named.Groups["kind"].Value);
-            return fromComment is null ? null : fromComment with
+            if (fromComment is null || (!hashed && (fromComment.Kind, fromComment.Name) != (fromName?.Kind, fromName?.Name)))
+                break;
+            return fromComment with
             {
-                Confidence = CulpritConfidence.Exact, Summary = $"{fromComment.Summary} ({named.Groups["direction"].Value})",
-                Evidence = [$"comment \"{comment}\" on the first rule of chain {chain}"],
+                Confidence = CulpritConfidence.Exact, Summary = $"{fromComment.Summary} ({direction})",
+                Evidence = [$"comment \"{comment}\" on the first rule of chain {rules.Named(chain)}"],
             };
         }
-        return null;
+        return fromName is null ? null : fromName with
+        {
+            Confidence = CulpritConfidence.Inferred, Summary = $"{fromName.Summary} ({direction})",
+            Evidence = [$"chain {rules.Named(chain)}: Calico's chain for {fromName.Summary}"],
+        };
     }
 
     private const string Dns1123 = "[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?";
@@ -356,11 +371,70 @@ internal static partial class RuleOwners
     }
 
     /// <summary>
+    /// felix's rules as one dataplane holds them, asked by felix's own chain names (cali-pi-…): iptables' tables, or the
+    /// layers of nftables' table calico. What a Calico owner needs: the dropping rule's comments, a chain's comments and
+    /// the chains it jumps to.
+    /// </summary>
+    private interface IFelixRules
+    {
+        /// <summary>Where the dropping rule is, for evidence.</summary>
+        string Where { get; }
+
+        /// <summary>The dropping rule's comments; none where it cannot be read.</summary>
+        IReadOnlyList<string> DroppingComments { get; }
+
+        /// <summary>The comments of a chain's rules, in order; none where it cannot be read.</summary>
+        IEnumerable<string> Comments(string chain);
+
+        /// <summary>The chains a chain's rules jump or go to, by felix's names.</summary>
+        IEnumerable<string> Targets(string chain);
+
+        /// <summary>A chain as this dataplane names it.</summary>
+        string Named(string chain);
+    }
+
+    /// <summary>
+    /// felix's nftables rules (felix/nftables/renderer.go): each rule's comment is one string, the rule's hash first
+    /// ("cali:<hash>;") then felix's comments joined by spaces, cut at 128 characters; nft lists it with the rule, so the
+    /// dropping rule's comment is in its text, and a chain's are in <c>nft list chain</c>. Jumps name the layer's chains
+    /// (table_layer.go): "jump filter-cali-pi-…".
+    /// </summary>
+    private sealed class FelixNftRules(Culprit culprit, string layer, uint netns, NodeAnswers node) : IFelixRules
+    {
+        private readonly NftRule _dropping = new(culprit);
+
+        public string Where => _dropping.Where;
+
+        public IReadOnlyList<string> DroppingComments => _dropping.Text is { } text && Comment(text) is { } comment ? [comment] : [];
+
+        public IEnumerable<string> Comments(string chain) => Rules(chain).Select(Comment).OfType<string>();
+
+        public IEnumerable<string> Targets(string chain) => Rules(chain)
+            .Select(r => NftJump().Match(NftComment().Replace(r, "")))
+            .Where(m => m.Success && m.Groups["chain"].Value.StartsWith($"{layer}-", StringComparison.Ordinal))
+            .Select(m => m.Groups["chain"].Value[(layer.Length + 1)..]);
+
+        public string Named(string chain) => $"{culprit.Family} {CalicoTable} {layer}-{chain}";
+
+        /// <summary>A chain's rules as nft lists them, without their handles.</summary>
+        private IEnumerable<string> Rules(string chain) =>
+            (node.NftablesListing(netns, $"list chain {culprit.Family} {CalicoTable} {layer}-{chain}") ?? "").Split('\n')
+            .Select(l => l.Trim())
+            .Where(l => l.Length > 0 && !l.StartsWith("table ", StringComparison.Ordinal) && !l.StartsWith("chain ", StringComparison.Ordinal) && l != "}")
+            .Select(l => l.LastIndexOf(" # handle ", StringComparison.Ordinal) is var at and >= 0 ? l[..at] : l);
+
+        private static string? Comment(string rule) => NftComment().Match(rule) is { Success: true } m ? m.Groups["comment"].Value : null;
+    }
+
+    [GeneratedRegex("(?:^|\\s)(?:jump|goto) (?<chain>\\S+)")]
+    private static partial Regex NftJump();
+
+    /// <summary>
     /// The rules of an iptables culprit's table as iptables itself writes them ("-A CHAIN … -m comment --comment …"): nft's
     /// listing of an iptables-nft rule has no comments, so the dropping rule is found in <c>iptables-nft -S</c> by its place
     /// among the chain's rules (nft lists them in the same order, with handles); an iptables-legacy culprit carries its text.
     /// </summary>
-    private sealed class IptablesRules(Culprit culprit, uint netns, NodeAnswers node)
+    private sealed class IptablesRules(Culprit culprit, uint netns, NodeAnswers node) : IFelixRules
     {
         private readonly bool _legacy = culprit.Handle is null && culprit.Rule?.StartsWith("-A ", StringComparison.Ordinal) == true;
         private string? _dropping;
@@ -387,6 +461,15 @@ internal static partial class RuleOwners
         /// <summary>The rules of a chain of the same table and namespace; null where they cannot be read.</summary>
         public IReadOnlyList<string>? Of(string chain) => node.IptablesChainRules(netns, Family, culprit.Table!, chain);
 
+        public IReadOnlyList<string> DroppingComments => Dropping is { } dropping ? RuleComments(dropping) : [];
+
+        public IEnumerable<string> Comments(string chain) => (Of(chain) ?? []).SelectMany(RuleComments);
+
+        public IEnumerable<string> Targets(string chain) =>
+            (Of(chain) ?? []).Select(r => IptablesJump().Match(r)).Where(m => m.Success).Select(m => m.Groups["chain"].Value);
+
+        public string Named(string chain) => chain;
+
         // iptables-nft culprits come from nftables' trace (family ip or ip6); iptables-legacy ones from a hook point (ipv4, ipv6).
         private string Family => _legacy ? culprit.Family! : culprit.Family switch { "ipv4" => "ip", "ipv6" => "ip6", var f => f! };
 
@@ -404,9 +487,12 @@ internal static partial class RuleOwners
         }
 
         /// <summary>The <c>-m comment --comment</c> texts of a rule, in order.</summary>
-        public static IReadOnlyList<string> Comments(string rule) =>
+        private static IReadOnlyList<string> RuleComments(string rule) =>
             [.. IptablesComment().Matches(rule).Select(m => m.Groups["quoted"].Success ? m.Groups["quoted"].Value.Replace("\\\"", "\"", StringComparison.Ordinal) : m.Groups["word"].Value)];
     }
+
+    [GeneratedRegex("(?:^|\\s)-[jg] (?<chain>\\S+)")]
+    private static partial Regex IptablesJump();
 
     [GeneratedRegex("--comment (?:\"(?<quoted>(?:[^\"\\\\]|\\\\.)*)\"|(?<word>[^\\s\"]\\S*))")]
     private static partial Regex IptablesComment();

@@ -8,8 +8,9 @@ namespace Tracer.Tests.Attribution.Owners;
 
 /// <summary>
 /// The owner of a rule that really drops, on the real kernel: kube-proxy's rules for a Service with no endpoints
-/// (iptables mode loaded with iptables-nft-restore, nftables mode with nft -f) and Calico's workload and policy chains,
-/// written in the node namespace of a Calico-style network as those components write them; a pod's traffic is dropped
+/// (iptables mode loaded with iptables-nft-restore, nftables mode with nft -f) and Calico's workload and policy chains
+/// (felix's iptables chains, and its nftables table calico loaded with nft -f), written in the node namespace of a
+/// Calico-style network as those components write them; a pod's traffic is dropped
 /// there, and <c>tracer trace --output json</c> must name the Service or policy. With the API (the daemon, its API a
 /// FAKE server: none can run here), the owners are checked against the Service, its EndpointSlices and the policy.
 /// </summary>
@@ -37,7 +38,7 @@ public sealed class RuleOwnersKernelTests : IDisposable
     [Fact]
     public void KubeProxysIptablesRejectForAServiceWithNoEndpointsNamesTheService()
     {
-        Restore("iptables-nft-restore", $"""
+        Restore($"""
             *filter
             :INPUT ACCEPT [0:0]
             :FORWARD ACCEPT [0:0]
@@ -48,7 +49,7 @@ public sealed class RuleOwnersKernelTests : IDisposable
             -A KUBE-SERVICES -d {_service}/32 -p udp -m comment --comment "shop/web:http has no endpoints" -m udp --dport {ServicePort} -j REJECT --reject-with icmp-port-unreachable
             COMMIT
 
-            """);
+            """, "iptables-nft-restore");
 
         var owners = ServiceDrops();
 
@@ -98,7 +99,7 @@ public sealed class RuleOwnersKernelTests : IDisposable
     public void CalicosChainsNameTheKubernetesNetworkPolicy(string policyRule, string policyComment, string policy, string confidence, string summary)
     {
         var server = _network.AddPod();
-        Restore("iptables-nft-restore", $"""
+        Restore($"""
             *filter
             :INPUT ACCEPT [0:0]
             :FORWARD ACCEPT [0:0]
@@ -106,7 +107,7 @@ public sealed class RuleOwnersKernelTests : IDisposable
             {CalicoPolicyChains(server, "FORWARD", policyRule, policyComment)}
             COMMIT
 
-            """);
+            """, "iptables-nft-restore");
         bool Flow(JsonElement l) => l.Str("dst") == server.IPv4.ToString() && l.Num("dport") == ProbePort;
 
         var owners = Owners(() => CalicoNetwork.SendUdp(_client.Namespace, server.IPv4, ProbePort, Packets), Flow);
@@ -121,12 +122,37 @@ public sealed class RuleOwnersKernelTests : IDisposable
         });
     }
 
+    [Theory]
+    // The policy's own deny rule: its chain's first-rule comment names it.
+    [InlineData("udp dport 8885 counter drop", "deny-probes", "exact", "dropped by a deny rule of Kubernetes NetworkPolicy shop/deny-probes")]
+    // The policy allows something else: the endpoint chain's end-of-tier drop, and the one policy that applies there.
+    [InlineData("tcp dport 80 counter meta mark set mark | 0x10000", "allow-web", "inferred", "no Calico policy allowed traffic to workload interface")]
+    public void CalicosNftablesChainsNameTheKubernetesNetworkPolicy(string policyRule, string policy, string confidence, string summary)
+    {
+        var server = _network.AddPod();
+        Restore(CalicoNftTable(server, policyRule, policy), "nft", "-f");
+        bool Flow(JsonElement l) => l.Str("dst") == server.IPv4.ToString() && l.Num("dport") == ProbePort;
+
+        var owners = Owners(() => CalicoNetwork.SendUdp(_client.Namespace, server.IPv4, ProbePort, Packets), Flow);
+
+        Assert.All(owners, owner =>
+        {
+            Assert.Equal("network-policy", owner.Str("kind"));
+            Assert.Equal($"shop/{policy}", owner.Str("name"));
+            Assert.Equal("shop", owner.Str("namespace"));
+            Assert.Equal(confidence, owner.Str("confidence"));
+            Assert.StartsWith(summary, owner.Str("summary"));
+            Assert.Contains(owner.GetProperty("evidence").EnumerateArray(),
+                            e => e.GetString() == $"comment \"cali:Pwbm7Q6DGLjBbAsi; KubernetesNetworkPolicy shop/{policy} ingress\" on the first rule of chain ip calico filter-cali-pi-knp/shop/{policy}");
+        });
+    }
+
     [Fact]
     public async Task WithTheApiTheServiceAndThePolicyAreCheckedAgainstIt()
     {
         var server = _network.AddPod();
         // kube-proxy's reject for a Service with no endpoints, and felix's chains for a Kubernetes NetworkPolicy's deny rule.
-        Restore("iptables-nft-restore", $"""
+        Restore($"""
             *filter
             :INPUT ACCEPT [0:0]
             :FORWARD ACCEPT [0:0]
@@ -137,7 +163,7 @@ public sealed class RuleOwnersKernelTests : IDisposable
             {CalicoPolicyChains(server, "FORWARD", $"-p udp -m udp --dport {ProbePort} -j DROP", "Policy shop/knp.default.deny-probes ingress")}
             COMMIT
 
-            """);
+            """, "iptables-nft-restore");
         var nodePath = $"/run/netns/{_network.NodeNamespace}";
         var dir = Directory.CreateTempSubdirectory("tracer-owner-");
         await using var api = await FakeKubernetesApi.StartIn(nodePath);
@@ -200,7 +226,7 @@ public sealed class RuleOwnersKernelTests : IDisposable
     {
         var server = _network.AddPod();
         // The node's own probes leave through OUTPUT: felix sends them through the workload's chain there too.
-        Restore("iptables-nft-restore", $"""
+        Restore($"""
             *filter
             :INPUT ACCEPT [0:0]
             :FORWARD ACCEPT [0:0]
@@ -208,7 +234,7 @@ public sealed class RuleOwnersKernelTests : IDisposable
             {CalicoPolicyChains(server, "OUTPUT", $"-p tcp -m tcp --dport {ProbePort} -j DROP", "Policy shop/knp.default.deny-probes ingress")}
             COMMIT
 
-            """);
+            """, "iptables-nft-restore");
         var nodePath = $"/run/netns/{_network.NodeNamespace}";
         var dir = Directory.CreateTempSubdirectory("tracer-owner-");
         await using var api = await FakeKubernetesApi.StartIn(nodePath);
@@ -257,6 +283,53 @@ public sealed class RuleOwnersKernelTests : IDisposable
             """;
     }
 
+    /// <summary>
+    /// felix's nftables table for the workload <paramref name="server"/> (felix/nftables/table.go, table_layer.go;
+    /// felix/rules/static.go, dispatch.go, endpoints.go, policy.go): the base chain filter-FORWARD, the dispatch map
+    /// sending the server's interface to its endpoint chain (tier mark, the policy, return if accepted, end-of-tier
+    /// drop), and the Kubernetes NetworkPolicy <paramref name="policy"/>'s chain, whose first rule
+    /// (<paramref name="policyRule"/>) carries the policy's comment after the rule hash.
+    /// </summary>
+    private static string CalicoNftTable(Pod server, string policyRule, string policy)
+    {
+        var endpoint = $"filter-cali-tw-{server.HostInterface}";
+        var policyChain = $"filter-cali-pi-knp/shop/{policy}";
+        return $$"""
+            table ip calico {
+                map filter-cali-to-wl-dispatch {
+                    type ifname : verdict
+                    elements = { "{{server.HostInterface}}" : goto {{endpoint}} }
+                }
+                chain filter-FORWARD {
+                    type filter hook forward priority filter; policy accept;
+                    counter jump filter-cali-FORWARD comment "cali:wUHhoiAYhphO9Mso;"
+                }
+                chain filter-cali-FORWARD {
+                    counter meta mark set mark & 0xfff1ffff comment "cali:vjrMJCRpqwy5oRoX;"
+                    counter jump filter-cali-to-wl-dispatch comment "cali:8ZoYfO5HKXWbB3pk;"
+                }
+                chain filter-cali-to-wl-dispatch {
+                    oifname vmap @filter-cali-to-wl-dispatch
+                    counter drop comment "cali:sVDSvGpDBeRfZ1ra; Unknown interface"
+                }
+                chain {{endpoint}} {
+                    ct state established,related counter accept comment "cali:aDbT2WOesYHSBMVK;"
+                    ct state invalid counter drop comment "cali:2y5ZkTx5Cj0VpIRK;"
+                    counter meta mark set mark & 0xfffcffff comment "cali:Jn8hW0JtJyTLbcNV;"
+                    counter meta mark set mark & 0xfffdffff comment "cali:RmB-JS69ad-N5lEO; Start of tier default"
+                    meta mark & 0x20000 == 0 counter jump {{policyChain}} comment "cali:SzDJvAeQNj9Q2o4-;"
+                    meta mark & 0x10000 == 0x10000 counter return comment "cali:VcWoB5VfnGgEHPuR; Return if policy accepted"
+                    meta mark & 0x20000 == 0 counter drop comment "cali:tWvdlCb3ZafsLQDk; End of tier default. Drop if no policies passed packet"
+                }
+                chain {{policyChain}} {
+                    {{policyRule}} comment "cali:Pwbm7Q6DGLjBbAsi; KubernetesNetworkPolicy shop/{{policy}} ingress"
+                    meta mark & 0x10000 == 0x10000 counter return comment "cali:x7oLB3dU5jmlKAM0;"
+                }
+            }
+
+            """;
+    }
+
     /// <summary>The owners of the client's drops to the Service's address and port.</summary>
     private List<JsonElement> ServiceDrops() => Owners(
         () => CalicoNetwork.SendUdp(_client.Namespace, _service, ServicePort, Packets),
@@ -272,14 +345,14 @@ public sealed class RuleOwnersKernelTests : IDisposable
             : throw new Xunit.Sdk.XunitException($"a drop without an owner: {l}"))];
     }
 
-    /// <summary>Loads rules in iptables-save format into the node namespace, as kube-proxy and felix do.</summary>
-    private void Restore(string tool, string rules)
+    /// <summary>Loads rules from a file into the node namespace with <paramref name="tool"/> (iptables-nft-restore, nft -f), as kube-proxy and felix do.</summary>
+    private void Restore(string rules, params string[] tool)
     {
         var file = Path.GetTempFileName();
         try
         {
             File.WriteAllText(file, rules);
-            Shell.Check("ip", "netns", "exec", _network.NodeNamespace, tool, file);
+            Shell.Check("ip", ["netns", "exec", _network.NodeNamespace, .. tool, file]);
         }
         finally
         {

@@ -9,9 +9,9 @@ namespace Tracer.Tests.Attribution.Owners;
 
 /// <summary>
 /// Rules as kube-proxy and Calico really write them — the rule texts, chain names, comments and map elements are copied
-/// from kube-proxy's proxier tests (pkg/proxy/iptables, pkg/proxy/nftables) and felix's rule renderer (felix/rules) —
-/// and shapes that only look like theirs, which must not be claimed. The node's listings are given here as nft and
-/// iptables print them.
+/// from kube-proxy's proxier tests (pkg/proxy/iptables, pkg/proxy/nftables) and felix's rule renderers (felix/rules;
+/// felix/nftables for its nftables dataplane) — and shapes that only look like theirs, which must not be claimed. The
+/// node's listings are given here as nft and iptables print them.
 /// </summary>
 [UnitTest]
 public sealed class RuleOwnersTests
@@ -362,5 +362,159 @@ public sealed class RuleOwnersTests
         var node = Node(new() { [$"list chain ip {table} {chain}"] = "\t\tcounter drop # handle 5\n" }, new() { [chain] = [rule] });
 
         Assert.Null(RuleOwners.Of(Rule("ip", table, chain, 5), Flow("10.200.0.2", 8885), node));
+    }
+
+    // Calico's nftables dataplane: felix's chains in table ip/ip6 calico, named "<iptables table>-<chain>", each rule's
+    // comments joined after its hash ("cali:<hash>; <comments>"), as felix/nftables renders them and nft 1.0.6 lists them.
+    private const string NftPolicyRule =
+        "tcp dport 80 counter packets 0 bytes 0 meta mark set meta mark | 0x00010000 comment \"cali:Pwbm7Q6DGLjBbAsi; {0}\"";
+
+    /// <summary>Chains of felix's table calico as <c>nft -a list chain</c> prints them; rule i of a chain has handle 10 + i.</summary>
+    private static NodeAnswers CalicoNft(string family, params (string Chain, string[] Rules)[] chains) => Node(chains.ToDictionary(
+        c => $"list chain {family} calico {c.Chain}",
+        c => $"table {family} calico {{\n\tchain {c.Chain} {{ # handle 3\n" +
+             string.Concat(c.Rules.Select((r, i) => $"\t\t{r} # handle {10 + i}\n")) + "\t}\n}\n"));
+
+    private static Culprit CalicoNftRule(string family, string chain, ulong handle, string rule) => Rule(family, "calico", chain, handle, rule);
+
+    [Theory]
+    // Since policy kinds: the chain is named by the policy's id, its first rule's comment gives kind and name.
+    [InlineData("ip", "filter-cali-pi-knp/shop/deny-probes", "KubernetesNetworkPolicy shop/deny-probes ingress", "network-policy", "shop/deny-probes", "shop")]
+    [InlineData("ip6", "filter-cali-po-np/shop/default.deny-egress", "NetworkPolicy shop/default.deny-egress egress", "calico-policy", "shop/default.deny-egress", "shop")]
+    [InlineData("ip", "mangle-cali-pi-gnp/block-scanners", "GlobalNetworkPolicy block-scanners ingress", "calico-global-policy", "block-scanners", null)]
+    [InlineData("ip", "raw-cali-po-gnp/untracked-dns", "GlobalNetworkPolicy untracked-dns egress", "calico-global-policy", "untracked-dns", null)]
+    // Before policy kinds.
+    [InlineData("ip", "filter-cali-pi-shop/knp.default.allow-web", "Policy shop/knp.default.allow-web ingress", "network-policy", "shop/allow-web", "shop")]
+    [InlineData("ip", "filter-cali-pri-kns.shop", "Profile kns.shop ingress", "calico-profile", "kns.shop", "shop")]
+    // A name longer than nftables' 256 characters is hashed: the comment alone says whose.
+    [InlineData("ip", "filter-cali-pi-_4yn_o8fHHkyVWuCz5kJ", "KubernetesNetworkPolicy shop/allow-web ingress", "network-policy", "shop/allow-web", "shop")]
+    // A rule annotation comes before the chain comment.
+    [InlineData("ip", "filter-cali-pi-knp/shop/deny-probes", "team=web KubernetesNetworkPolicy shop/deny-probes ingress", "network-policy", "shop/deny-probes", "shop")]
+    public void ACalicoNftablesPolicyChainNamesItsPolicyExactlyFromItsFirstRulesComment(string family, string chain, string comment, string kind, string name, string? ns)
+    {
+        var drop = "udp dport 8885 counter packets 0 bytes 0 drop comment \"cali:4ecF5hCM4vTfpYDl;\"";
+        var node = CalicoNft(family, (chain, [string.Format(System.Globalization.CultureInfo.InvariantCulture, NftPolicyRule, comment), drop]));
+
+        var owner = RuleOwners.Of(CalicoNftRule(family, chain, 11, drop), Flow("10.200.0.2", 8885), node);
+
+        Assert.NotNull(owner);
+        Assert.Equal(kind, owner.Kind.WireName());
+        Assert.Equal(name, owner.Name);
+        Assert.Equal(ns, owner.Namespace);
+        Assert.Equal(CulpritConfidence.Exact, owner.Confidence);
+        Assert.StartsWith("dropped by a deny rule of ", owner.Summary);
+        Assert.Equal([$"comment \"cali:Pwbm7Q6DGLjBbAsi; {comment}\" on the first rule of chain {family} calico {chain}",
+                      $"the drop: rule handle 11 of chain {family} calico {chain}"], owner.Evidence);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("KubernetesNetworkPolicy shop/other ingress")]
+    [InlineData("KubernetesNetworkPolicy shop/deny-probes egress")]
+    public void WithoutItsListingOrWithAChainCommentThatDisagreesAnNftablesChainIsNamedFromItsNameOnly(string? comment)
+    {
+        const string Chain = "filter-cali-pi-knp/shop/deny-probes";
+        var node = comment is null ? Node() : CalicoNft("ip", (Chain, [string.Format(System.Globalization.CultureInfo.InvariantCulture, NftPolicyRule, comment)]));
+
+        var owner = RuleOwners.Of(CalicoNftRule("ip", Chain, 11, "counter packets 0 bytes 0 drop"), Flow("10.200.0.2", 8885), node);
+
+        Assert.Equal("network-policy", owner?.Kind.WireName());
+        Assert.Equal("shop/deny-probes", owner!.Name);
+        Assert.Equal(CulpritConfidence.Inferred, owner.Confidence);
+        Assert.Contains($"chain ip calico {Chain}: Calico's chain for Kubernetes NetworkPolicy shop/deny-probes (enforced by Calico)", owner.Evidence);
+    }
+
+    /// <summary>felix's endpoint chain for a workload as nft lists it (felix/rules/endpoints.go, rendered by felix/nftables).</summary>
+    private static readonly string[] NftEndpointRules =
+    [
+        "ct state established,related counter packets 0 bytes 0 accept comment \"cali:aDbT2WOesYHSBMVK;\"",
+        "ct state invalid counter packets 0 bytes 0 drop comment \"cali:2y5ZkTx5Cj0VpIRK;\"",
+        "counter packets 0 bytes 0 meta mark set meta mark & 0xfffcffff comment \"cali:Jn8hW0JtJyTLbcNV;\"",
+        "counter packets 0 bytes 0 meta mark set meta mark & 0xfffdffff comment \"cali:RmB-JS69ad-N5lEO; Start of tier default\"",
+        "meta mark & 0x00020000 == 0x00000000 counter packets 0 bytes 0 jump filter-cali-pi-knp/shop/allow-web comment \"cali:SzDJvAeQNj9Q2o4-;\"",
+        "meta mark & 0x00010000 == 0x00010000 counter packets 0 bytes 0 return comment \"cali:VcWoB5VfnGgEHPuR; Return if policy accepted\"",
+        "meta mark & 0x00020000 == 0x00000000 counter packets 0 bytes 0 drop comment \"cali:tWvdlCb3ZafsLQDk; End of tier default. Drop if no policies passed packet\"",
+    ];
+
+    [Fact]
+    public void AnNftablesEndpointChainsEndOfTierDropNamesTheInterfaceAndThePolicyThatAppliesThere()
+    {
+        const string Endpoint = "filter-cali-tw-cali12d4a061371";
+        var node = CalicoNft("ip",
+            (Endpoint, NftEndpointRules),
+            ("filter-cali-pi-knp/shop/allow-web", [string.Format(System.Globalization.CultureInfo.InvariantCulture, NftPolicyRule, "KubernetesNetworkPolicy shop/allow-web ingress")]));
+
+        var owner = RuleOwners.Of(CalicoNftRule("ip", Endpoint, 16, NftEndpointRules[6]), Flow("10.200.0.2", 8885), node);
+
+        Assert.NotNull(owner);
+        Assert.Equal(OwnerKind.NetworkPolicy, owner.Kind);
+        Assert.Equal("shop/allow-web", owner.Name);
+        Assert.Equal(CulpritConfidence.Inferred, owner.Confidence);
+        Assert.Equal("no Calico policy allowed traffic to workload interface cali12d4a061371; the one that applies there is " +
+                     "Kubernetes NetworkPolicy shop/allow-web (enforced by Calico) (ingress)", owner.Summary);
+        Assert.Contains($"comment \"cali:tWvdlCb3ZafsLQDk; End of tier default. Drop if no policies passed packet\" on rule handle 16 of chain ip calico {Endpoint}", owner.Evidence);
+    }
+
+    [Fact]
+    public void NftablesPoliciesAppliedThroughAPolicyGroupAreAllNamedAndAProfilesFinalDropNamesTheProfile()
+    {
+        const string Endpoint = "filter-cali-fw-cali12d4a061371";
+        string[] endpointRules =
+        [
+            "counter packets 0 bytes 0 meta mark set meta mark & 0xfffdffff comment \"cali:RmB-JS69ad-N5lEO; Start of tier default\"",
+            "meta mark & 0x00020000 == 0x00000000 counter packets 0 bytes 0 jump filter-cali-go-wUHhoiAYhphO9Mso comment \"cali:SzDJvAeQNj9Q2o4-;\"",
+            "meta mark & 0x00020000 == 0x00000000 counter packets 0 bytes 0 drop comment \"cali:tWvdlCb3ZafsLQDk; End of tier default. Drop if no policies passed packet\"",
+            "counter packets 0 bytes 0 jump filter-cali-pro-kns.shop comment \"cali:R9ITqpB96yWU2L1i;\"",
+            "meta mark & 0x00010000 == 0x00010000 counter packets 0 bytes 0 return comment \"cali:VcWoB5VfnGgEHPuR; Return if profile accepted\"",
+            "counter packets 0 bytes 0 drop comment \"cali:3ZvvRkOoCQ2jyLvp; Drop if no profiles matched\"",
+        ];
+        var node = CalicoNft("ip6",
+            (Endpoint, endpointRules),
+            ("filter-cali-go-wUHhoiAYhphO9Mso",
+            [
+                "counter packets 0 bytes 0 jump filter-cali-po-np/shop/allow-dns comment \"cali:ZLlW0MyQsWtKkIhv;\"",
+                "meta mark & 0x00018000 == 0x00000000 counter packets 0 bytes 0 jump filter-cali-po-np/shop/allow-db comment \"cali:XmNkhBjxATrZo8yp;\"",
+            ]));
+
+        var policies = RuleOwners.Of(CalicoNftRule("ip6", Endpoint, 12, endpointRules[2]), Flow("10.200.0.9", 5432), node);
+        var profile = RuleOwners.Of(CalicoNftRule("ip6", Endpoint, 15, endpointRules[5]), Flow("10.200.0.9", 5432), node);
+
+        Assert.Equal("calico-policy", policies?.Kind.WireName());
+        Assert.Equal("shop/allow-dns, shop/allow-db", policies!.Name);
+        Assert.Contains("no Calico policy allowed traffic from workload interface cali12d4a061371", policies.Summary);
+        Assert.Equal("calico-profile", profile?.Kind.WireName());
+        Assert.Equal("kns.shop", profile!.Name);
+        Assert.Contains("no Calico profile allowed traffic from workload interface cali12d4a061371", profile.Summary);
+    }
+
+    [Theory]
+    // Calico-looking chains outside felix's table: another table, another family (felix writes ip and ip6 only), its ARP table.
+    [InlineData("ip", "mytable", "filter-cali-pi-gnp/block-scanners")]
+    [InlineData("inet", "calico", "filter-cali-pi-gnp/block-scanners")]
+    [InlineData("arp", "calico-arp", "filter-cali-pi-gnp/block-scanners")]
+    // In table calico, chains felix does not write: no layer, a layer policy never lives in, a user's own chain.
+    [InlineData("ip", "calico", "cali-pi-gnp/block-scanners")]
+    [InlineData("ip", "calico", "nat-cali-pi-gnp/block-scanners")]
+    [InlineData("ip", "calico", "filter-my-allowlist")]
+    [InlineData("ip", "calico", "filter-cali-pi-allowweb")]
+    public void NftablesChainsThatAreNotFelixsAreNotClaimed(string family, string table, string chain)
+    {
+        const string Drop = "counter packets 0 bytes 0 drop comment \"cali:Pwbm7Q6DGLjBbAsi; GlobalNetworkPolicy block-scanners ingress\"";
+        var node = Node(new() { [$"list chain {family} {table} {chain}"] = $"table {family} {table} {{\n\tchain {chain} {{\n\t\t{Drop} # handle 10\n\t}}\n}}\n" });
+
+        Assert.Null(RuleOwners.Of(Rule(family, table, chain, 10, Drop), Flow("10.200.0.2", 8885), node));
+    }
+
+    [Theory]
+    // felix's own drops, which serve no policy: an unknown interface, conntrack INVALID.
+    [InlineData("filter-cali-to-wl-dispatch", 17, "counter packets 0 bytes 0 drop comment \"cali:sVDSvGpDBeRfZ1ra; Unknown interface\"")]
+    [InlineData("filter-cali-tw-cali12d4a061371", 11, "ct state invalid counter packets 0 bytes 0 drop comment \"cali:2y5ZkTx5Cj0VpIRK;\"")]
+    // A hashed policy chain whose comment felix cut at nftables' 128 characters: the direction is gone, the name unsure.
+    [InlineData("filter-cali-pi-_4yn_o8fHHkyVWuCz5kJ", 10, "counter packets 0 bytes 0 drop comment \"cali:Pwbm7Q6DGLjBbAsi; KubernetesNetworkPolicy shop/a-very-long-policy-name-that-felix-cut-at-one-hundred-and-twenty\"")]
+    public void FelixsNftablesDropsWithNoPolicyBehindThemAreNotClaimed(string chain, ulong handle, string rule)
+    {
+        var node = CalicoNft("ip", (chain, [rule]));
+
+        Assert.Null(RuleOwners.Of(CalicoNftRule("ip", chain, handle, rule), Flow("10.200.0.2", 8885), node));
     }
 }

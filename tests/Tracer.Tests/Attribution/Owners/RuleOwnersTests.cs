@@ -340,12 +340,18 @@ public sealed class RuleOwnersTests
         var policies = RuleOwners.Of(Rule("ip", "filter", Endpoint, 12), Flow("10.200.0.9", 5432), node);
         var profile = RuleOwners.Of(Rule("ip", "filter", Endpoint, 15), Flow("10.200.0.9", 5432), node);
 
+        AssertEndpointFinalDrops(policies, profile);
+    }
+
+    /// <summary>The final drops of endpoint cali12d4a061371's egress chain: no policy (allow-dns, allow-db) passed it, and no profile (kns.shop).</summary>
+    private static void AssertEndpointFinalDrops(CulpritOwner? policies, CulpritOwner? profile)
+    {
         Assert.Equal("calico-policy", policies?.Kind.WireName());
         Assert.Equal("shop/allow-dns, shop/allow-db", policies!.Name);
         Assert.Contains("no Calico policy allowed traffic from workload interface cali12d4a061371", policies.Summary);
         Assert.Equal("calico-profile", profile?.Kind.WireName());
         Assert.Equal("kns.shop", profile!.Name);
-        Assert.Contains("no Calico profile allowed traffic from", profile.Summary);
+        Assert.Contains("no Calico profile allowed traffic from workload interface cali12d4a061371", profile.Summary);
     }
 
     [Theory]
@@ -479,12 +485,7 @@ public sealed class RuleOwnersTests
         var policies = RuleOwners.Of(CalicoNftRule("ip6", Endpoint, 12, endpointRules[2]), Flow("10.200.0.9", 5432), node);
         var profile = RuleOwners.Of(CalicoNftRule("ip6", Endpoint, 15, endpointRules[5]), Flow("10.200.0.9", 5432), node);
 
-        Assert.Equal("calico-policy", policies?.Kind.WireName());
-        Assert.Equal("shop/allow-dns, shop/allow-db", policies!.Name);
-        Assert.Contains("no Calico policy allowed traffic from workload interface cali12d4a061371", policies.Summary);
-        Assert.Equal("calico-profile", profile?.Kind.WireName());
-        Assert.Equal("kns.shop", profile!.Name);
-        Assert.Contains("no Calico profile allowed traffic from workload interface cali12d4a061371", profile.Summary);
+        AssertEndpointFinalDrops(policies, profile);
     }
 
     [Theory]

@@ -54,7 +54,7 @@ public sealed class CalicoDataplaneOwnersTests
                      "a Calico policy, or felix's own checks; the kernel does not say which policy", owner.Summary);
         Assert.Contains(owner.Evidence, e => e.StartsWith("program name cali_tc_preambl is one felix gives", StringComparison.Ordinal));
         Assert.Contains(owner.Evidence, e => e.StartsWith("attached to cali1234abcd (tc egress); no process holds it", StringComparison.Ordinal));
-        Assert.Contains("calico-node -bpf policy dump cali1234abcd all", Preamble with { Owner = owner }.NextStep(), StringComparison.Ordinal);
+        Assert.Contains("calico-node -bpf policy dump cali1234abcd all", (Preamble with { Owner = owner }).NextStep(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -9,7 +9,8 @@ namespace Tracer.Tests.Attribution.Owners;
 /// <summary>
 /// Whose a BPF program is, on the real kernel: the EDR stand-in (a BPF netfilter program dropping node→pod probes)
 /// loaded and held by a process of its own (tests/tools/bpf_load) in a cgroup v2 shaped as the kubelet and
-/// containerd make a container's; and a program no process holds, pinned in a bpffs of the test's.
+/// containerd make a container's; a program no process holds, pinned in a bpffs of the test's; and a tc program named as
+/// Calico felix names its entry program, pinned where felix pins its attachments or kept by its tc filter alone.
 /// </summary>
 [KernelTest]
 public sealed class BpfProgramOwnersKernelTests : IDisposable
@@ -238,6 +239,27 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
             Assert.Equal(pin, owner.Str("pin_path"));
             Assert.Contains($"workload interface {_pod.HostInterface} (tc egress: traffic to the pod", owner.Str("summary"));
             Assert.Contains("the kernel does not say which policy", owner.Str("summary"));
+        });
+    }
+
+    [Fact]
+    public void AFelixNamedTcFilterOnlyItsAttachmentKeepsIsCalicosDataplane()
+    {
+        // As felix leaves a tc filter: no process holds the program and no pin keeps it, only the attachment.
+        using var bpffs = new TestBpffs();
+        var pin = bpffs.PinClassifier(TestPrograms.Compile("calico_tc"), "loader/cali_tc");
+        var program = AttachToPodEgress(pin);
+        File.Delete(pin);
+        var named = TracedDropsOf(program);
+
+        Assert.NotEmpty(named);
+        Assert.All(named, line =>
+        {
+            var owner = line.Culprit().GetProperty("owner");
+            Assert.Equal("calico-dataplane", owner.Str("kind"));
+            Assert.Equal(_pod.HostInterface, owner.Str("name"));
+            Assert.False(owner.TryGetProperty("pin_path", out _));
+            Assert.Contains(owner.GetProperty("evidence").EnumerateArray(), e => e.GetString()!.Contains("no process holds it and no pin keeps it", StringComparison.Ordinal));
         });
     }
 

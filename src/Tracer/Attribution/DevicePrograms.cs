@@ -76,7 +76,8 @@ internal static class DevicePrograms
     private static DeviceProgram Program(JsonElement prog, string device, CulpritAttach attach) =>
         new(prog.GetProperty("id").GetUInt32(), prog.TryGetProperty("name", out var n) ? n.GetString() ?? "" : "", device, attach);
 
-    private static string? InterfaceName(uint ifindex)
+    /// <summary>The name of the device with this index in Tracer's network namespace; null when there is none.</summary>
+    internal static string? InterfaceName(uint ifindex)
     {
         foreach (var directory in Directory.EnumerateDirectories("/sys/class/net"))
         {

@@ -54,6 +54,15 @@ internal sealed class NodeQueries
     /// <summary>A network namespace's NFQUEUE bindings and netlink sockets; null where Tracer cannot read them (not a namespace it tracks, or gone).</summary>
     public Func<uint, NamespaceQueueFiles?> NfQueueFiles { get; init; } = _ => null;
 
+    /// <summary>The name of a device of Tracer's network namespace, by its index; null when there is none.</summary>
+    public Func<uint, string?> InterfaceName { get; init; } = DevicePrograms.InterfaceName;
+
+    /// <summary>
+    /// A file felix writes with bpfPolicyDebugEnabled, by its name in /var/run/calico/bpf/policy (<see cref="CalicoPolicyDebug"/>):
+    /// its text, or null where there is none.
+    /// </summary>
+    public Func<string, string?> CalicoPolicyDebugFile { get; init; } = CalicoPolicyDebug.ReadNodeFile;
+
     /// <summary>The processes with a descriptor on a socket, by its inode.</summary>
     public Func<ulong, IReadOnlyList<int>> SocketHolders { get; init; } = NfQueueListeners.SocketHolders;
 
@@ -213,6 +222,10 @@ internal sealed class NodeAnswers(NodeQueries queries)
              () => queries.Remembered(("iptables-rules", netns, family, table, chain), NodeQueries.ListingsFor, () => queries.IptablesChainRules(netns, family, table, chain)));
 
     public NamespaceQueueFiles? NfQueueFiles(uint netns) => Once(("nfqueue-files", netns), () => queries.NfQueueFiles(netns));
+
+    public string? InterfaceName(uint ifindex) => Once(("interface-name", ifindex), () => queries.InterfaceName(ifindex));
+
+    public string? CalicoPolicyDebugFile(string name) => Once(("calico-policy-debug", name), () => queries.CalicoPolicyDebugFile(name));
 
     public IReadOnlyList<int> SocketHolders(ulong inode) => Once(("socket-holders", inode), () => queries.SocketHolders(inode));
 }

@@ -48,6 +48,10 @@ internal static class CulpritAdvice
         OwnerKind.PinnedProgram =>
             $"BPF program {c.ProgramName} is pinned at {o.PinPath} and no process holds it: the path usually names the tool that pinned it; " +
             "detaching it and removing the pin releases it.",
+        OwnerKind.CalicoDataplane =>
+            $"Calico's eBPF dataplane drops it{(o.Name == "felix" ? "" : $" at {o.Name}")}: 'calico-node -bpf policy dump {(o.Name == "felix" ? "<interface>" : o.Name)} all' in this node's calico-node pod " +
+            "shows the policies there and their rules' counters (with bpfPolicyDebugEnabled); allow this traffic in the policy that denies it, " +
+            "or look for felix's own drop reasons with 'calico-node -bpf counters dump'.",
         OwnerKind.KernelModule =>
             $"{o.Summary}. It drops them in {(c.Function is null ? "its code" : $"its netfilter hook {c.Function}")}, which iptables and nft do not show: " +
             "exempt the node's traffic to its pods in the agent's policy, or contact " +

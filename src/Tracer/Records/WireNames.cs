@@ -67,6 +67,8 @@ internal enum OwnerKind
     Process,
     /// <summary>A BPF program pinned in bpffs that no process holds.</summary>
     PinnedProgram,
+    /// <summary>Calico's eBPF dataplane: felix's tc or XDP programs on an interface (a policy there, or felix's own checks).</summary>
+    CalicoDataplane,
     KernelModule,
     ApparmorProfile,
 }
@@ -120,6 +122,7 @@ internal static class WireNames
         OwnerKind.CalicoProfile => "calico-profile",
         OwnerKind.Process => "process",
         OwnerKind.PinnedProgram => "pinned-program",
+        OwnerKind.CalicoDataplane => "calico-dataplane",
         OwnerKind.KernelModule => "kernel-module",
         OwnerKind.ApparmorProfile => "apparmor-profile",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),

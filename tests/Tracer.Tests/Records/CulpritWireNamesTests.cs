@@ -22,7 +22,7 @@ public sealed class CulpritWireNamesTests
         Assert.Equal(["exact", "bracketed", "inferred"], Enum.GetValues<CulpritConfidence>().Select(c => c.WireName()));
         Assert.Equal(["netfilter", "tc", "tcx", "xdp", "cgroup_skb", "lsm"], Enum.GetValues<CulpritAttach>().Select(a => a.WireName()));
         Assert.Equal(["selinux", "apparmor", "bpf"], Enum.GetValues<CulpritLsm>().Select(l => l.WireName()));
-        Assert.Equal(["service", "kube-proxy", "network-policy", "calico-policy", "calico-global-policy", "calico-profile", "process", "pinned-program",
+        Assert.Equal(["service", "kube-proxy", "network-policy", "calico-policy", "calico-global-policy", "calico-profile", "process", "pinned-program", "calico-dataplane",
                       "kernel-module", "apparmor-profile"], Enum.GetValues<OwnerKind>().Select(k => k.WireName()));
     }
 

@@ -8,8 +8,11 @@ internal sealed record BpfHolder(int Pid, int Fd, BpfFdInfo Info)
     public override string ToString() => $"/proc/{Pid}/fdinfo/{Fd}: {Info}";
 }
 
-/// <summary>A BPF program or link pinned in bpffs.</summary>
-internal sealed record BpfPin(string Path, BpfFdInfo Info);
+/// <summary>A BPF program or link pinned in bpffs; <see cref="Mount"/>: the bpffs mount it is in, where known.</summary>
+internal sealed record BpfPin(string Path, BpfFdInfo Info)
+{
+    public string? Mount { get; init; }
+}
 
 /// <summary>
 /// Who keeps BPF programs loaded, from the kernel's own bookkeeping: the program and link descriptors of every
@@ -76,7 +79,7 @@ internal static class BpfKeepers
                             break;
                         using var fd = Proxy.bpf_obj_get(entry);
                         if (fd is not null && BpfFdInfo.Parse(File.ReadAllText($"/proc/self/fdinfo/{fd.DangerousGetHandle()}")) is { } info)
-                            found.Add(new BpfPin(entry, info));
+                            found.Add(new BpfPin(entry, info) { Mount = mount });
                     }
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -11,14 +11,27 @@ namespace Tracer.Attribution;
 /// </summary>
 internal static class BpfProgramOwners
 {
-    public static CulpritOwner? Of(Culprit culprit, NodeAnswers node) =>
-        culprit.ProgramId is { } id ? node.Remembered(("bpf-program-owner", id), () => Find(id, node)) : null;
+    /// <summary>
+    /// The owner of the culprit's program; <paramref name="ifindex"/>: the device its tc or XDP attachment is on (in Tracer's
+    /// namespace), <paramref name="ipVersion"/> the dropped packet's. Felix's programs are Calico's eBPF dataplane's
+    /// (<see cref="CalicoDataplaneOwners"/>), with the holders or pin found here.
+    /// </summary>
+    public static CulpritOwner? Of(Culprit culprit, NodeAnswers node, uint? ifindex = null, int ipVersion = 4) =>
+        culprit.ProgramId is { } id ? node.Remembered(("bpf-program-owner", id, ipVersion), () => Find(culprit, id, ifindex, ipVersion, node)) : null;
 
-    private static CulpritOwner? Find(uint programId, NodeAnswers node)
+    private static CulpritOwner? Find(Culprit culprit, uint programId, uint? ifindex, int ipVersion, NodeAnswers node)
     {
-        if (node.BpfHolders().TryGetValue(programId, out var holders) && holders.Count > 0)
-            return HeldBy(holders, node);
-        var pins = node.BpfPins().Where(p => p.Info.ProgramId == programId).ToList();
+        var holders = node.BpfHolders().TryGetValue(programId, out var held) ? held : [];
+        var pins = holders.Count > 0 ? [] : node.BpfPins().Where(p => p.Info.ProgramId == programId).ToList();
+        var kept = holders.Count > 0 ? HeldBy(holders, node) : Pinned(programId, pins);
+        var device = ifindex is { } index && culprit.Attach is CulpritAttach.Tc or CulpritAttach.Tcx or CulpritAttach.Xdp ? node.InterfaceName(index) : null;
+        if (holders.Count > 0 && kept is null)
+            return null; // its holders exited since the walk
+        return CalicoDataplaneOwners.Of(culprit, holders, pins, kept, device, ipVersion, node) ?? kept;
+    }
+
+    private static CulpritOwner? Pinned(uint programId, List<BpfPin> pins)
+    {
         if (pins.Count == 0)
             return null;
         var what = pins.Count == 1 ? $"pinned at {pins[0].Path}" : $"pinned at {pins[0].Path} and {pins.Count - 1} more";

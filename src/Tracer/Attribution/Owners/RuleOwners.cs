@@ -320,7 +320,7 @@ internal static partial class RuleOwners
     private static partial Regex CalicoPolicyName();
 
     /// <summary>A policy from felix's id for it; <paramref name="kind"/>: the kind a chain comment gave ("Policy" before kinds).</summary>
-    private static CulpritOwner? CalicoPolicy(string id, string? kind)
+    internal static CulpritOwner? CalicoPolicy(string id, string? kind)
     {
         if (CalicoPolicyName().Match(id) is not { Success: true } m)
             return null;

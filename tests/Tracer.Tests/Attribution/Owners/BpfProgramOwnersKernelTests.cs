@@ -9,7 +9,8 @@ namespace Tracer.Tests.Attribution.Owners;
 /// <summary>
 /// Whose a BPF program is, on the real kernel: the EDR stand-in (a BPF netfilter program dropping node→pod probes)
 /// loaded and held by a process of its own (tests/tools/bpf_load) in a cgroup v2 shaped as the kubelet and
-/// containerd make a container's; and a program no process holds, pinned in a bpffs of the test's.
+/// containerd make a container's; a program no process holds, pinned in a bpffs of the test's; and a tc program named as
+/// Calico felix names its entry program, pinned where felix pins its attachments or kept by its tc filter alone.
 /// </summary>
 [KernelTest]
 public sealed class BpfProgramOwnersKernelTests : IDisposable
@@ -186,38 +187,90 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
         });
     });
 
+    /// <summary>Attaches a pinned tc program to the egress of the pod's host-side veth (towards the pod); returns its id.</summary>
+    private long AttachToPodEgress(string pin)
+    {
+        _network.Tc("qdisc", "add", "dev", _pod.HostInterface, "clsact");
+        _network.Tc("filter", "add", "dev", _pod.HostInterface, "egress", "bpf", "direct-action", "object-pinned", pin);
+        return JsonDocument.Parse(_network.Tc("-j", "filter", "show", "dev", _pod.HostInterface, "egress")).RootElement
+            .EnumerateArray().Single(f => f.TryGetProperty("options", out _)).GetProperty("options").GetProperty("prog").GetProperty("id").GetInt64();
+    }
+
+    private List<JsonElement> TracedDropsOf(long program) =>
+        TraceRun.Lines(_network.NodeNamespace, () => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets), Probe, Packets)
+            .Where(Probe).Where(l => l.Culprit().Num("program_id") == program).ToList();
+
     [Fact]
     public void AProgramNoProcessHoldsIsNamedByItsPin()
     {
-        // A bpffs of the test's own; bpftool loads the tc program, pins it and exits; tc attaches the pinned program.
-        var bpffs = Directory.CreateTempSubdirectory("tracer-test-bpffs-").FullName;
-        var pin = Path.Join(bpffs, "edr_tc");
-        Shell.Check("mount", "-t", "bpf", "bpf", bpffs);
-        try
-        {
-            Shell.Check("bpftool", "prog", "load", TestPrograms.Compile("tc_drop"), pin, "type", "classifier");
-            _network.Tc("qdisc", "add", "dev", _pod.HostInterface, "clsact");
-            _network.Tc("filter", "add", "dev", _pod.HostInterface, "egress", "bpf", "direct-action", "object-pinned", pin);
-            var id = JsonDocument.Parse(_network.Tc("-j", "filter", "show", "dev", _pod.HostInterface, "egress")).RootElement
-                .EnumerateArray().Single(f => f.TryGetProperty("options", out _)).GetProperty("options").GetProperty("prog").GetProperty("id").GetInt64();
+        // bpftool loads the tc program, pins it and exits; tc attaches the pinned program. The pin goes with the
+        // test's bpffs, the program with the namespace's tc filter.
+        using var bpffs = new TestBpffs();
+        var pin = bpffs.PinClassifier(TestPrograms.Compile("tc_drop"), "edr_tc");
+        var named = TracedDropsOf(AttachToPodEgress(pin));
 
-            var lines = TraceRun.Lines(_network.NodeNamespace, () => CalicoNetwork.SendUdp(_network.NodeNamespace, _pod.IPv4, ProbePort, Packets), Probe, Packets);
-
-            var named = lines.Where(Probe).Where(l => l.Culprit().Num("program_id") == id).ToList();
-            Assert.NotEmpty(named);
-            Assert.All(named, line =>
-            {
-                var owner = line.Culprit().GetProperty("owner");
-                Assert.Equal("pinned-program", owner.Str("kind"));
-                Assert.Equal(pin, owner.Str("pin_path"));
-                Assert.Contains("no process holds it", owner.Str("summary"));
-                Assert.False(owner.TryGetProperty("processes", out _));
-            });
-        }
-        finally
+        Assert.NotEmpty(named);
+        Assert.All(named, line =>
         {
-            Shell.Run("umount", bpffs); // the pin goes with the mount; the program with the namespace's tc filter
-            Directory.Delete(bpffs);
-        }
+            var owner = line.Culprit().GetProperty("owner");
+            Assert.Equal("pinned-program", owner.Str("kind"));
+            Assert.Equal(pin, owner.Str("pin_path"));
+            Assert.Contains("no process holds it", owner.Str("summary"));
+            Assert.False(owner.TryGetProperty("processes", out _));
+        });
+    }
+
+    [Fact]
+    public void AFelixNamedProgramPinnedWhereFelixPinsIsCalicosDataplaneAtThePodsInterface()
+    {
+        // felix's entry program by its name, pinned as felix pins a tcx attachment (<bpffs>/tcx/<iface>_<hook>) in a
+        // bpffs of the test's: Tracer finds felix's pin directories in every bpffs mount, not only /sys/fs/bpf.
+        using var bpffs = new TestBpffs();
+        var pin = bpffs.PinClassifier(TestPrograms.Compile("calico_tc"), $"tcx/{_pod.HostInterface}_egress");
+        var named = TracedDropsOf(AttachToPodEgress(pin));
+
+        Assert.NotEmpty(named);
+        Assert.All(named, line =>
+        {
+            Assert.Equal("cali_tc_preambl", line.Culprit().Str("program_name"));
+            var owner = line.Culprit().GetProperty("owner");
+            Assert.Equal("calico-dataplane", owner.Str("kind"));
+            Assert.Equal(_pod.HostInterface, owner.Str("name"));
+            Assert.Equal(pin, owner.Str("pin_path"));
+            Assert.Contains($"workload interface {_pod.HostInterface} (tc egress: traffic to the pod", owner.Str("summary"));
+            Assert.Contains("the kernel does not say which policy", owner.Str("summary"));
+        });
+    }
+
+    [Fact]
+    public void AFelixNamedTcFilterOnlyItsAttachmentKeepsIsCalicosDataplane()
+    {
+        // As felix leaves a tc filter: no process holds the program and no pin keeps it, only the attachment.
+        using var bpffs = new TestBpffs();
+        var pin = bpffs.PinClassifier(TestPrograms.Compile("calico_tc"), "loader/cali_tc");
+        var program = AttachToPodEgress(pin);
+        File.Delete(pin);
+        var named = TracedDropsOf(program);
+
+        Assert.NotEmpty(named);
+        Assert.All(named, line =>
+        {
+            var owner = line.Culprit().GetProperty("owner");
+            Assert.Equal("calico-dataplane", owner.Str("kind"));
+            Assert.Equal(_pod.HostInterface, owner.Str("name"));
+            Assert.False(owner.TryGetProperty("pin_path", out _));
+            Assert.Contains(owner.GetProperty("evidence").EnumerateArray(), e => e.GetString()!.Contains("no process holds it and no pin keeps it", StringComparison.Ordinal));
+        });
+    }
+
+    [Fact]
+    public void AFelixNamedProgramPinnedElsewhereIsOnlyAPinnedProgram()
+    {
+        using var bpffs = new TestBpffs();
+        var pin = bpffs.PinClassifier(TestPrograms.Compile("calico_tc"), "my-tools/cali_tc");
+        var named = TracedDropsOf(AttachToPodEgress(pin));
+
+        Assert.NotEmpty(named);
+        Assert.All(named, line => Assert.Equal("pinned-program", line.Culprit().GetProperty("owner").Str("kind")));
     }
 }

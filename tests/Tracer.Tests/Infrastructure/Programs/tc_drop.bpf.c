@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * Test stand-in for a security agent's tc program: on the egress of a pod's host-side veth,
- * drops IPv4 UDP to one port (TC_ACT_SHOT). Attached by the tests with iproute2's tc.
+ * drops IPv4 UDP to one port (TC_ACT_SHOT). Attached by the tests with iproute2's tc. Another stand-in
+ * includes it with its own program name (TC_DROP_NAME).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -11,8 +12,12 @@
 #define TC_ACT_SHOT 2
 #define ETH_HLEN 14
 
+#ifndef TC_DROP_NAME
+#define TC_DROP_NAME tc_drop
+#endif
+
 SEC("tc")
-int tc_drop(struct __sk_buff *skb)
+int TC_DROP_NAME(struct __sk_buff *skb)
 {
 	__u8 protocol;
 	__be16 port;

@@ -15,11 +15,6 @@ internal sealed class TraceCommand(ILogger logger)
     public async Task<int> RunAsync(TraceOptions options, bool json, OtlpTarget? otlp, CancellationToken cancellationToken)
     {
         Preflight.Check();
-        using IDropOutput console = json
-            ? new JsonLinesOutput(Console.OpenStandardOutput())
-            : Console.IsOutputRedirected || !AnsiConsoleSupported()
-                ? new PlainTextOutput(Console.Out)
-                : new LiveTableOutput();
         // Pods by name, and owners checked against the API, where the API is configured (as for diagnose); routes otherwise.
         using var cluster = ClusterAccess.Open(useApi: true, nodeName: null, kubeconfig: null, logger);
         using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -28,6 +23,11 @@ internal sealed class TraceCommand(ILogger logger)
             Console.Error.WriteLine(kubernetes.Synced
                 ? $"pods: named by the Kubernetes API (node {cluster.Node})"
                 : $"pods: the Kubernetes API has not answered yet; from the node's routes until it does (node {cluster.Node})");
+        using IDropOutput console = json
+            ? new JsonLinesOutput(Console.OpenStandardOutput(), cluster.Pods)
+            : Console.IsOutputRedirected || !AnsiConsoleSupported()
+                ? new PlainTextOutput(Console.Out)
+                : new LiveTableOutput();
         using var export = otlp is null ? null : new TelemetryExport(otlp, metricsPort: null, logger);
         using var telemetry = export is null ? null : new TelemetryOutput(export, SessionAttributes(options), countMetrics: true, cluster.Pods);
         var output = telemetry is null ? console : new TeeOutput(console, telemetry);

@@ -166,7 +166,7 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
         telemetry?.Started(services.Status ?? "");
         IDropOutput output = request.Output == "table"
             ? new PlainTextOutput(new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { AutoFlush = true })
-            : new JsonLinesOutput(stream);
+            : new JsonLinesOutput(stream, services.Pods);
         var session = new OnDemandSession(id, target, networks, ends, request.Stack, output, telemetry, clientPid);
         sessions.Add(session);
         // "Started" means the pod is already watched in detail (within an interval or two).

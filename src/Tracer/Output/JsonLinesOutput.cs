@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Tracer.Discovery;
 using Tracer.Records;
 
 namespace Tracer.Output;
@@ -6,16 +7,18 @@ namespace Tracer.Output;
 /// <summary>
 /// One JSON object per record and line, flushed every interval. The schema is documented in
 /// docs/json-output.md; summing <c>count</c> over a run gives the exact number of drops seen.
+/// <paramref name="pods"/>: names the sides that are pods of this node, where the pods are known by name (the API).
 /// </summary>
-internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
+internal sealed class JsonLinesOutput(Stream stream, IPodSource? pods = null) : IDropOutput
 {
     private readonly Utf8JsonWriter _writer = new(stream, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
     public void Write(IReadOnlyList<DropRecord> records)
     {
+        var snapshot = pods?.Current;
         foreach (var record in records)
         {
-            WriteRecord(record);
+            WriteRecord(record, snapshot);
             _writer.Flush();
             stream.WriteByte((byte)'\n');
             _writer.Reset();
@@ -23,7 +26,7 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
         stream.Flush();
     }
 
-    private void WriteRecord(DropRecord record)
+    private void WriteRecord(DropRecord record, PodSnapshot? pods)
     {
         _writer.WriteStartObject();
         _writer.WriteString("time", record.Time.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
@@ -34,6 +37,10 @@ internal sealed class JsonLinesOutput(Stream stream) : IDropOutput
             _writer.WriteNumber("ifindex", flow.Ifindex);
             _writer.WriteString("src", flow.Source?.ToString()); // null for non-IP packets
             _writer.WriteString("dst", flow.Destination?.ToString());
+            if (pods?.Identify(flow.Source) is { } sourcePod)
+                _writer.WriteString("src_pod", sourcePod.ToString());
+            if (pods?.Identify(flow.Destination) is { } destinationPod)
+                _writer.WriteString("dst_pod", destinationPod.ToString());
             if (flow.ProtocolName is { } protocol)
                 _writer.WriteString("protocol", protocol);
             else

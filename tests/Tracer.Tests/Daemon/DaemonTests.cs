@@ -221,6 +221,7 @@ public sealed class DaemonTests : IAsyncLifetime
 
         var records = session.Records();
         Assert.All(records, r => Assert.Equal(web.IPv4.ToString(), r.GetProperty("dst").GetString())); // only its pod
+        Assert.All(records, r => Assert.Equal("shop/web-5d8f7c9b4-x2x7q", r.GetProperty("dst_pod").GetString())); // named as the API names it
         Assert.Equal(Packets, records.Sum(r => r.GetProperty("count").GetInt64()));
         Assert.All(records, r => Assert.True(r.GetProperty("stack").GetArrayLength() > 0)); // detail: every flow's stack
         Assert.All(second.Records(), r => Assert.Equal(other.IPv4.ToString(), r.GetProperty("dst").GetString()));

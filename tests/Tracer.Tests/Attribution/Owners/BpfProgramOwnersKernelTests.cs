@@ -77,6 +77,7 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
             Assert.Contains(evidence, e => e.StartsWith($"/proc/{pid}/fdinfo/", StringComparison.Ordinal) && e.EndsWith($": prog_id {program}", StringComparison.Ordinal));
             Assert.Contains(evidence, e => e.StartsWith($"/proc/{pid}/fdinfo/", StringComparison.Ordinal) && e.Contains("(netfilter), prog_id", StringComparison.Ordinal));
             Assert.False(owner.TryGetProperty("pod", out _)); // no API: the pod is known by its UID only
+            Assert.False(line.TryGetProperty("dst_pod", out _)); // and the dropped packets' pod by its address
         });
     }
 
@@ -158,7 +159,11 @@ public sealed class BpfProgramOwnersKernelTests : IDisposable
 
             var named = tracer.JsonLines().Where(Probe).Where(l => l.Culprit().Num("program_id") == edr.ProgramIds.Single()).ToList();
             Assert.NotEmpty(named);
-            Assert.All(named, line => AssertTheEdrAgentsPod(line.Culprit().GetProperty("owner")));
+            Assert.All(named, line =>
+            {
+                Assert.Equal("shop/web-0", line.Str("dst_pod")); // the dropped packets' pod, by the API's name
+                AssertTheEdrAgentsPod(line.Culprit().GetProperty("owner"));
+            });
         }
         return Task.CompletedTask;
     });

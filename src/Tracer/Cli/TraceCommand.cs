@@ -26,8 +26,8 @@ internal sealed class TraceCommand(ILogger logger)
         using IDropOutput console = json
             ? new JsonLinesOutput(Console.OpenStandardOutput(), cluster.Pods)
             : Console.IsOutputRedirected || !AnsiConsoleSupported()
-                ? new PlainTextOutput(Console.Out)
-                : new LiveTableOutput();
+                ? new PlainTextOutput(Console.Out, cluster.Pods)
+                : new LiveTableOutput(cluster.Pods);
         using var export = otlp is null ? null : new TelemetryExport(otlp, metricsPort: null, logger);
         using var telemetry = export is null ? null : new TelemetryOutput(export, SessionAttributes(options), countMetrics: true, cluster.Pods);
         var output = telemetry is null ? console : new TeeOutput(console, telemetry);

@@ -165,7 +165,7 @@ internal sealed class ControlSocket(IOptions<DaemonOptions> options, OnDemandSes
             : null;
         telemetry?.Started(services.Status ?? "");
         IDropOutput output = request.Output == "table"
-            ? new PlainTextOutput(new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { AutoFlush = true })
+            ? new PlainTextOutput(new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { AutoFlush = true }, services.Pods)
             : new JsonLinesOutput(stream, services.Pods);
         var session = new OnDemandSession(id, target, networks, ends, request.Stack, output, telemetry, clientPid);
         sessions.Add(session);

@@ -24,7 +24,7 @@ internal sealed class DropLog(ILogger logger)
             var drops = group.Aggregate(0UL, (sum, r) => sum + r.Count);
             if (!_culprits.TryGetValue(group.Key, out var known))
             {
-                logger.LogWarning("{Drops} drops ({Flow}): {Culprit}", drops, DropText.Flow(group.First()), group.Key);
+                logger.LogWarning("{Drops} drops ({Flow}): {Culprit}", drops, DropText.Flow(group.First(), pods: pods), group.Key);
                 _culprits[group.Key] = (now, now, 0);
                 continue;
             }

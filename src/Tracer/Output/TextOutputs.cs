@@ -1,5 +1,6 @@
 using System.Globalization;
 using Spectre.Console;
+using Tracer.Discovery;
 using Tracer.Records;
 
 namespace Tracer.Output;
@@ -7,40 +8,45 @@ namespace Tracer.Output;
 /// <summary>How a record reads in a terminal or a log.</summary>
 internal static class DropText
 {
-    public static string Flow(DropRecord record, bool showSourcePort = true)
+    /// <param name="pods">Names each side that is a pod of this node, where pods are known by name (the API).</param>
+    public static string Flow(DropRecord record, bool showSourcePort = true, PodSnapshot? pods = null)
     {
         if (record.Flow is not { } flow)
             return "(not kept: the drop probe's flow and aggregate maps were full)";
         if (!flow.IsIP)
             return $"ethertype 0x{flow.L3Protocol:x4}";
+        var (from, to) = (Pod(flow.Source, pods), Pod(flow.Destination, pods));
         if (flow.IsAggregate)
-            return $"{flow.Source?.ToString() ?? "*"} → {flow.Destination?.ToString() ?? "*"} {flow.ProtocolName} (many peers and ports)";
+            return $"{flow.Source?.ToString() ?? "*"}{from} → {flow.Destination?.ToString() ?? "*"}{to} {flow.ProtocolName} (many peers and ports)";
         if (flow.IsIcmp)
-            return $"{flow.Source} → {flow.Destination} {flow.ProtocolName} type {flow.SourcePort} code {flow.DestinationPort}";
+            return $"{flow.Source}{from} → {flow.Destination}{to} {flow.ProtocolName} type {flow.SourcePort} code {flow.DestinationPort}";
         var source = showSourcePort ? Endpoint(flow.Source, flow.SourcePort) : flow.Source?.ToString();
-        return $"{source} → {Endpoint(flow.Destination, flow.DestinationPort)} {flow.ProtocolName}";
+        return $"{source}{from} → {Endpoint(flow.Destination, flow.DestinationPort)}{to} {flow.ProtocolName}";
     }
 
     private static string Endpoint(System.Net.IPAddress? address, ushort port) =>
         address?.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]:{port}" : $"{address}:{port}";
 
-    public static string Line(DropRecord record)
+    private static string Pod(System.Net.IPAddress? address, PodSnapshot? pods) => pods?.Identify(address) is { } pod ? $" ({pod})" : "";
+
+    public static string Line(DropRecord record, PodSnapshot? pods = null)
     {
         var where = record.Flow is { } f ? $"  netns {f.Netns} ifindex {f.Ifindex}" : "";
         var culprit = record.Culprit is { } c ? $"  — {c.Sentence} [{c.Confidence.WireName()}]" : "";
         return FormattableString.Invariant(
-            $"{record.Time:O} {record.Count} dropped  {Flow(record)}  reason {record.Reason ?? "-"}  at {record.Location ?? "-"}{where}{culprit}");
+            $"{record.Time:O} {record.Count} dropped  {Flow(record, pods: pods)}  reason {record.Reason ?? "-"}  at {record.Location ?? "-"}{where}{culprit}");
     }
 }
 
-/// <summary>Plain lines, one per record: for logs and pipes.</summary>
-internal sealed class PlainTextOutput(TextWriter writer) : IDropOutput
+/// <summary>Plain lines, one per record: for logs and pipes. <paramref name="pods"/>: names the pods, where known by name.</summary>
+internal sealed class PlainTextOutput(TextWriter writer, IPodSource? pods = null) : IDropOutput
 {
     public void Write(IReadOnlyList<DropRecord> records)
     {
+        var snapshot = pods?.Current;
         foreach (var record in records)
         {
-            writer.WriteLine(DropText.Line(record));
+            writer.WriteLine(DropText.Line(record, snapshot));
             if (record.Stack is { } stack)
                 foreach (var frame in stack)
                     writer.WriteLine($"    {frame}");
@@ -58,6 +64,7 @@ internal sealed class PlainTextOutput(TextWriter writer) : IDropOutput
 /// <summary>
 /// A live table of drops by count, refreshed every interval, for a person at a terminal. Rows group
 /// a client's connections: the ephemeral source port is left out (JSON output keeps it).
+/// <paramref name="pods"/>: names the pods, where known by name.
 /// </summary>
 internal sealed class LiveTableOutput : IDropOutput
 {
@@ -66,6 +73,7 @@ internal sealed class LiveTableOutput : IDropOutput
     private readonly Table _table = new Table().Expand();
     private readonly SemaphoreSlim _updated = new(0);
     private readonly Task _live;
+    private readonly IPodSource? _pods;
     private volatile bool _done;
 
     private sealed class Row(DropRecord first)
@@ -74,8 +82,9 @@ internal sealed class LiveTableOutput : IDropOutput
         public ulong Count { get; set; }
     }
 
-    public LiveTableOutput()
+    public LiveTableOutput(IPodSource? pods = null)
     {
+        _pods = pods;
         _table.AddColumns("Drops", "Flow", "Reason", "Culprit", "Location", "Last");
         _table.Caption("waiting for drops… (Ctrl-C to stop)");
         _live = AnsiConsole.Live(_table).AutoClear(false).StartAsync(async context =>
@@ -99,12 +108,13 @@ internal sealed class LiveTableOutput : IDropOutput
             row.Count += record.Count;
         }
         _table.Rows.Clear();
+        var pods = _pods?.Current;
         foreach (var row in _rows.Values.OrderByDescending(r => r.Count).Take(MaxRows))
         {
             var r = row.Latest;
             _table.AddRow(
                 row.Count.ToString("N0", CultureInfo.InvariantCulture),
-                Markup.Escape(DropText.Flow(r, showSourcePort: false)),
+                Markup.Escape(DropText.Flow(r, showSourcePort: false, pods)),
                 Markup.Escape(r.Reason ?? "-"),
                 Markup.Escape(r.Culprit is { } c ? $"{c.Sentence} [{c.Confidence.WireName()}]" : "-"),
                 Markup.Escape(r.Location ?? "-"),

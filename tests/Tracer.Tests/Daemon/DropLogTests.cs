@@ -59,6 +59,7 @@ public sealed class DropLogTests
         var pods = new PodSnapshot([new LocalPod(new IPNetwork(IPAddress.Parse("10.244.0.5"), 32), "cali1",
                                                  new PodIdentity("shop", "web", "u1", new Dictionary<string, string>()) { Probes = [probe] })], "kubernetes");
         new DropLog(lines).Write([Record(Edr, 2)], pods, T0);
+        Assert.StartsWith("2 drops (192.0.2.1:40000 → 10.244.0.5:8885 (shop/web) tcp): ", Assert.Single(lines)); // the pod named beside its address
         Assert.EndsWith("): shop/web: liveness probe traffic (httpGet :8885/api/health) from the kubelet is being dropped: dropped by edr_hook. " +
                         "The kubelet will restart container app after 3 failed probes, 10 s apart", Assert.Single(lines));
     }

@@ -16,15 +16,21 @@ internal static class BpfProgramOwners
     /// namespace), <paramref name="ipVersion"/> the dropped packet's. Felix's programs are Calico's eBPF dataplane's
     /// (<see cref="CalicoDataplaneOwners"/>), with the holders or pin found here.
     /// </summary>
-    public static CulpritOwner? Of(Culprit culprit, NodeAnswers node, uint? ifindex = null, int ipVersion = 4) =>
-        culprit.ProgramId is { } id ? node.Remembered(("bpf-program-owner", id, ipVersion), () => Find(culprit, id, ifindex, ipVersion, node)) : null;
+    public static CulpritOwner? Of(Culprit culprit, NodeAnswers node, uint? ifindex = null, int ipVersion = 4)
+    {
+        if (culprit.ProgramId is not { } id)
+            return null;
+        // One program may be attached on several devices: an owner that names the device is kept per device.
+        var device = culprit.Attach is CulpritAttach.Tc or CulpritAttach.Tcx or CulpritAttach.Xdp ? ifindex : null;
+        return node.Remembered(("bpf-program-owner", id, ipVersion, device), () => Find(culprit, id, device, ipVersion, node));
+    }
 
-    private static CulpritOwner? Find(Culprit culprit, uint programId, uint? ifindex, int ipVersion, NodeAnswers node)
+    private static CulpritOwner? Find(Culprit culprit, uint programId, uint? deviceIndex, int ipVersion, NodeAnswers node)
     {
         var holders = node.BpfHolders().TryGetValue(programId, out var held) ? held : [];
         var pins = holders.Count > 0 ? [] : node.BpfPins().Where(p => p.Info.ProgramId == programId).ToList();
         var kept = holders.Count > 0 ? HeldBy(holders, node) : Pinned(programId, pins);
-        var device = ifindex is { } index && culprit.Attach is CulpritAttach.Tc or CulpritAttach.Tcx or CulpritAttach.Xdp ? node.InterfaceName(index) : null;
+        var device = deviceIndex is { } index ? node.InterfaceName(index) : null;
         if (holders.Count > 0 && kept is null)
             return null; // its holders exited since the walk
         return CalicoDataplaneOwners.Of(culprit, holders, pins, kept, device, ipVersion, node) ?? kept;

@@ -27,14 +27,14 @@ public sealed class CalicoDataplaneOwnersTests
     };
 
     private static NodeQueries Node(IReadOnlyList<BpfHolder>? holders = null, IReadOnlyList<BpfPin>? pins = null,
-                                    IReadOnlyDictionary<string, string>? policyFiles = null) => new()
+                                    IReadOnlyDictionary<string, string>? policyFiles = null, string? secondVeth = null) => new()
     {
         BpfHolders = () => holders is null ? new Dictionary<uint, IReadOnlyList<BpfHolder>>() : new() { [Program] = holders },
         BpfPins = () => pins ?? [],
         Process = pid => pid == CalicoNode.Pid ? CalicoNode : pid == Agent.Pid ? Agent : null,
         SeesHostFiles = _ => false,
         PackageOwning = (_, _) => null,
-        InterfaceName = index => index == PodVethIndex ? PodVeth : null,
+        InterfaceName = index => index == PodVethIndex ? PodVeth : index == PodVethIndex + 1 ? secondVeth : null,
         CalicoPolicyDebugFile = name => policyFiles?.GetValueOrDefault(name),
     };
 
@@ -55,6 +55,18 @@ public sealed class CalicoDataplaneOwnersTests
         Assert.Contains(owner.Evidence, e => e.StartsWith("program name cali_tc_preambl is one felix gives", StringComparison.Ordinal));
         Assert.Contains(owner.Evidence, e => e.StartsWith("attached to cali1234abcd (tc egress); no process holds it", StringComparison.Ordinal));
         Assert.Contains("calico-node -bpf policy dump cali1234abcd all", (Preamble with { Owner = owner }).NextStep(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OneProgramOnTwoDevicesNamesEachDropsOwnDevice_ThoughOwnersAreRemembered()
+    {
+        // The same node's questions across intervals: the owner is remembered per program and device, not per program alone.
+        var node = Node(secondVeth: "cali5678efgh");
+
+        var first = BpfProgramOwners.Of(Preamble, node.ForInterval(), PodVethIndex);
+        var second = BpfProgramOwners.Of(Preamble, node.ForInterval(), PodVethIndex + 1);
+
+        Assert.Equal((PodVeth, "cali5678efgh"), (first?.Name, second?.Name));
     }
 
     [Fact]
